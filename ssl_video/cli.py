@@ -1,0 +1,59 @@
+"""The ``ssl-video`` command.
+
+Each subcommand lives next to the code it drives; this module only routes to it, so
+importing the CLI stays cheap and one broken subcommand cannot break the others.
+
+    ssl-video quickstart --out runs/quickstart
+    ssl-video data make-drive data/drive --minutes 30
+    ssl-video data index data/drive --json index.json
+    ssl-video fit --config configs/pretrain/quickstart.yaml
+    ssl-video probe --encoder runs/quickstart/weights --data data/drive --target speed_bucket --out runs/probe
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# (command words) -> ("module", "function", one-line help). The function takes the remaining argv.
+COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
+    ("quickstart",): ("ssl_video.quickstart", "cli_main", "generate data, pretrain, export, probe: the whole idea in one run"),
+    ("data", "index"): ("ssl_video.data.index", "cli_main", "probe a folder or manifest of videos and report usable/skipped files"),
+    ("data", "make-drive"): ("ssl_video.data.drive_world", "cli_main", "render the built-in driving world to mp4 + labels.csv"),
+    ("fit",): ("ssl_video.pretrain.cli", "main", "pretrain an encoder (LightningCLI)"),
+    ("validate",): ("ssl_video.pretrain.cli", "main", "validate a pretraining config/checkpoint (LightningCLI)"),
+    ("probe",): ("ssl_video.evaluate.cli", "probe_main", "label-efficiency report: probes, fine-tuning and scratch baselines"),
+    ("finetune",): ("ssl_video.evaluate.cli", "finetune_main", "fine-tune an encoder plus a head on a label fraction"),
+    ("weights",): ("ssl_video.hub", "cli_main", "list, download, verify and export pretrained weights"),
+    ("mine",): ("ssl_video.engine.mining", "cli_main", "rank unlabeled clips worth labeling next"),
+    ("shadow",): ("ssl_video.engine.shadow", "cli_main", "compare a deployed and a candidate model on the same clips"),
+}
+# LightningCLI parses its own subcommand, so it receives it in argv.
+_PASS_COMMAND_WORD = {("fit",), ("validate",)}
+
+
+def _usage() -> str:
+    lines = ["usage: ssl-video <command> [options]", "", "commands:"]
+    for words, (_, _, help_text) in COMMANDS.items():
+        lines.append(f"  {' '.join(words):<18} {help_text}")
+    lines.append("")
+    lines.append("Run `ssl-video <command> --help` for the options of one command.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for words, (module_name, function_name, _) in COMMANDS.items():
+        if tuple(argv[: len(words)]) == words:
+            rest = argv if words in _PASS_COMMAND_WORD else argv[len(words) :]
+            function = getattr(importlib.import_module(module_name), function_name)
+            return int(function(rest) or 0)
+    print(_usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
+    return 0 if argv and argv[0] in ("-h", "--help") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Frozen-feature probes with scikit-learn: linear (logistic / ridge) and k-nearest-neighbours.
+
+The linear probe follows the standard protocol of self-supervised evaluation (e.g. SimCLR,
+Chen et al. 2020; DINO, Caron et al. 2021): standardize features, fit an L2-regularized
+linear model, choose the regularization by cross-validation on the *training fraction only*.
+Folds are grouped by sequence so that clips of one drive never sit on both sides of a fold.
+
+    X: (N, D) float features, y: (N,) int class ids or float targets
+    model = fit_linear_probe(X[train], y[train], "classification", groups=sequences[train])
+    metrics = score(model, X[test], y[test], "classification")
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
+from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+log = logging.getLogger(__name__)
+
+TASKS = ("classification", "regression")
+C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strength of LogisticRegression
+ALPHA_GRID = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # Ridge L2 strength
+MAX_FOLDS = 5
+# A numeric column with at most this many distinct integer values is read as classes (e.g. 0/1/2).
+MAX_INTEGER_CLASSES = 20
+
+
+def _as_float(value) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def infer_task(values: Sequence) -> str:
+    """"regression" for a numeric column (unless it holds a few integers), else "classification"."""
+    numbers = [_as_float(v) for v in values]
+    if not values or any(n is None for n in numbers):
+        return "classification"
+    integer = all(float(n).is_integer() for n in numbers)
+    return "classification" if integer and len(set(numbers)) <= MAX_INTEGER_CLASSES else "regression"
+
+
+def encode_labels(values: Sequence, task: str) -> tuple[np.ndarray, list[str] | None]:
+    """Raw label values -> (y, classes): int64 class ids (classes sorted) or float64 targets."""
+    if task not in TASKS:
+        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
+    if task == "regression":
+        numbers = [_as_float(v) for v in values]
+        bad = [v for v, n in zip(values, numbers) if n is None]
+        if bad:
+            raise ValueError(f"regression target has non-numeric values, e.g. {bad[:3]!r}; use --task classification")
+        return np.asarray(numbers, dtype=np.float64), None
+    text = [_class_name(v) for v in values]
+    classes = sorted(set(text))
+    lookup = {c: i for i, c in enumerate(classes)}
+    return np.asarray([lookup[t] for t in text], dtype=np.int64), classes
+
+
+def _class_name(value) -> str:
+    number = _as_float(value)
+    return str(int(number)) if number is not None and number.is_integer() else str(value)
+
+
+def metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, float]:
+    """accuracy + balanced_accuracy (classification) or mae + r2 (regression)."""
+    if task == "classification":
+        return {
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+        }
+    return {"mae": float(mean_absolute_error(y_true, y_pred)), "r2": float(r2_score(y_true, y_pred))}
+
+
+def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
+    """A CV splitter with as many folds as the data allows (None when fewer than 2)."""
+    n_groups = len(np.unique(groups)) if groups is not None else len(y)
+    n_splits = min(MAX_FOLDS, n_groups, len(y))
+    if task == "classification":
+        n_splits = min(n_splits, int(np.unique(y, return_counts=True)[1].min()))  # every fold sees every class
+    if n_splits < 2:
+        return None
+    if task == "classification":
+        if groups is not None:
+            return StratifiedGroupKFold(n_splits, shuffle=True, random_state=seed)
+        return StratifiedKFold(n_splits, shuffle=True, random_state=seed)
+    return GroupKFold(n_splits) if groups is not None else KFold(n_splits, shuffle=True, random_state=seed)
+
+
+def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseEstimator:
+    cv = _folds(y, task, groups, seed)
+    if task == "classification" and len(np.unique(y)) < 2:
+        raise ValueError("the training fraction holds a single class; a probe needs at least two")
+    if cv is None:
+        log.info("too few samples/groups for cross-validation (%d samples); using default regularization", len(y))
+        return model.fit(X, y)
+    scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
+    search = GridSearchCV(model, grid, cv=cv, scoring=scoring, error_score=np.nan, refit=False)
+    search.fit(X, y, groups=groups)
+    scores = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-np.inf)
+    best = search.cv_results_["params"][int(np.argmax(scores))] if np.isfinite(scores).any() else {}
+    return model.set_params(**best).fit(X, y)
+
+
+def fit_linear_probe(
+    X: np.ndarray, y: np.ndarray, task: str, *, groups: np.ndarray | None = None, seed: int = 0
+) -> BaseEstimator:
+    """StandardScaler + LogisticRegression (classification) or Ridge (regression), the L2
+    strength chosen by (group-)k-fold CV on (X, y). X: (N, D); y: (N,)."""
+    if task == "classification":
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+        grid = {"logisticregression__C": list(C_GRID)}
+    else:
+        model = make_pipeline(StandardScaler(), Ridge())
+        grid = {"ridge__alpha": list(ALPHA_GRID)}
+    return _fit_cv(model, grid, X, y, task, groups, seed)
+
+
+def fit_knn_probe(X: np.ndarray, y: np.ndarray, task: str, *, k: int = 20) -> BaseEstimator:
+    """StandardScaler + cosine k-NN (distance-weighted), k capped at the number of samples."""
+    k = max(1, min(k, len(y)))
+    cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
+    return make_pipeline(StandardScaler(), cls(n_neighbors=k, weights="distance", metric="cosine")).fit(X, y)
+
+
+def score(model: BaseEstimator, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
+    """Metrics of a fitted probe on (X, y)."""
+    return metrics(y, model.predict(X), task)

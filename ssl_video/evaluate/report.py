@@ -1,0 +1,238 @@
+"""Label-efficiency report: per-seed results -> report.json, report.md and label_efficiency.png.
+
+Every number in the report is recomputed from the per-seed results stored in ``report.json``
+(``results``), so a reader can audit each ``mean ± std`` cell. Layout follows the
+label-efficiency tables of V-JEPA (Bardes et al. 2024, Table "low-shot frozen evaluation"):
+rows = method, columns = label fraction.
+
+    results = [Result(target="speed_bucket", method="linear", fraction=0.1, seed=0,
+                      metrics={"accuracy": 0.71, "balanced_accuracy": 0.69}, n_train=60), ...]
+    write_report(out_dir, results, targets={"speed_bucket": TargetInfo(task="classification", ...)})
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# Metric that ranks methods, the plot's y axis and the "matches scratch" test. Both are
+# "higher is better", so one comparison rule serves classification and regression.
+PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
+METRICS = {"classification": ("accuracy", "balanced_accuracy"), "regression": ("mae", "r2")}
+# Methods that use the pretrained weights; "scratch" and "*-random" rows are baselines.
+PRETRAINED_METHODS = ("linear", "knn", "attentive", "finetune")
+METHOD_ORDER = ("linear", "knn", "attentive", "finetune", "linear-random", "knn-random", "attentive-random", "scratch")
+
+
+@dataclass(frozen=True)
+class Result:
+    """One (target, method, fraction, seed) evaluation on the fixed test split."""
+
+    target: str
+    method: str
+    fraction: float
+    seed: int
+    metrics: Mapping[str, float]
+    n_train: int
+    seconds: float = 0.0
+
+
+@dataclass
+class TargetInfo:
+    task: str  # "classification" | "regression"
+    classes: list[str] | None = None
+    n_windows: int = 0
+    split_sizes: dict[str, int] = field(default_factory=dict)
+
+
+def fraction_key(fraction: float) -> str:
+    """Stable text key for a fraction (JSON keys and table headers): 0.01 -> '0.01'."""
+    return f"{fraction:g}"
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (ddof=1; 0.0 for a single seed)."""
+    array = np.asarray(values, dtype=np.float64)
+    return float(array.mean()), float(array.std(ddof=1)) if array.size > 1 else 0.0
+
+
+def _ordered_methods(methods: Iterable[str]) -> list[str]:
+    methods = set(methods)
+    known = [m for m in METHOD_ORDER if m in methods]
+    return known + sorted(methods - set(known))
+
+
+def summarize(results: Iterable[Result | Mapping[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]]:
+    """``summary[target][method][fraction_key][metric] = {"mean", "std", "n"}`` over seeds."""
+    grouped: dict[tuple[str, str, str, str], list[float]] = {}
+    for r in results:
+        r = asdict(r) if isinstance(r, Result) else r
+        for metric, value in r["metrics"].items():
+            grouped.setdefault((r["target"], r["method"], fraction_key(r["fraction"]), metric), []).append(value)
+    summary: dict = {}
+    for (target, method, frac, metric), values in sorted(grouped.items()):
+        mean, std = mean_std(values)
+        summary.setdefault(target, {}).setdefault(method, {}).setdefault(frac, {})[metric] = {
+            "mean": mean,
+            "std": std,
+            "n": len(values),
+        }
+    return summary
+
+
+def findings(summary: Mapping, targets: Mapping[str, TargetInfo]) -> dict[str, dict[str, Any]]:
+    """Per target: the smallest fraction at which each pretrained method matches scratch@100%,
+    and whether each frozen probe beats the same probe on a random encoder at every fraction.
+
+    "Matches" means mean(method @ f) >= mean(scratch @ 1.0) on the primary metric.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for target, info in targets.items():
+        metric = PRIMARY_METRIC[info.task]
+        by_method = summary.get(target, {})
+        result: dict[str, Any] = {"primary_metric": metric, "matches_scratch_full": {}, "beats_random": {}}
+        scratch_full = by_method.get("scratch", {}).get(fraction_key(1.0), {}).get(metric)
+        result["scratch_full"] = scratch_full["mean"] if scratch_full else None
+        for method in PRETRAINED_METHODS:
+            if method not in by_method:
+                continue
+            if scratch_full is None:
+                result["matches_scratch_full"][method] = "not computed (needs the scratch mode at fraction 1.0)"
+                continue
+            fractions = sorted(by_method[method], key=float)
+            hits = [f for f in fractions if by_method[method][f][metric]["mean"] >= scratch_full["mean"]]
+            result["matches_scratch_full"][method] = hits[0] if hits else "never"
+        for method in PRETRAINED_METHODS:
+            random_rows = by_method.get(f"{method}-random")
+            if method not in by_method or not random_rows:
+                continue
+            common = sorted(set(by_method[method]) & set(random_rows), key=float)
+            losing = [f for f in common if by_method[method][f][metric]["mean"] <= random_rows[f][metric]["mean"]]
+            result["beats_random"][method] = {"every_fraction": not losing and bool(common), "not_at": losing}
+        out[target] = result
+    return out
+
+
+def _cell(stats: Mapping[str, float] | None) -> str:
+    return "–" if stats is None else f"{stats['mean']:.3f} ± {stats['std']:.3f}"
+
+
+def markdown(summary: Mapping, targets: Mapping[str, TargetInfo], found: Mapping, meta: Mapping[str, Any]) -> str:
+    """report.md: one table per (target, metric); rows = method, columns = fraction."""
+    lines = ["# Label-efficiency report", ""]
+    for key, value in meta.items():
+        lines.append(f"- **{key}**: {value}")
+    lines += ["", "Cells are mean ± sample std over seeds, on the fixed held-out test split (split by sequence).", ""]
+    for target, info in targets.items():
+        by_method = summary.get(target, {})
+        fractions = sorted({f for rows in by_method.values() for f in rows}, key=float)
+        sizes = ", ".join(f"{k} {v}" for k, v in info.split_sizes.items())
+        lines += [f"## {target} ({info.task}; {info.n_windows} clips; {sizes})", ""]
+        for metric in METRICS[info.task]:
+            better = "lower is better" if metric == "mae" else "higher is better"
+            lines += [f"**{metric}** ({better})", ""]
+            lines.append("| method | " + " | ".join(fractions) + " |")
+            lines.append("|---|" + "---|" * len(fractions))
+            for method in _ordered_methods(by_method):
+                cells = [_cell(by_method[method].get(f, {}).get(metric)) for f in fractions]
+                lines.append(f"| {method} | " + " | ".join(cells) + " |")
+            lines.append("")
+        f = found.get(target, {})
+        lines.append(f"Primary metric: {f.get('primary_metric')}.")
+        for method, where in f.get("matches_scratch_full", {}).items():
+            where = f"from fraction {where}" if where[0].isdigit() else where
+            lines.append(f"- smallest fraction at which {method} matches scratch@100%: **{where}**")
+        for method, b in f.get("beats_random", {}).items():
+            verdict = "yes, at every fraction" if b["every_fraction"] else f"NO (not at {', '.join(b['not_at']) or 'any'})"
+            lines.append(f"- {method} probe on the pretrained encoder beats the random-encoder probe: **{verdict}**")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(summary: Mapping, targets: Mapping[str, TargetInfo], path: Path) -> None:
+    """Primary metric against label fraction (log x), one line per method, shaded ± std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(targets)), figsize=(5 * max(1, len(targets)), 4), squeeze=False)
+    for ax, (target, info) in zip(axes[0], targets.items()):
+        metric = PRIMARY_METRIC[info.task]
+        for method in _ordered_methods(summary.get(target, {})):
+            rows = summary[target][method]
+            fractions = sorted(rows, key=float)
+            x = np.array([float(f) for f in fractions])
+            mean = np.array([rows[f][metric]["mean"] for f in fractions])
+            std = np.array([rows[f][metric]["std"] for f in fractions])
+            style = "--" if method == "scratch" or method.endswith("-random") else "-"
+            (line,) = ax.plot(x, mean, style, marker="o", label=method)
+            ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel("label fraction")
+        ax.set_ylabel(metric)
+        ax.set_title(target)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    plt.close(fig)
+
+
+def _atomic(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (np.floating, np.integer)):
+        return _json_safe(value.item())
+    return value
+
+
+def write_report(
+    out_dir: str | Path,
+    results: Sequence[Result],
+    targets: Mapping[str, TargetInfo],
+    meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Write ``report.json``, ``report.md`` and ``label_efficiency.png`` into ``out_dir``; return the JSON dict."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or {})
+    summary = summarize(results)
+    found = findings(summary, targets)
+    report = _json_safe(
+        {
+            "version": 1,
+            "meta": meta,
+            "targets": {t: asdict(info) for t, info in targets.items()},
+            "results": [asdict(r) for r in results],
+            "summary": summary,
+            "findings": found,
+        }
+    )
+    _atomic(out_dir / "report.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
+    _atomic(out_dir / "report.md", lambda tmp: tmp.write_text(markdown(summary, targets, found, meta)))
+    plot(summary, targets, out_dir / "label_efficiency.png")
+    return report
+
+
+def load_results(path: str | Path) -> list[Result]:
+    """Per-seed results stored in a report.json (to recompute or merge reports)."""
+    data = json.loads(Path(path).read_text())
+    return [Result(**r) for r in data["results"]]

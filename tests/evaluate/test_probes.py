@@ -1,0 +1,55 @@
+"""probes.py: task inference, linear/kNN probes on known-separable and known-random features."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ssl_video.evaluate.probes import encode_labels, fit_knn_probe, fit_linear_probe, infer_task, score
+
+
+def test_infer_task_and_encode():
+    assert infer_task(["slow", "fast", "slow"]) == "classification"
+    assert infer_task([0, 1, 2, 1]) == "classification"
+    assert infer_task([12.5, 30.1, 47.0]) == "regression"
+    assert infer_task(list(range(100))) == "regression"
+    y, classes = encode_labels(["right", "left", "straight", "left"], "classification")
+    assert classes == ["left", "right", "straight"] and y.tolist() == [1, 0, 2, 0]
+    y, classes = encode_labels(["1.5", 2, 3.0], "regression")
+    assert classes is None and y.dtype == np.float64
+    with pytest.raises(ValueError, match="non-numeric"):
+        encode_labels(["1.5", "fast"], "regression")
+
+
+def _data(rng, n=300, d=32, classes=3):
+    centers = rng.normal(0, 3, (classes, d))
+    y = rng.integers(0, classes, n)
+    X = centers[y] + rng.normal(0, 1, (n, d))
+    groups = np.arange(n) // 10  # 10 clips per "drive"
+    return X, y, groups
+
+
+@pytest.mark.parametrize("fit", [fit_linear_probe, fit_knn_probe])
+def test_classification_probe_separable_vs_shuffled(fit):
+    rng = np.random.default_rng(0)
+    X, y, groups = _data(rng)
+    kwargs = {"groups": groups[:200]} if fit is fit_linear_probe else {}
+    model = fit(X[:200], y[:200], "classification", **kwargs)
+    assert score(model, X[200:], y[200:], "classification")["balanced_accuracy"] > 0.9
+    shuffled = rng.permutation(y[:200])
+    model = fit(X[:200], shuffled, "classification", **kwargs)
+    assert score(model, X[200:], y[200:], "classification")["balanced_accuracy"] < 0.6
+
+
+def test_regression_probe_and_tiny_fraction():
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(200, 16))
+    y = X @ rng.normal(size=16) + rng.normal(0, 0.1, 200)
+    model = fit_linear_probe(X[:150], y[:150], "regression", groups=np.arange(150) // 5)
+    m = score(model, X[150:], y[150:], "regression")
+    assert m["r2"] > 0.95 and m["mae"] < 0.5
+    assert score(fit_knn_probe(X[:150], y[:150], "regression"), X[150:], y[150:], "regression")["r2"] > 0.2
+    # 1% of labels: too few samples for CV still gives a fitted probe.
+    Xc, yc, _ = _data(rng)
+    model = fit_linear_probe(Xc[[0, 1, 2, 3]], np.array([0, 1, 2, 0]), "classification")
+    assert set(model.predict(Xc)) <= {0, 1, 2}

@@ -218,3 +218,57 @@ def mixed_selection(
         return pool
     first = None if len(np.asarray(already_selected)) else int(pool[0])
     return k_center_greedy(embeddings, k, already_selected=already_selected, candidates=pool, first=first)
+
+
+STRATEGIES = ("surprise", "uncertainty", "diversity", "mixed", "random")
+
+
+def select_windows(
+    by: str,
+    k: int,
+    *,
+    embeddings: np.ndarray,
+    already_selected: Sequence[int] | np.ndarray = (),
+    surprise: np.ndarray | None = None,
+    probs: np.ndarray | None = None,
+    candidate_factor: int = 4,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pick the next ``k`` windows to label with one strategy -> (indices (k,), scores (k,)).
+
+    embeddings: (N, D) for every window, labeled ones included (``already_selected``).
+    surprise: (N,) normalized surprise (``surprise`` / ``mixed``).
+    probs: (N, C) probe probabilities (``uncertainty``; ranked by entropy).
+    The score returned is the strategy's own: surprise z, entropy, distance to the nearest
+    selected window (diversity, mixed uses surprise), or 0 for random.
+    """
+    if by not in STRATEGIES:
+        raise ValueError(f"unknown strategy {by!r}; choose one of {STRATEGIES}")
+    n = len(embeddings)
+    selected = np.asarray(already_selected, dtype=np.int64).reshape(-1)
+    if by in ("surprise", "mixed") and (surprise is None or len(surprise) != n):
+        raise ValueError(f"--by {by} needs one surprise score per window")
+    if by == "uncertainty" and (probs is None or len(probs) != n):
+        raise ValueError("--by uncertainty needs probe probabilities for every window (give --labels)")
+    if by == "random":
+        pool = np.setdiff1d(np.arange(n), selected)
+        picks = np.random.default_rng(seed).permutation(pool)[:k]
+        return picks, np.zeros(len(picks))
+    if by == "surprise":
+        picks = top_k(surprise, k, exclude=selected)
+        return picks, np.asarray(surprise, dtype=np.float64)[picks]
+    if by == "uncertainty":
+        entropy = entropy_score(probs)
+        picks = top_k(entropy, k, exclude=selected)
+        return picks, entropy[picks]
+    if by == "mixed":
+        picks = mixed_selection(surprise, embeddings, k, already_selected=selected, candidate_factor=candidate_factor)
+        return picks, np.asarray(surprise, dtype=np.float64)[picks]
+    picks = k_center_greedy(embeddings, k, already_selected=selected)
+    # distance of each pick to everything chosen before it (its "coverage gain")
+    x = np.asarray(embeddings, dtype=np.float64)
+    gains = []
+    for i, j in enumerate(picks):
+        before = np.concatenate([selected, picks[:i]])
+        gains.append(np.sqrt(pairwise_sq_distances(x[j : j + 1], x[before]).min()) if len(before) else np.inf)
+    return picks, np.asarray(gains)

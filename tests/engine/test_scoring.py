@@ -108,3 +108,27 @@ def test_top_k_and_mixed_selection():
     assert got.tolist() == [1, 5]
     got = scoring.mixed_selection(scores, emb, 2, already_selected=[5], candidate_factor=2)
     assert 5 not in got.tolist() and len(got) == 2
+
+
+def test_select_windows_strategies():
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(40, 4))
+    surprise = rng.normal(size=40)
+    probs = rng.dirichlet(np.ones(3), size=40)
+    labeled = [0, 1, 2]
+    for by in scoring.STRATEGIES:
+        picks, scores = scoring.select_windows(by, 5, embeddings=emb, already_selected=labeled, surprise=surprise, probs=probs)
+        assert len(picks) == len(set(picks.tolist())) == 5 and not set(picks.tolist()) & set(labeled)
+        assert scores.shape == (5,)
+    picks, scores = scoring.select_windows("surprise", 3, embeddings=emb, surprise=surprise)
+    assert picks.tolist() == np.argsort(-surprise)[:3].tolist()
+    picks, scores = scoring.select_windows("uncertainty", 3, embeddings=emb, probs=probs)
+    np.testing.assert_allclose(scores, np.sort(scoring.entropy_score(probs))[::-1][:3])
+    picks, gains = scoring.select_windows("diversity", 4, embeddings=emb, already_selected=labeled)
+    assert np.all(np.diff(gains) <= 1e-12)  # k-center gains never grow
+    with pytest.raises(ValueError, match="surprise"):
+        scoring.select_windows("mixed", 3, embeddings=emb)
+    with pytest.raises(ValueError, match="labels"):
+        scoring.select_windows("uncertainty", 3, embeddings=emb)
+    with pytest.raises(ValueError, match="unknown strategy"):
+        scoring.select_windows("best", 3, embeddings=emb)

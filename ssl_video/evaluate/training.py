@@ -1,0 +1,182 @@
+"""Shared supervised training loop for the attentive probe, fine-tuning and the scratch baseline.
+
+A plain-torch ``model`` (input -> (B, outputs)) is wrapped in one small LightningModule;
+regression targets are standardized with the training fraction's mean/std and mapped back
+at prediction time. Early stopping watches ``val/loss`` and the best weights (kept in
+memory, no checkpoint files) are restored at the end of fitting.
+
+    budget = TrainBudget(max_epochs=20, batch_size=32, lr=1e-3)
+    model = fit_supervised(head, train_inputs, y_train, "classification", budget, val=(val_inputs, y_val))
+    y_pred = predict(model, test_inputs, "classification")
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainBudget:
+    """How much training a method gets; scratch and fine-tuning share one budget."""
+
+    max_epochs: int = 20
+    max_steps: int = -1  # -1: no step limit (the epochs decide)
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    patience: int = 3  # validation checks without improvement before stopping
+    layer_decay: float = 0.75  # fine-tuning only: lr of layer l = lr * decay ** (L - l)
+
+
+class ArrayDataset(Dataset):
+    """Rows ``indices`` of an array (in memory or a np.memmap) with their labels.
+
+    Yields ``dict(input=tensor, label=tensor)``; a uint8 array stays uint8 (clips are
+    normalized on the device by the model).
+    """
+
+    def __init__(self, inputs, labels: np.ndarray | None, indices: np.ndarray):
+        self.inputs, self.labels, self.indices = inputs, labels, np.asarray(indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        row = int(self.indices[i])
+        item = {"input": torch.from_numpy(np.ascontiguousarray(self.inputs[row]))}
+        if self.labels is not None:
+            item["label"] = torch.as_tensor(self.labels[row])
+        return item
+
+
+class SupervisedModule(pl.LightningModule):
+    """Cross-entropy (classification) or MSE on standardized targets (regression)."""
+
+    def __init__(self, model: nn.Module, task: str, budget: TrainBudget, param_groups: Callable | None = None,
+                 target_mean: float = 0.0, target_std: float = 1.0):
+        super().__init__()
+        self.model, self.task, self.budget, self.param_groups = model, task, budget, param_groups
+        self.register_buffer("target_mean", torch.tensor(float(target_mean)))
+        self.register_buffer("target_std", torch.tensor(float(target_std)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+    def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        out = self.model(batch["input"])  # (B, outputs)
+        if self.task == "classification":
+            return F.cross_entropy(out, batch["label"].long())
+        return F.mse_loss(out.squeeze(-1), (batch["label"].float() - self.target_mean) / self.target_std)
+
+    def training_step(self, batch, batch_idx):
+        loss = self._loss(batch)
+        self.log("train/loss", loss, prog_bar=True)
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.log("val/loss", self._loss(batch), on_epoch=True, batch_size=len(batch["input"]))
+
+    def configure_optimizers(self):
+        b = self.budget
+        groups = self.param_groups(self.model, b.lr, b.weight_decay) if self.param_groups else default_param_groups(self.model, b.lr, b.weight_decay)
+        return torch.optim.AdamW(groups, lr=b.lr)
+
+    @torch.no_grad()
+    def decode(self, out: torch.Tensor) -> torch.Tensor:
+        """Model outputs (B, outputs) -> class ids (B,) or targets in the label's units (B,)."""
+        if self.task == "classification":
+            return out.argmax(-1)
+        return out.squeeze(-1) * self.target_std + self.target_mean
+
+
+def default_param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]:
+    """Decay only matrices/kernels (dim >= 2), not biases, norms or embeddings' 1-d params (as nanoGPT)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, "lr": lr},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, "lr": lr},
+    ]
+
+
+class _RestoreBest(pl.Callback):
+    """Keep the weights of the best ``val/loss`` in memory; load them when fitting ends."""
+
+    def __init__(self):
+        self.best, self.state = float("inf"), None
+
+    def on_validation_end(self, trainer, module):
+        loss = trainer.callback_metrics.get("val/loss")
+        if loss is not None and not trainer.sanity_checking and float(loss) < self.best:
+            self.best, self.state = float(loss), copy.deepcopy(module.model.state_dict())
+
+    def on_fit_end(self, trainer, module):
+        if self.state is not None:
+            module.model.load_state_dict(self.state)
+
+
+def _loader(inputs, labels, indices, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(ArrayDataset(inputs, labels, indices), batch_size=batch_size, shuffle=shuffle, generator=generator)
+
+
+def fit_supervised(
+    model: nn.Module,
+    inputs,
+    labels: np.ndarray,
+    train_idx: np.ndarray,
+    task: str,
+    budget: TrainBudget,
+    *,
+    val_idx: np.ndarray | None = None,
+    param_groups: Callable | None = None,
+    seed: int = 0,
+) -> SupervisedModule:
+    """Train ``model`` on ``inputs[train_idx]`` (early stopping on ``val_idx`` when given, non-empty)."""
+    y = labels[train_idx].astype(np.float64)
+    mean, std = (float(y.mean()), float(y.std()) or 1.0) if task == "regression" else (0.0, 1.0)
+    module = SupervisedModule(model, task, budget, param_groups, mean, std)
+    has_val = val_idx is not None and len(val_idx) > 0
+    callbacks: list[pl.Callback] = []
+    if has_val:
+        callbacks += [pl.callbacks.EarlyStopping("val/loss", patience=budget.patience), _RestoreBest()]
+    trainer = pl.Trainer(
+        max_epochs=budget.max_epochs,
+        max_steps=budget.max_steps,
+        accelerator="auto",
+        devices=1,
+        precision="bf16-mixed" if torch.cuda.is_available() else "32-true",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        callbacks=callbacks,
+        limit_val_batches=1.0 if has_val else 0,
+    )
+    train_loader = _loader(inputs, labels, train_idx, budget.batch_size, shuffle=True, seed=seed)
+    val_loader = _loader(inputs, labels, val_idx, budget.batch_size, shuffle=False) if has_val else None
+    trainer.fit(module, train_loader, val_loader)
+    return module
+
+
+@torch.no_grad()
+def predict(module: SupervisedModule, inputs, indices: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Predictions for ``inputs[indices]``: class ids or targets, as a numpy array (N,)."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    module = module.to(device).eval()
+    out = []
+    for batch in _loader(inputs, None, indices, batch_size, shuffle=False):
+        out.append(module.decode(module(batch["input"].to(device)).float()))
+    return torch.cat(out).cpu().numpy()

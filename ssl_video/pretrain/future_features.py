@@ -1,0 +1,88 @@
+"""Future-feature prediction (V-JEPA style): regress what an EMA target encoder sees in the future.
+
+The online encoder encodes the context tokens; a narrow transformer predictor takes them
+plus one learned mask token per future position and regresses the target encoder's
+features of the future tokens. The target encoder is an exponential moving average of the
+online one (no gradient), encodes the whole clip, and its features are layer-normalised
+before the loss, as in V-JEPA [0] (``F.layer_norm(h, (h.size(-1),))`` in src/train.py).
+Instead of V-JEPA's random spatio-temporal masks, the "mask" is the future: the clip's
+last frames. Collapse shows up as falling ``train/feat_std`` / ``train/eff_rank``.
+
+[0] Bardes et al., "Revisiting Feature Prediction for Learning Visual Representations from
+    Video" (V-JEPA), 2024, https://github.com/facebookresearch/jepa
+
+    >>> from ssl_video.models import get_encoder
+    >>> enc = get_encoder("vit_tiny", tubelet=(2, 8, 8)); obj = FutureFeatures(); obj.attach(enc)
+    >>> obj(enc, torch.randn(2, 3, 8, 32, 32), context=4, generator=torch.Generator()).loss.shape
+    torch.Size([])
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_video.models.predictor import Predictor
+from ssl_video.pretrain.ema import cosine_momentum, ema_update_
+from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+from ssl_video.pretrain.patches import future_split
+
+LOSSES = ("l1", "smooth_l1")
+
+
+def future_feature_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """Mean L1 / smooth-L1 (beta 1) between predicted and target features: (B, K, D), (B, K, D) -> scalar."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    if kind == "l1":
+        return F.l1_loss(pred.float(), target.float())
+    if kind == "smooth_l1":
+        return F.smooth_l1_loss(pred.float(), target.float(), beta=1.0)
+    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+
+
+class FutureFeatures(Objective):
+    """Predict the EMA target encoder's features of the future tokens. forward -> ObjectiveOutput(loss, features)."""
+
+    name = "future_features"
+
+    def __init__(self, weight: float = 1.0, loss: str = "l1", momentum_start: float = 0.996, momentum_end: float = 1.0,
+                 predictor_dim: int = 192, predictor_depth: int = 2, predictor_heads: int = 3):
+        super().__init__(weight)
+        if loss not in LOSSES:
+            raise ValueError(f"future_features: loss must be one of {LOSSES}, got {loss!r}")
+        if not 0.0 <= momentum_start <= momentum_end <= 1.0:
+            raise ValueError(f"future_features: need 0 <= momentum_start <= momentum_end <= 1, got {momentum_start}, {momentum_end}")
+        if predictor_dim % predictor_heads:
+            raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
+        self.loss_kind = loss
+        self.momentum_start, self.momentum_end = momentum_start, momentum_end
+        self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
+        self.predictor: Predictor | None = None
+        self.target_encoder: nn.Module | None = None
+
+    def attach(self, encoder: nn.Module) -> None:
+        self.predictor = Predictor(encoder.embed_dim, encoder.embed_dim, **self.predictor_args)
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+        if self.predictor is None or self.target_encoder is None:
+            raise RuntimeError("future_features: call attach(encoder) before forward")
+        grid = encoder.grid_size(*video.shape[2:])
+        ctx_ids, fut_ids = future_split(grid, context, encoder.tubelet[0], device=video.device)
+        with torch.no_grad():
+            target = self.target_encoder.forward_features(video)[:, fut_ids]  # (B, N, D) -> (B, Nf, D)
+            target = F.layer_norm(target.float(), (target.shape[-1],))
+        features = encoder.forward_features(video, keep=ctx_ids[None].expand(video.shape[0], -1))  # -> (B, Nc, D)
+        pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, D)
+        return ObjectiveOutput(loss=future_feature_loss(pred, target, self.loss_kind), features=features.detach())
+
+    def after_optimizer_step(self, encoder: nn.Module, progress: float) -> None:
+        ema_update_(self.target_encoder, encoder, cosine_momentum(progress, self.momentum_start, self.momentum_end))
+
+    def describe(self) -> dict:
+        return {**super().describe(), "loss": self.loss_kind, "momentum_start": self.momentum_start,
+                "momentum_end": self.momentum_end, **{f"predictor_{k}": v for k, v in self.predictor_args.items()}}

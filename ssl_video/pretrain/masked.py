@@ -1,0 +1,93 @@
+"""VideoMAE-style masked video modelling with tube masking, as a baseline objective.
+
+A random ``mask_ratio`` of the spatial positions is hidden at every time step (a "tube",
+so the model cannot copy a patch from the neighbouring frame); the encoder sees only the
+visible tokens, and a light predictor reconstructs the hidden tubelets' pixels, normalised
+per patch and channel (``norm_pix``) as in VideoMAE [0] (engine_for_pretraining.py). MSE
+on the masked tokens only. Masks are index tensors drawn from an explicit generator.
+
+[0] Tong et al., "VideoMAE: Masked Autoencoders are Data-Efficient Learners for
+    Self-Supervised Video Pre-Training", NeurIPS 2022, https://github.com/MCG-NJU/VideoMAE
+
+    >>> g = torch.Generator().manual_seed(0)
+    >>> visible, masked = tube_mask(2, (4, 4, 4), 0.75, g)
+    >>> visible.shape, masked.shape
+    (torch.Size([2, 16]), torch.Size([2, 48]))
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ssl_video.models.predictor import Predictor
+from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+from ssl_video.pretrain.patches import gather_tokens, patchify
+
+
+def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of visible and masked tokens, the same spatial mask at every t' -> ((B, Kv), (B, Km)), sorted."""
+    Tg, Hg, Wg = grid
+    spatial = Hg * Wg
+    n_masked = int(round(ratio * spatial))
+    if not 0 < n_masked < spatial:
+        raise ValueError(f"mask ratio {ratio} hides {n_masked} of {spatial} spatial positions; need at least one hidden and one visible")
+    order = torch.rand(batch, spatial, generator=generator).argsort(dim=1)  # random permutation per clip
+    spatial_ids = order[:, :n_masked].sort(dim=1).values, order[:, n_masked:].sort(dim=1).values  # (B, S_m), (B, S_v)
+    offsets = torch.arange(Tg) * spatial  # one copy of the spatial mask per time step
+    masked, visible = ((offsets[None, :, None] + s[:, None, :]).flatten(1) for s in spatial_ids)  # (B, T', S) -> (B, T'S)
+    return visible, masked
+
+
+def normalize_patches(patches: torch.Tensor, channels: int, eps: float = 1e-6) -> torch.Tensor:
+    """(B, K, tt*ph*pw*C) -> same, each patch's voxels normalised to mean 0 / std 1 per channel (VideoMAE norm_pix)."""
+    B, K, P = patches.shape
+    x = patches.reshape(B, K, P // channels, channels).float()  # (B, K, P) -> (B, K, V, C)
+    x = (x - x.mean(dim=2, keepdim=True)) / (x.var(dim=2, unbiased=True, keepdim=True).sqrt() + eps)
+    return x.reshape(B, K, P)
+
+
+def masked_pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error on the masked tokens: (B, K, P), (B, K, P) -> scalar."""
+    if pred.shape != target.shape:
+        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
+    return F.mse_loss(pred.float(), target.float())
+
+
+class Masked(Objective):
+    """Reconstruct tube-masked tubelets from the visible ones. forward -> ObjectiveOutput(loss, features)."""
+
+    name = "masked"
+
+    def __init__(self, weight: float = 1.0, mask_ratio: float = 0.9, norm_pix: bool = True, predictor_dim: int = 192,
+                 predictor_depth: int = 2, predictor_heads: int = 3):
+        super().__init__(weight)
+        if not 0.0 < mask_ratio < 1.0:
+            raise ValueError(f"masked: mask_ratio must be in (0, 1), got {mask_ratio} (VideoMAE uses 0.75-0.9)")
+        if predictor_dim % predictor_heads:
+            raise ValueError(f"masked: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
+        self.mask_ratio, self.norm_pix = mask_ratio, norm_pix
+        self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
+        self.predictor: Predictor | None = None
+
+    def attach(self, encoder: nn.Module) -> None:
+        tt, ph, pw = encoder.tubelet
+        self._channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
+        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * self._channels, **self.predictor_args)
+
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+        if self.predictor is None:
+            raise RuntimeError("masked: call attach(encoder) before forward")
+        grid = encoder.grid_size(*video.shape[2:])
+        visible, masked = (ids.to(video.device) for ids in tube_mask(video.shape[0], grid, self.mask_ratio, generator))
+        features = encoder.forward_features(video, keep=visible)  # (B, C, T, H, W) -> (B, Kv, D)
+        pred = self.predictor(features, visible, masked, grid)  # -> (B, Km, P)
+        target = gather_tokens(patchify(video, encoder.tubelet), masked)  # (B, N, P) -> (B, Km, P)
+        if self.norm_pix:
+            target = normalize_patches(target, self._channels)
+        return ObjectiveOutput(loss=masked_pixel_loss(pred, target), features=features.detach())
+
+    def describe(self) -> dict:
+        return {**super().describe(), "mask_ratio": self.mask_ratio, "norm_pix": self.norm_pix,
+                **{f"predictor_{k}": v for k, v in self.predictor_args.items()}}

@@ -1,0 +1,47 @@
+"""The interface every pretraining objective implements (one objective per file).
+
+An objective is a thin ``nn.Module`` over pure loss functions. It owns the parts that
+only it trains (a predictor, an EMA target encoder) and builds them in ``attach(encoder)``,
+once the encoder and so its width and tubelet are known; the LightningModule owns the
+encoder, sums the weighted losses and calls ``after_optimizer_step`` (EMA updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass
+class ObjectiveOutput:
+    loss: torch.Tensor  # scalar, before the objective's weight
+    features: torch.Tensor | None = None  # (B, K, D) online encoder tokens, for the health signals
+    future: torch.Tensor | None = None  # (B, C, T_future, H, W) predicted future, normalized pixel space
+
+
+class Objective(nn.Module):
+    """Base class. ``forward(encoder, video (B,C,T,H,W) normalized float, context, generator) -> ObjectiveOutput``."""
+
+    name: str = "objective"
+
+    def __init__(self, weight: float = 1.0):
+        super().__init__()
+        if not weight > 0:
+            raise ValueError(f"{type(self).__name__}: weight must be > 0, got {weight} (drop the objective instead)")
+        self.weight = float(weight)
+
+    def attach(self, encoder: nn.Module) -> None:
+        """Build the modules that depend on the encoder (called once by the LightningModule)."""
+        raise NotImplementedError
+
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+        raise NotImplementedError
+
+    def after_optimizer_step(self, encoder: nn.Module, progress: float) -> None:
+        """Hook after each optimizer step; ``progress`` = step / total steps in [0, 1]."""
+
+    def describe(self) -> dict:
+        """What the checkpoint records about this objective."""
+        return {"name": self.name, "weight": self.weight}

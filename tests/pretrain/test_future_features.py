@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ssl_video.pretrain.future_features import FutureFeatures, future_feature_loss
+
+
+def test_shapes_gradients_and_no_gradient_to_the_ema_target(tiny_encoder, clip):
+    obj = FutureFeatures(predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    assert out.loss.shape == () and out.features.shape == (2, 32, 48)
+    out.loss.backward()
+    assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
+    assert obj.predictor.head.weight.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in obj.target_encoder.parameters())
+
+
+def test_ema_step_moves_target_toward_online(tiny_encoder):
+    obj = FutureFeatures(momentum_start=0.9, momentum_end=1.0)
+    obj.attach(tiny_encoder)
+    before = obj.target_encoder.patch_embed.weight.clone()
+    with torch.no_grad():
+        tiny_encoder.patch_embed.weight.add_(1.0)
+    obj.after_optimizer_step(tiny_encoder, progress=0.0)  # momentum 0.9
+    torch.testing.assert_close(obj.target_encoder.patch_embed.weight, before + 0.1)
+    obj.after_optimizer_step(tiny_encoder, progress=1.0)  # momentum 1.0: frozen
+    torch.testing.assert_close(obj.target_encoder.patch_embed.weight, before + 0.1)
+
+
+def test_target_is_layer_normed_future_of_the_target_encoder(tiny_encoder, clip):
+    obj = FutureFeatures(loss="smooth_l1", predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    with torch.no_grad():
+        feats = tiny_encoder.forward_features(clip[:, :, :8])  # target == online at init
+        target = F.layer_norm(feats[:, 32:], (48,))
+        ctx = tiny_encoder.forward_features(clip, keep=torch.arange(32).expand(2, -1))
+        pred = obj.predictor(ctx, torch.arange(32), torch.arange(32, 64), (4, 4, 4))
+    torch.testing.assert_close(out.loss, F.smooth_l1_loss(pred, target), rtol=1e-5, atol=1e-6)
+
+
+def test_loss_matches_reference():
+    pred, target = torch.randn(2, 5, 8), torch.randn(2, 5, 8) * 3
+    assert future_feature_loss(pred, target, "l1").item() == pytest.approx((pred - target).abs().mean().item(), rel=1e-6)
+    d = (pred - target).abs()
+    ref = torch.where(d < 1, 0.5 * d**2, d - 0.5).mean()
+    assert future_feature_loss(pred, target, "smooth_l1").item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_bad_arguments_and_shapes():
+    with pytest.raises(ValueError, match="loss"):
+        FutureFeatures(loss="l2")
+    with pytest.raises(ValueError, match="momentum"):
+        FutureFeatures(momentum_start=0.999, momentum_end=0.99)
+    with pytest.raises(ValueError, match=r"\(1, 2, 3\).*\(1, 2, 4\)"):
+        future_feature_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ssl_video.pretrain.future_pixels import FuturePixels, future_pixel_loss, future_pixel_target
+
+
+def test_shapes_and_gradients(tiny_encoder, clip):
+    obj = FuturePixels(target="pixels", predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    assert out.loss.shape == () and out.features.shape == (2, 32, 48) and out.future.shape == (2, 3, 4, 32, 32)
+    out.loss.backward()
+    assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
+    assert obj.predictor.head.weight.grad.abs().sum() > 0
+
+
+def test_residual_target_starts_as_copy_last_frame(tiny_encoder, clip):
+    obj = FuturePixels(target="residual", predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    torch.testing.assert_close(out.future, clip[:, :, 3:4].expand(-1, -1, 4, -1, -1))
+    # the loss is then the MSE of the copy-last baseline
+    torch.testing.assert_close(out.loss, ((clip[:, :, 4:] - clip[:, :, 3:4]) ** 2).mean())
+    out.loss.backward()
+    assert obj.predictor.head.weight.grad.abs().sum() > 0
+
+
+def test_loss_matches_reference_loop():
+    torch.manual_seed(1)
+    video = torch.randn(1, 3, 4, 8, 8)
+    pred = torch.randn(1, 4, 2 * 4 * 4 * 3)
+    target = future_pixel_target(video, 2, (2, 4, 4), "residual")
+    ref, n = 0.0, 0
+    for i, (h, w) in enumerate([(0, 0), (0, 1), (1, 0), (1, 1)]):
+        cube = video[0, :, 2:4, 4 * h : 4 * h + 4, 4 * w : 4 * w + 4] - video[0, :, 1:2, 4 * h : 4 * h + 4, 4 * w : 4 * w + 4]
+        p = pred[0, i].view(2, 4, 4, 3).permute(3, 0, 1, 2)  # (tt, ph, pw, C) -> (C, tt, ph, pw)
+        ref += ((p - cube) ** 2).sum().item()
+        n += cube.numel()
+    assert future_pixel_loss(pred, target).item() == pytest.approx(ref / n, rel=1e-5)
+
+
+def test_bad_arguments_and_shapes():
+    with pytest.raises(ValueError, match="target"):
+        FuturePixels(target="flow")
+    with pytest.raises(ValueError, match="weight"):
+        FuturePixels(weight=0)
+    with pytest.raises(ValueError, match=r"\(2, 3, 4\).*\(2, 3, 5\)"):
+        future_pixel_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 5))

@@ -1,0 +1,324 @@
+"""Probe a folder or manifest of videos: which files are usable, what they hold, and why others are not.
+
+Follows the data contract in /work/contracts.md (``VideoInfo``, ``SkippedVideo``, ``VideoIndex``,
+``probe_video``, ``index_videos``, ``find_videos``) and issue 2 item 2. Frame counts are what
+decoding yields, because clip sampling relies on them:
+
+* MP4/MOV carry a sample table: ``stream.frames`` is trusted, and the tail of the file is decoded
+  (seek to the last keyframe, decode to the end) to prove the data behind the table is there.
+* Every other container (MKV, WebM, AVI, ...) is demuxed once without decoding to count packets
+  (AVI headers and MKV durations survive truncation, so they are only compared, never trusted),
+  then the tail is decoded the same way.
+
+Probe results are cached in ``$SSL_VIDEO_HOME/probe_cache.json`` keyed by (path, size, mtime), so a
+second scan only stats the files.
+
+    ssl-video data index /data/drives --json index.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+from filelock import FileLock
+from tqdm import tqdm
+
+from ssl_video.data.decode import packet_table
+from ssl_video.paths import ssl_video_home
+
+log = logging.getLogger(__name__)
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
+CACHE_VERSION = 1
+_INDEXED_FORMATS = ("mov", "mp4")  # containers whose sample table gives an exact frame count
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    path: str  # absolute path
+    frames: int  # number of decodable frames
+    fps: float  # average frame rate
+    duration_s: float
+    width: int
+    height: int
+    codec: str  # e.g. "h264"
+    size_bytes: int
+    mtime: float
+
+
+@dataclass(frozen=True)
+class SkippedVideo:
+    path: str
+    reason: str  # for a person: "empty file", "truncated (...)", "not a video (...)", ...
+
+
+class VideoProbeError(ValueError):
+    """``path`` is not a usable video; ``reason`` says why in words."""
+
+    def __init__(self, path: str | Path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = str(path)
+        self.reason = reason
+
+
+@dataclass
+class VideoIndex:
+    usable: list[VideoInfo]
+    skipped: list[SkippedVideo]
+    probed: int = 0  # files probed in this scan (the rest came from the cache)
+    cached: int = 0
+    _by_path: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def hours(self) -> float:
+        return sum(v.duration_s for v in self.usable) / 3600.0
+
+    def by_path(self) -> dict[str, VideoInfo]:
+        if len(self._by_path) != len(self.usable):
+            self._by_path = {v.path: v for v in self.usable}
+        return self._by_path
+
+    def to_json(self) -> dict:
+        return {"usable": [asdict(v) for v in self.usable], "skipped": [asdict(s) for s in self.skipped]}
+
+    def summary(self) -> str:
+        lines = [f"usable: {len(self.usable)} files, {self.hours():.2f} hours of video"]
+        by_reason: dict[str, list[str]] = defaultdict(list)
+        for s in self.skipped:
+            by_reason[s.reason.split(" (")[0]].append(f"{s.path}: {s.reason}")
+        lines.append(f"skipped: {len(self.skipped)} files")
+        for reason, paths in sorted(by_reason.items()):
+            lines.append(f"  {reason}: {len(paths)}")
+            lines.extend(f"    {p}" for p in paths)
+        lines.append(f"probed {self.probed} files, {self.cached} from the cache")
+        return "\n".join(lines)
+
+
+def video_candidates(folder: str | Path) -> list[Path]:
+    """Everything under ``folder`` named like a video, directories included (they get skipped with a reason)."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def find_videos(folder: str | Path) -> list[Path]:
+    """Video files under ``folder``, recursive and sorted."""
+    return [p for p in video_candidates(folder) if p.is_file()]
+
+
+def _open_failure(path: Path, error: Exception) -> str:
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    if head[4:8] in (b"ftyp", b"moov", b"mdat", b"wide", b"free"):
+        # An MP4/MOV whose index (moov box) never got written or got cut off: a recording stopped early.
+        return "truncated (MP4/MOV index missing or cut off)"
+    if head[:4] == b"\x1aE\xdf\xa3" or head[:4] == b"RIFF":
+        return f"truncated or corrupt container ({error.__class__.__name__})"
+    try:
+        text = head.decode("utf-8")
+        if all(c.isprintable() or c.isspace() for c in text):
+            return "not a video (text file)"
+    except UnicodeDecodeError:
+        pass
+    return "not a video (unrecognized data)"
+
+
+def _decode_tail(container, stream, last_pts: int | None) -> tuple[int, int | None]:
+    """Decode from the last keyframe to the end: (frames decoded there, pts of the last one)."""
+    target = last_pts if last_pts is not None else (stream.start_time or 0) + (stream.duration or 0)
+    container.seek(int(target), stream=stream, backward=True, any_frame=False)
+    count, last = 0, None
+    try:
+        for frame in container.decode(stream):
+            count += 1
+            if frame.pts is not None:
+                last = frame.pts if last is None else max(last, frame.pts)
+    except av.FFmpegError:
+        pass  # a broken last packet: what decoded before it counts
+    return count, last
+
+
+def _probe_open(path: Path, container, size: int, mtime: float) -> VideoInfo:
+    if not container.streams.video:
+        audio = " (audio only)" if container.streams.audio else ""
+        raise VideoProbeError(path, f"no video stream{audio}")
+    stream = container.streams.video[0]
+    stream.codec_context.thread_count = 1
+    codec = stream.codec_context.name
+    time_base = float(stream.time_base)
+    try:
+        first = next(container.decode(stream), None)
+    except av.FFmpegError as error:
+        raise VideoProbeError(path, f"cannot decode first frame ({error.__class__.__name__})") from None
+    if first is None:
+        raise VideoProbeError(path, "cannot decode first frame (no frames)")
+    width, height = first.width, first.height
+    indexed = any(name in _INDEXED_FORMATS for name in container.format.name.split(",")) and stream.frames > 0
+    if indexed:
+        frames = stream.frames
+        start = stream.start_time or 0
+        duration = (stream.duration or 0) * time_base
+        fps = float(stream.average_rate or 0) or (frames / duration if duration else 0.0)
+        tail, last = _decode_tail(container, stream, None)
+        # The last frame must start within two frame periods of the end the index claims.
+        if tail == 0 or last is None or (start + stream.duration - last) * time_base > 2.0 / max(fps, 1e-6):
+            seen = 0.0 if last is None else (last - start) * time_base
+            raise VideoProbeError(path, f"truncated (video data ends near {seen:.1f} s of {duration:.1f} s)")
+    else:
+        container.seek(0)
+        pts, keyframes = packet_table(container, stream)
+        if not len(pts):
+            raise VideoProbeError(path, "no video frames")
+        keyframes = keyframes or [0]
+        tail, last = _decode_tail(container, stream, int(pts[keyframes[-1]]))
+        expected_tail = len(pts) - keyframes[-1]
+        frames = len(pts) - max(0, expected_tail - tail)  # drop undecodable trailing frames
+        if frames < 1:
+            raise VideoProbeError(path, "truncated (no frame decodes)")
+        span = float(pts[frames - 1] - pts[0]) * time_base
+        fps = (frames - 1) / span if span > 0 else float(stream.average_rate or 0)
+        if stream.frames and frames < stream.frames:
+            raise VideoProbeError(path, f"truncated ({frames} of the {stream.frames} frames the header claims)")
+        claimed = container.duration / 1e6 if container.duration else 0.0
+        if fps > 0 and claimed and frames / fps < 0.9 * claimed - 1.0 / fps:
+            raise VideoProbeError(path, f"truncated (video data ends near {frames / fps:.1f} s of {claimed:.1f} s)")
+        duration = frames / fps if fps > 0 else 0.0
+    if fps <= 0:
+        raise VideoProbeError(path, "no frame rate")
+    return VideoInfo(path=str(path), frames=int(frames), fps=float(fps), duration_s=float(duration),
+                     width=int(width), height=int(height), codec=codec, size_bytes=size, mtime=mtime)
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Probe one file; raises VideoProbeError(path, reason) when it is not a usable video."""
+    path = Path(os.path.abspath(path))
+    if not path.exists():
+        raise VideoProbeError(path, "file not found")
+    if path.is_dir():
+        raise VideoProbeError(path, "is a directory")
+    stat = path.stat()
+    if stat.st_size == 0:
+        raise VideoProbeError(path, "empty file")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise VideoProbeError(path, _open_failure(path, error)) from None
+    try:
+        with container:
+            return _probe_open(path, container, stat.st_size, stat.st_mtime)
+    except av.FFmpegError as error:
+        raise VideoProbeError(path, f"corrupt ({error.__class__.__name__}: {error})") from None
+
+
+def default_cache_path() -> Path:
+    return ssl_video_home() / "probe_cache.json"
+
+
+def _load_cache(cache_path: Path) -> dict:
+    try:
+        data = json.loads(cache_path.read_text())
+        return data["entries"] if data.get("version") == CACHE_VERSION else {}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+def _save_cache(cache_path: Path, entries: dict) -> None:
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(cache_path) + ".lock"):
+        merged = _load_cache(cache_path)  # keep what other processes added meanwhile
+        merged.update(entries)
+        tmp = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": merged}))
+        os.replace(tmp, cache_path)
+
+
+def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path: Path | None = None,
+                 progress: bool = False, use_cache: bool = True) -> VideoIndex:
+    """Probe each path (cached by path, size and mtime) and sort them into usable and skipped.
+
+    ``cache_path`` defaults to ``$SSL_VIDEO_HOME/probe_cache.json``; ``use_cache=False`` probes
+    everything and leaves the cache alone. Videos with fewer than ``min_frames`` frames are skipped.
+    """
+    cache_path = Path(cache_path) if cache_path is not None else default_cache_path()
+    entries = _load_cache(cache_path) if use_cache else {}
+    fresh: dict = {}
+    index = VideoIndex(usable=[], skipped=[])
+    for raw in tqdm(list(paths), desc="probing videos", unit="file", disable=not progress):
+        path = os.path.abspath(raw)
+        try:
+            stat = os.stat(path)
+            key = {"size": stat.st_size, "mtime": stat.st_mtime, "is_dir": os.path.isdir(path)}
+        except OSError:
+            key = None
+        entry = entries.get(path)
+        if key is not None and entry is not None and entry.get("key") == key:
+            index.cached += 1
+        else:
+            index.probed += 1
+            try:
+                entry = {"info": asdict(probe_video(path))}
+            except VideoProbeError as error:
+                entry = {"reason": error.reason}
+            if key is not None:
+                entry["key"] = key
+                fresh[path] = entry
+        if "reason" in entry:
+            index.skipped.append(SkippedVideo(path, entry["reason"]))
+            continue
+        info = VideoInfo(**entry["info"])
+        if info.frames < min_frames:
+            noun = "frame" if info.frames == 1 else "frames"
+            index.skipped.append(SkippedVideo(path, f"shorter than one clip ({info.frames} {noun})"))
+        else:
+            index.usable.append(info)
+    if fresh and use_cache:
+        try:
+            _save_cache(cache_path, fresh)
+        except OSError as error:
+            log.warning("could not write the probe cache %s: %s", cache_path, error)
+    for s in index.skipped:
+        log.info("skipped %s: %s", s.path, s.reason)
+    return index
+
+
+def cli_main(argv: list[str] | None = None) -> int:
+    """``ssl-video data index PATH [--json FILE] [--min-frames N] [--no-cache]``"""
+    parser = argparse.ArgumentParser(prog="ssl-video data index", description=(
+        "Probe every video under a folder (recursive: " + " ".join(VIDEO_EXTENSIONS) + ") or listed in a "
+        "manifest CSV, and report which are usable and why the others are skipped."))
+    parser.add_argument("path", help="folder of videos or manifest CSV (column `video`)")
+    parser.add_argument("--json", type=Path, help="write {usable: [...], skipped: [...]} to this file")
+    parser.add_argument("--min-frames", type=int, default=2, help="skip videos with fewer frames (default 2)")
+    parser.add_argument("--no-cache", action="store_true", help="probe every file again, ignore the cache")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    source = Path(args.path)
+    if not source.exists():
+        print(f"error: {source} does not exist", file=sys.stderr)
+        return 2
+    if source.is_dir():
+        paths = video_candidates(source)
+    else:
+        from ssl_video.data.manifest import read_manifest  # manifest imports this module
+
+        try:
+            paths = list(dict.fromkeys(w.video for w in read_manifest(source)))
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    index = index_videos(paths, min_frames=args.min_frames, use_cache=not args.no_cache,
+                         progress=not args.no_progress and sys.stderr.isatty())
+    print(index.summary())
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(index.to_json(), indent=1, ensure_ascii=False))
+        os.replace(tmp, args.json)
+        print(f"wrote {args.json}")
+    return 0

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import os
+import threading
+
+import numpy as np
+import pytest
+
+from ssl_video.data import decode
+from ssl_video.data.decode import DecodeError, ReaderCache, backend_order, open_video, read_frames
+from ssl_video.testing import read_frame_number
+
+
+def _numbers(frames: np.ndarray) -> list[int]:
+    return [read_frame_number(f) for f in frames]
+
+
+def _index_sets(num_frames: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return [
+        rng.integers(0, num_frames, 12),  # unsorted, may repeat
+        np.array([num_frames - 1, 0, num_frames - 1, 5, 5]),  # backwards and repeated
+        np.arange(num_frames)[::3],  # a forward clip
+        np.sort(rng.choice(num_frames, 6, replace=False))[::-1],  # descending
+    ]
+
+
+def _decord_exact(name: str) -> bool:
+    return "hevc" not in name  # decord returns wrong frames on HEVC with B-frames (see xfail below)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_frame_exact_on_every_good_file(video_folder, vids, backend):
+    for name in vids.GOOD:
+        if backend == "decord" and not _decord_exact(name):
+            continue
+        path = video_folder / name
+        with open_video(path, size=(32, 64), backend=backend) as reader:
+            assert reader.num_frames == vids.NUM_FRAMES and reader.backend == backend
+            for seed, indices in enumerate(_index_sets(reader.num_frames, seed=len(name))):
+                frames = reader.get_frames(indices)
+                assert frames.shape == (len(indices), 32, 64, 3) and frames.dtype == np.uint8
+                assert _numbers(frames) == indices.tolist(), (name, backend, seed)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_frame_exact_long_gop_and_native_size(tmp_path, vids, backend):
+    path = vids.write_good(tmp_path / "long gop.mp4", 300, gop=120)
+    with open_video(path, backend=backend) as reader:
+        assert (reader.height, reader.width) == (64, 96)
+        for indices in _index_sets(300, seed=3) + [np.arange(250, 266), np.arange(10, 26)]:
+            assert _numbers(reader.get_frames(indices)) == indices.tolist()
+
+
+@pytest.mark.xfail(strict=True, reason="decord 0.6 seeks to wrong frames on HEVC with B-frames, silently")
+def test_decord_hevc_seek_is_wrong(video_folder):
+    with open_video(video_folder / "hevc.mkv", size=(32, 64), backend="decord") as reader:
+        for indices in _index_sets(reader.num_frames, seed=0):
+            assert _numbers(reader.get_frames(indices)) == indices.tolist()
+
+
+def test_auto_never_puts_decord_first_on_hevc(video_folder, monkeypatch):
+    monkeypatch.setattr(decode, "DEFAULT_BACKEND", "decord")
+    assert backend_order(video_folder / "hevc.mkv") == ["pyav", "decord"]
+    assert backend_order(video_folder / "h264.mp4") == ["decord", "pyav"]
+    assert backend_order(video_folder / "h264.mp4", "pyav") == ["pyav"]
+    with pytest.raises(ValueError, match="unknown decode backend"):
+        backend_order(video_folder / "h264.mp4", "opencv")
+
+
+def test_read_frames_vfr_and_resize(video_folder):
+    indices = [39, 0, 17, 17, 2]
+    frames = read_frames(video_folder / "vfr.mkv", indices, size=(48, 72))
+    assert frames.shape == (5, 48, 72, 3) and _numbers(frames) == indices
+
+
+def test_fallback_to_the_other_backend(video_folder, monkeypatch):
+    # decord 0.6 fails for real on some output widths (a row-stride bug, e.g. width 48);
+    # with decord as the first choice, read_frames must still return the right frames via PyAV.
+    monkeypatch.setattr(decode, "DEFAULT_BACKEND", "decord")
+    with pytest.raises(DecodeError):
+        read_frames(video_folder / "h264.mp4", [1, 2], size=(32, 48), backend="decord")
+    frames = read_frames(video_folder / "h264.mp4", [7, 3], size=(32, 48))
+    assert frames.shape == (2, 32, 48, 3) and _numbers(frames) == [7, 3]
+
+
+def test_fallback_when_pyav_fails(video_folder, monkeypatch):
+    def broken(self, indices):
+        raise DecodeError(f"{self.path}: simulated PyAV failure")
+
+    monkeypatch.setattr(decode.PyAVReader, "_decode_sorted", broken)
+    frames = read_frames(video_folder / "h264.mp4", [9, 1], size=(32, 64))
+    assert _numbers(frames) == [9, 1]
+
+
+def test_failure_of_every_backend_names_the_file(video_folder):
+    for name in ("notes.mp4", "empty.mp4", "truncated.mp4"):
+        with pytest.raises(DecodeError, match=name):
+            read_frames(video_folder / name, [0])
+    with pytest.raises(IndexError, match="out of range"):
+        read_frames(video_folder / "h264.mp4", [40])
+
+
+def test_timeout_never_hangs(tmp_path):
+    fifo = tmp_path / "stuck.mp4"
+    os.mkfifo(fifo)  # opening a FIFO blocks until a writer appears: a real hang inside the decoder
+    try:
+        with pytest.raises(DecodeError, match=r"stuck\.mp4.*timeout"):
+            read_frames(fifo, [0], timeout_s=0.5)
+    finally:
+        # Release the abandoned daemon thread so it does not linger for the rest of the session.
+        threading.Thread(target=lambda: open(fifo, "wb").close(), daemon=True).start()
+
+
+def test_reader_cache_reuses_and_evicts(video_folder):
+    cache = ReaderCache(max_open=2)
+    first = cache.get(video_folder / "h264.mp4", (32, 64))
+    assert cache.get(video_folder / "h264.mp4", (32, 64)) is first
+    cache.get(video_folder / "vp9.webm", (32, 64))
+    cache.get(video_folder / "mpeg4.avi", (32, 64))  # evicts h264.mp4 (least recently used)
+    assert len(cache) == 2
+    with pytest.raises(Exception):
+        first.get_frames([0])  # closed on eviction
+    again = cache.get(video_folder / "h264.mp4", (32, 64))
+    assert again is not first and _numbers(again.get_frames([4])) == [4]
+    cache.discard(video_folder / "h264.mp4")
+    assert len(cache) == 1
+    cache.close()
+    assert len(cache) == 0
+    with pytest.raises(ValueError):
+        ReaderCache(max_open=0)
+
+
+def test_empty_request_and_bad_size(video_folder):
+    with open_video(video_folder / "h264.mp4", size=(16, 24), backend="pyav") as reader:
+        assert reader.get_frames([]).shape == (0, 16, 24, 3)
+    with pytest.raises(ValueError, match="size"):
+        open_video(video_folder / "h264.mp4", size=(0, 24))

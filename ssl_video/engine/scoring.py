@@ -3,8 +3,8 @@
 Three signals, one per strategy of ``ssl-video mine``:
 
 - **surprise**: a pretrained future predictor's error on a window, made comparable across
-  drives by :func:`normalize_surprise` (log ratio to a trivial baseline such as copy-last,
-  then a robust z-score within each drive sequence);
+  drives by :func:`normalize_surprise` (log error centred per drive sequence, minus what the
+  amount of motion (copy-last error) explains, in robust z units);
 - **uncertainty**: entropy or margin of a probe's class probabilities
   (:func:`entropy_score`, :func:`margin_score`), the classic active-learning signal [0];
 - **diversity**: k-center greedy in embedding space (:func:`k_center_greedy`), the
@@ -104,13 +104,27 @@ def covering_radius(embeddings: np.ndarray, centers: Sequence[int] | np.ndarray)
     return float(np.sqrt(pairwise_sq_distances(x, x[centers]).min(1).max()))
 
 
-def _robust_z(values: np.ndarray) -> tuple[float, float]:
-    """(median, scale) with scale = 1.4826 * MAD (std for Gaussian data), falling back to std."""
-    med = float(np.median(values))
-    scale = 1.4826 * float(np.median(np.abs(values - med)))
+def _robust_scale(values: np.ndarray) -> float:
+    """1.4826 * median absolute deviation (the std for Gaussian data), falling back to the std."""
+    scale = 1.4826 * float(np.median(np.abs(values - np.median(values))))
     if scale < 1e-6:
         scale = float(values.std())
-    return med, max(scale, 1e-6)
+    return max(scale, 1e-6)
+
+
+def _center_per_sequence(values: np.ndarray, sequences: np.ndarray, min_windows: int) -> np.ndarray:
+    """Subtract each sequence's median (sequences shorter than ``min_windows``: the pooled median of those)."""
+    out = np.empty_like(values)
+    small = np.zeros(len(values), dtype=bool)
+    for seq in np.unique(sequences):
+        idx = np.flatnonzero(sequences == seq)
+        if len(idx) < min_windows:
+            small[idx] = True
+        else:
+            out[idx] = values[idx] - np.median(values[idx])
+    if small.any():
+        out[small] = values[small] - np.median(values[small])
+    return out
 
 
 def normalize_surprise(
@@ -122,16 +136,20 @@ def normalize_surprise(
 ) -> np.ndarray:
     """Turn raw future-prediction errors into comparable surprise scores.
 
-    Raw error mostly measures how much a scene moves (a fast highway stretch has a large
-    pixel error everywhere) and how hard a drive looks overall (night, rain). Neither is
-    "the model did not expect this". So:
+    Raw error mostly measures how hard a drive looks overall (night, rain, texture) and how
+    much a scene moves (a fast highway stretch has a large pixel error everywhere). Neither
+    is "the model did not expect this". So, in log space (a multiplicative scale becomes an offset):
 
-    1. ``log(error / baseline)`` when a baseline is given (e.g. the copy-last-frame error
-       of the same window): the part of the error that trivial extrapolation does not explain;
-       otherwise ``log(error)``. The log makes a drive-wide multiplicative scale an offset.
-    2. A robust z-score (median / MAD) **within each sequence** with at least ``min_windows``
-       windows (pooled statistics otherwise), so each drive contributes its own outliers
-       and a long uniform stretch scores ~0 however large its raw error is.
+    1. each sequence (drive) is centred on its own median, with at least ``min_windows``
+       windows (shorter ones share one pooled median): a long uniform stretch scores ~0
+       however large its raw error is, and every drive contributes its own outliers;
+    2. with a ``baseline`` (e.g. the copy-last-frame error of the same window, i.e. how much
+       the scene changes), the part of the log error that the log baseline explains linearly
+       is removed, with the slope fitted across windows and clipped to [0, 1]: a window is
+       surprising when its error is high *for its amount of motion*. The slope is fitted
+       rather than fixed at 1 (a plain ratio), because real events (a cut-in) are both big
+       changes and badly predicted, and a ratio would hide them;
+    3. the result is divided by its pooled robust spread (1.4826 MAD) and centred at 0.
 
     Args:
         errors: (N,) non-negative prediction errors, one per window.
@@ -139,8 +157,8 @@ def normalize_surprise(
         baseline: optional (N,) non-negative baseline errors for the same windows.
 
     Returns:
-        (N,) float64 scores; higher = more surprising. Invariant to multiplying one
-        sequence's errors (or baselines) by a constant.
+        (N,) float64 scores; higher = more surprising (~ standard normal units). Invariant to
+        multiplying one sequence's errors (or baselines) by a constant.
     """
     errors = np.asarray(errors, dtype=np.float64).reshape(-1)
     sequences = np.asarray(list(sequences), dtype=object)
@@ -148,27 +166,20 @@ def normalize_surprise(
         raise ValueError(f"errors has {len(errors)} entries but sequences has {len(sequences)}")
     if not np.all(np.isfinite(errors)) or np.any(errors < 0):
         raise ValueError("errors must be finite and non-negative")
-    log_err = np.log(errors + _EPS)
+    if len(errors) == 0:
+        return errors
+    residual = _center_per_sequence(np.log(errors + _EPS), sequences, min_windows)
     if baseline is not None:
         baseline = np.asarray(baseline, dtype=np.float64).reshape(-1)
         if baseline.shape != errors.shape:
             raise ValueError(f"baseline shape {baseline.shape} != errors shape {errors.shape}")
-        log_err = log_err - np.log(baseline + _EPS)
-    out = np.empty_like(log_err)
-    if len(out) == 0:
-        return out
-    small = np.zeros(len(out), dtype=bool)
-    for seq in np.unique(sequences):
-        idx = np.flatnonzero(sequences == seq)
-        if len(idx) < min_windows:
-            small[idx] = True
-            continue
-        med, scale = _robust_z(log_err[idx])
-        out[idx] = (log_err[idx] - med) / scale
-    if small.any():
-        med, scale = _robust_z(log_err)  # pooled over every window
-        out[small] = (log_err[small] - med) / scale
-    return out
+        if not np.all(np.isfinite(baseline)) or np.any(baseline < 0):
+            raise ValueError("baseline must be finite and non-negative")
+        motion = _center_per_sequence(np.log(baseline + _EPS), sequences, min_windows)
+        var = float(motion @ motion)
+        slope = float(np.clip(residual @ motion / var, 0.0, 1.0)) if var > 1e-12 else 0.0
+        residual = residual - slope * motion
+    return (residual - np.median(residual)) / _robust_scale(residual)
 
 
 def entropy_score(probs: np.ndarray) -> np.ndarray:

@@ -78,6 +78,19 @@ def test_normalize_surprise_ranks_a_spike_in_a_quiet_drive_above_a_uniformly_har
     assert abs(np.median(scores[:50])) < 0.2 and abs(np.median(scores[50:])) < 0.2
 
 
+def test_normalize_surprise_keeps_events_that_move_a_lot_but_not_motion_alone():
+    rng = np.random.default_rng(2)
+    log_motion = rng.normal(0, 0.5, size=200)
+    log_err = 0.3 * log_motion + rng.normal(0, 0.1, size=200)  # error grows slowly with motion
+    log_motion[10] += 2.3  # a fast stretch: 10x the motion, the error it implies
+    log_err[10] += 0.3 * 2.3
+    log_motion[20] += 2.3  # a cut-in: 10x the motion and 5x more error than that explains
+    log_err[20] += 0.3 * 2.3 + np.log(5)
+    scores = scoring.normalize_surprise(np.exp(log_err), ["a"] * 200, baseline=np.exp(log_motion))
+    assert int(np.argmax(scores)) == 20 and scores[20] > 5
+    assert abs(scores[10]) < 2
+
+
 def test_normalize_surprise_pools_small_sequences_and_checks_input():
     err = np.array([1.0, 1.0, 1.0, 1.0, 2.0, 8.0])
     scores = scoring.normalize_surprise(err, ["a", "b", "c", "d", "e", "f"])  # every drive has one window

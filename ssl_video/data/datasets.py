@@ -1,0 +1,264 @@
+"""ClipDataset: windows of videos -> ``(C, T, H, W)`` uint8 clips, robust to broken files.
+
+- ``mode="train"``: ``clips_per_video`` random clips per window and epoch. Each item draws from
+  its own ``torch.Generator`` seeded by (seed, epoch, item), so a run is reproducible whatever
+  the number of workers, and the global RNG is never used. The epoch comes from
+  :class:`EpochSampler` (which yields ``(epoch, index)`` keys; Lightning calls its
+  ``set_epoch``), so persistent workers, which keep their own dataset copy, still see it.
+- ``mode="eval"``: ``clips_per_video`` evenly spaced clips per window (one = centred), the same
+  every time.
+- Decoders are opened lazily in the process that reads (each DataLoader worker has its own
+  :class:`~ssl_video.data.decode.ReaderCache` of at most ``max_open`` files), never pickled.
+- A file that fails to decode gives ``None`` (reason logged once per file and process,
+  counted in ``failures``) and is not tried again by that process; :func:`collate_clips`
+  drops the ``None`` items and reports how many in ``batch["dropped"]``.
+
+Items: ``dict(video=(C, T, H, W) uint8, index=int, window=int[, label=long or float32])``.
+Batches: ``dict(video=(B, C, T, H, W) uint8, index=(B,), window=(B,)[, label=(B,)], dropped=int)``.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler, default_collate
+
+from ssl_video.data.decode import ReaderCache, read_frames, run_with_timeout
+from ssl_video.data.sampling import ClipSpec, clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
+
+if TYPE_CHECKING:
+    from ssl_video.data.index import VideoInfo
+    from ssl_video.data.manifest import ClipWindow
+
+log = logging.getLogger(__name__)
+
+MODES = ("train", "eval")
+# Integer-valued numeric targets with at most this many distinct values are treated as classes.
+MAX_CLASSES_FOR_NUMERIC = 20
+
+
+def infer_task(values: Sequence[str | float]) -> str:
+    """"classification" or "regression" for a label column (see :func:`encode_labels`)."""
+    numbers = _as_numbers(values)
+    if numbers is None:
+        return "classification"
+    integral = bool(np.all(np.isclose(numbers, np.round(numbers))))
+    distinct = len(np.unique(numbers))
+    return "classification" if integral and distinct <= MAX_CLASSES_FOR_NUMERIC else "regression"
+
+
+def _as_numbers(values: Sequence[str | float]) -> np.ndarray | None:
+    try:
+        return np.asarray([float(v) for v in values], dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def _class_name(value: str | float) -> str:
+    if isinstance(value, str):
+        return value
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def encode_labels(values: Sequence[str | float], task: str = "auto", *, column: str = "label"
+                  ) -> tuple[np.ndarray, list[str] | None, str]:
+    """Label values -> (encoded array, classes, task).
+
+    Classification: class names are the values as strings (``3.0`` -> ``"3"``), sorted
+    (numerically when all are numbers), encoded as int64 positions in ``classes``.
+    Regression: float32 values, ``classes`` is None. ``task="auto"`` picks regression for
+    numbers that are not integers or have more than MAX_CLASSES_FOR_NUMERIC distinct values.
+    """
+    if task not in ("auto", "classification", "regression"):
+        raise ValueError(f"task must be auto, classification or regression, got {task!r}")
+    if task == "auto":
+        task = infer_task(values)
+    numbers = _as_numbers(values)
+    if task == "regression":
+        if numbers is None:
+            bad = next(v for v in values if _as_numbers([v]) is None)
+            raise ValueError(f"label column {column!r} has non-numeric value {bad!r}; regression needs numbers")
+        return numbers.astype(np.float32), None, task
+    names = [_class_name(v) for v in values]
+    unique = sorted(set(names), key=(lambda n: float(n)) if numbers is not None else None)
+    lookup = {name: i for i, name in enumerate(unique)}
+    return np.asarray([lookup[n] for n in names], dtype=np.int64), unique, task
+
+
+def _item_seed(seed: int, epoch: int, index: int, stream: int = 0) -> int:
+    """A 63-bit seed from (seed, epoch, index); ``stream`` separates uses (0 = clips, 1 = shuffling)."""
+    words = [v & (2**64 - 1) for v in (seed, epoch, index, stream)]
+    return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+class EpochSampler(Sampler):
+    """Yields ``(epoch, index)`` keys for :class:`ClipDataset`, shuffled per (seed, epoch) if asked.
+
+    ``set_epoch(e)`` (called by Lightning each epoch) fixes the epoch of the next pass; without
+    it each pass uses the next epoch number.
+    """
+
+    def __init__(self, length: int, *, shuffle: bool, seed: int = 0):
+        self.length, self.shuffle, self.seed, self.epoch = length, shuffle, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        if self.shuffle:
+            order = torch.randperm(self.length, generator=torch.Generator().manual_seed(_item_seed(self.seed, epoch, 0, stream=1)))
+            order = order.tolist()
+        else:
+            order = range(self.length)
+        return iter([(epoch, i) for i in order])
+
+
+class ClipDataset(Dataset):
+    """Map-style dataset of clips from ``windows`` (see the module docstring).
+
+    Args:
+        windows: the clip windows; ``infos`` maps each window's video path to its VideoInfo.
+        spec: clip length, fps and decode size.
+        mode: "train" (random starts, ``transform`` applied) or "eval" (deterministic).
+        labels: one encoded label per window (int64 classes or float32 regression), or None.
+        transform: called as ``transform(video (C,T,H,W) uint8, generator) -> (C,T,H',W') uint8``.
+        short: windows shorter than one clip are "drop"ped (logged, counted in
+            ``num_short``) or "clamp"ed (the clip repeats the last frame).
+        max_open: open files kept per worker; timeout_s: bound on one clip's decode.
+    """
+
+    def __init__(
+        self, windows: Sequence[ClipWindow], infos: Mapping[str, VideoInfo], spec: ClipSpec, *,
+        mode: str = "train", clips_per_video: int = 1, seed: int = 0, backend: str = "auto",
+        labels: Sequence | np.ndarray | None = None, transform: Callable | None = None,
+        short: str = "drop", max_open: int = 8, timeout_s: float | None = 60.0,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        if short not in ("drop", "clamp"):
+            raise ValueError(f"short must be 'drop' or 'clamp', got {short!r}")
+        if clips_per_video < 1:
+            raise ValueError(f"clips_per_video must be >= 1, got {clips_per_video}")
+        if labels is not None and len(labels) != len(windows):
+            raise ValueError(f"{len(labels)} labels for {len(windows)} windows")
+        missing = [w.video for w in windows if w.video not in infos]
+        if missing:
+            raise ValueError(f"no VideoInfo for {len(missing)} window video(s), e.g. {missing[0]}")
+        keep = [i for i, w in enumerate(windows) if short == "clamp" or clip_fits(w, infos[w.video], spec)]
+        self.num_short = len(windows) - len(keep)
+        if self.num_short:
+            log.warning("%d of %d windows are shorter than one clip (%.2f s) and are %s",
+                        self.num_short, len(windows), spec.span_s, "dropped" if short == "drop" else "clamped")
+        self.window_ids = np.asarray(keep, dtype=np.int64)  # position in the `windows` given
+        self.windows = [windows[i] for i in keep]
+        self.infos = {w.video: infos[w.video] for w in self.windows}
+        self.labels = None if labels is None else torch.as_tensor(np.asarray(labels)[keep])
+        self.spec, self.mode, self.clips_per_video, self.seed = spec, mode, clips_per_video, seed
+        self.backend, self.transform, self.max_open, self.timeout_s = backend, transform, max_open, timeout_s
+        self.epoch = 0  # used for plain integer keys; EpochSampler keys carry their own epoch
+        self.failures: collections.Counter[str] = collections.Counter()  # path -> failed items, this process
+        self._bad: dict[str, str] = {}
+        self._cache: ReaderCache | None = None
+
+    @property
+    def clip_shape(self) -> tuple[int, int, int, int]:
+        """(C, T, H, W) of the clips before ``transform``."""
+        return (3, self.spec.num_frames, *self.spec.size)
+
+    def __len__(self) -> int:
+        return len(self.windows) * self.clips_per_video
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_cache"] = None  # open files stay in the process that opened them
+        return state
+
+    def close(self) -> None:
+        """Close the files this process has open (the workers' copies close with their process)."""
+        if self._cache is not None:
+            self._cache.close()
+            self._cache = None
+
+    def clip_indices(self, key: int | tuple[int, int]) -> tuple[str, np.ndarray, torch.Generator | None]:
+        """(video path, source frame indices (T,), the item's generator or None) for ``key``."""
+        epoch, index = key if isinstance(key, tuple) else (self.epoch, key)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for {len(self)} clips")
+        w, j = divmod(index, self.clips_per_video)
+        window = self.windows[w]
+        info = self.infos[window.video]
+        generator = None
+        if self.mode == "train":
+            generator = torch.Generator().manual_seed(_item_seed(self.seed, epoch, index))
+            start = random_clip_start(window, info, self.spec, generator)
+        else:
+            start = eval_clip_start(window, info, self.spec, j, self.clips_per_video)
+        return window.video, clip_frame_indices(start, self.spec, info.fps, info.frames), generator
+
+    def __getitem__(self, key: int | tuple[int, int]) -> dict | None:
+        path, indices, generator = self.clip_indices(key)
+        frames = self._decode(path, indices)
+        if frames is None:
+            return None
+        video = torch.from_numpy(frames).permute(3, 0, 1, 2)  # (T, H, W, C) -> (C, T, H, W)
+        if self.transform is not None and self.mode == "train":
+            video = self.transform(video, generator)
+        index = key[1] if isinstance(key, tuple) else key
+        w = index // self.clips_per_video
+        item = {"video": video.contiguous(), "index": index, "window": int(self.window_ids[w])}
+        if self.labels is not None:
+            item["label"] = self.labels[w]
+        return item
+
+    def _decode(self, path: str, indices: np.ndarray) -> np.ndarray | None:
+        if path in self._bad:
+            self.failures[path] += 1
+            return None
+        if self._cache is None:
+            self._cache = ReaderCache(max_open=self.max_open)
+        cache = self._cache
+        try:
+            return run_with_timeout(lambda: cache.get(path, self.spec.size, self.backend).get_frames(indices),
+                                    self.timeout_s, path)
+        except Exception as error:  # noqa: BLE001 - any failure of one file must not end the epoch
+            first = f"{type(error).__name__}: {error}"
+            if "timeout" in str(error):
+                return self._fail(path, first)  # the reader may still be busy in its thread: keep it
+        cache.discard(path)
+        try:  # the cached backend failed mid-file: one more try that falls back to the other backend
+            return read_frames(path, indices, size=self.spec.size, backend=self.backend, timeout_s=self.timeout_s)
+        except Exception as error:  # noqa: BLE001
+            return self._fail(path, f"{first}; retry: {type(error).__name__}: {error}")
+
+    def _fail(self, path: str, reason: str) -> None:
+        self._bad[path] = reason
+        self.failures[path] += 1
+        log.warning("skipping clips of %s: %s", path, reason)
+        return None
+
+
+def collate_clips(batch: Sequence[dict | None], clip_shape: tuple[int, ...] | None = None) -> dict:
+    """Stack items into a batch, dropping failed (None) ones; ``batch["dropped"]`` counts them.
+
+    When every item failed, ``video`` is an empty ``(0, *clip_shape)`` uint8 tensor (if
+    ``clip_shape`` is given) so the training step can skip the batch by its size.
+    """
+    kept = [item for item in batch if item is not None]
+    dropped = len(batch) - len(kept)
+    if kept:
+        out = default_collate(kept)
+    else:
+        out = {"video": torch.empty((0, *(clip_shape or ())), dtype=torch.uint8),
+               "index": torch.empty(0, dtype=torch.long), "window": torch.empty(0, dtype=torch.long)}
+    out["dropped"] = dropped
+    return out
+

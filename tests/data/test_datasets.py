@@ -1,0 +1,112 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_video.data.datasets import ClipDataset, EpochSampler, collate_clips, encode_labels, infer_task
+from ssl_video.data.manifest import load_windows
+from ssl_video.data.sampling import ClipSpec
+from ssl_video.data.transforms import ClipAugment
+from ssl_video.testing import read_frame_number, write_numbered_video
+
+
+@pytest.fixture()
+def two_rates(tmp_path, monkeypatch):
+    """A 30 fps and a 10 fps file of the same 6 seconds, indexed."""
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    write_numbered_video(folder / "a30.mp4", 180, fps=30.0, gop=250)
+    write_numbered_video(folder / "b10.mp4", 60, fps=10.0, gop=250)
+    windows, index = load_windows(folder)
+    return windows, index.by_path()
+
+
+def _numbers(video):  # (C, T, H, W) uint8 -> frame numbers
+    return [read_frame_number(video[:, t].permute(1, 2, 0).numpy()) for t in range(video.shape[1])]
+
+
+def test_encode_labels():
+    codes, classes, task = encode_labels(["right", "left", "straight", "left"])
+    assert classes == ["left", "right", "straight"] and codes.tolist() == [1, 0, 2, 0] and task == "classification"
+    codes, classes, task = encode_labels([2.0, 10.0, 1.0])  # numeric classes sorted as numbers
+    assert classes == ["1", "2", "10"] and codes.tolist() == [1, 2, 0] and codes.dtype == np.int64
+    values, classes, task = encode_labels([0.5, 1.25, 3.0])
+    assert task == "regression" and classes is None and values.dtype == np.float32
+    assert infer_task([float(i) for i in range(50)]) == "regression"  # many distinct integers
+    with pytest.raises(ValueError, match="'speed'.*'fast'"):
+        encode_labels(["fast", 1.0], "regression", column="speed")
+
+
+def test_eval_clips_frame_exact_and_same_seconds(two_rates):
+    windows, infos = two_rates
+    spec = ClipSpec(context=4, future=4, fps=5.0, size=(64, 96))
+    ds = ClipDataset(windows, infos, spec, mode="eval", clips_per_video=2)
+    assert len(ds) == 4
+    for key in range(len(ds)):
+        item = ds[key]
+        path, indices, _ = ds.clip_indices(key)
+        assert item["video"].shape == (3, 8, 64, 96) and item["video"].dtype == torch.uint8
+        assert _numbers(item["video"]) == indices.tolist()
+        fps = infos[path].fps
+        assert np.diff(indices).tolist() == [round(fps / 5.0)] * 7  # resampled to 5 fps
+    a = [ds.clip_indices(k)[1] / infos[ds.clip_indices(k)[0]].fps for k in (0, 1)]
+    b = [ds.clip_indices(k)[1] / infos[ds.clip_indices(k)[0]].fps for k in (2, 3)]
+    np.testing.assert_allclose(a, b, atol=0.1 + 1e-6)  # same seconds, to one frame of the 10 fps file
+    assert ds[0]["video"].equal(ds[0]["video"])
+    ds.close()
+
+
+def test_train_clips_seeded_by_epoch_and_index(two_rates):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    ds = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7)
+    same = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7)
+    starts = {e: [ds.clip_indices((e, i))[1][0] for i in range(len(ds))] for e in (0, 1)}
+    assert starts[0] == [same.clip_indices((0, i))[1][0] for i in range(len(ds))]
+    assert starts[0] != starts[1]
+    item = ds[(1, 4)]
+    assert _numbers(item["video"]) == ds.clip_indices((1, 4))[1].tolist() and item["index"] == 4
+    augmented = ClipDataset(windows, infos, spec, mode="train", transform=ClipAugment((32, 32)), seed=7)
+    assert augmented[(0, 0)]["video"].equal(augmented[(0, 0)]["video"])  # augmentation seeded too
+    assert augmented[(0, 0)]["video"].shape == (3, 4, 32, 32)
+    sampler = EpochSampler(6, shuffle=True, seed=0)
+    first, second = list(sampler), list(sampler)
+    assert [e for e, _ in first] == [0] * 6 and [e for e, _ in second] == [1] * 6
+    assert sorted(i for _, i in first) == list(range(6))
+    assert [i for _, i in first] != [i for _, i in second]  # reshuffled each epoch
+    sampler.set_epoch(0)
+    assert list(sampler) == first
+
+
+def test_corrupt_file_returns_none_counted_and_collate_drops(two_rates, caplog):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    labels = np.array([0, 1])
+    ds = ClipDataset(windows, infos, spec, mode="eval", labels=labels)
+    bad = windows[0].video
+    data = open(bad, "rb").read()
+    with open(bad, "wb") as f:  # broken after indexing: the header survives, the frames do not
+        f.write(data[:2000])
+    with caplog.at_level("WARNING"):
+        items = [ds[0], ds[1], ds[0]]
+    assert items[0] is None and items[2] is None and items[1]["label"] == 1
+    assert ds.failures[bad] == 2 and bad in caplog.text
+    batch = collate_clips(items, clip_shape=ds.clip_shape)
+    assert batch["video"].shape == (1, 3, 4, 64, 96) and batch["dropped"] == 2 and batch["label"].tolist() == [1]
+    empty = collate_clips([None, None], clip_shape=ds.clip_shape)
+    assert empty["video"].shape == (0, 3, 4, 64, 96) and empty["dropped"] == 2
+
+
+def test_short_windows_dropped_or_clamped(tmp_path, monkeypatch, caplog):
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    (tmp_path / "v").mkdir()
+    write_numbered_video(tmp_path / "v" / "short.mp4", 5, fps=10.0)
+    windows, index = load_windows(tmp_path / "v")
+    spec = ClipSpec(context=4, future=4, fps=10.0, size=(64, 96))
+    with caplog.at_level("WARNING"):
+        dropped = ClipDataset(windows, index.by_path(), spec, mode="eval")
+    assert len(dropped) == 0 and dropped.num_short == 1 and "shorter than one clip" in caplog.text
+    clamped = ClipDataset(windows, index.by_path(), spec, mode="eval", short="clamp")
+    assert _numbers(clamped[0]["video"]) == [0, 1, 2, 3, 4, 4, 4, 4]

@@ -1,0 +1,24 @@
+"""Fixtures shared by every test area."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ssl_video.data.drive_world import make_drive_dataset
+
+# The small built-in driving dataset: 8 drives x 20 s at 64x64, 10 fps, 2 s windows (80 windows).
+DRIVE_DATA = {"minutes": 8 * 20 / 60, "seed": 0, "size": 64, "fps": 10.0, "drive_s": 20.0, "window_s": 2.0}
+
+
+@pytest.fixture(scope="session")
+def drive_data(tmp_path_factory) -> Path:
+    """Folder with ``drive_000.mp4 ... drive_007.mp4`` and ``labels.csv`` (manifest format).
+
+    Labels: speed_kmh (float), speed_bucket, turn_next, lead_closing, lane_change, time_of_day,
+    weather. Generated once per test session in a few seconds; treat it as read-only.
+    """
+    out = tmp_path_factory.mktemp("drive_data")
+    make_drive_dataset(out, **DRIVE_DATA)
+    return out

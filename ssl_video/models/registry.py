@@ -7,6 +7,10 @@ its registered name, so ``encoder_config`` can record how to rebuild it in a che
     >>> enc = get_encoder("vit_tiny", depth=2)
     >>> name, args = encoder_config(enc)
     >>> rebuilt = get_encoder(name, **args)
+
+``get_encoder(name, weights=...)`` (or ``vit_tiny(weights=...)``) loads weights through
+``ssl_video.hub`` (a registered weights name, exported folder, file or URL); ``overrides``
+then only change fields that keep the weights' shapes (e.g. ``drop_path``).
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ def register_encoder(name: str) -> Callable[[Callable[..., nn.Module]], Callable
             raise ValueError(f"encoder {name!r} is already registered by {_BUILDERS[name].__module__}")
 
         @functools.wraps(fn)
-        def builder(**overrides: Any) -> nn.Module:
+        def builder(*, weights: str | None = None, **overrides: Any) -> nn.Module:
+            if weights is not None:
+                return _with_weights(name, weights, overrides)
             encoder = fn(**overrides)
             encoder.registry_name = name
             return encoder
@@ -39,6 +45,16 @@ def register_encoder(name: str) -> Callable[[Callable[..., nn.Module]], Callable
         return builder
 
     return decorate
+
+
+def _with_weights(name: str, weights: str, overrides: dict[str, Any]) -> nn.Module:
+    """torchvision-style ``vit_tiny(weights="drive-future-tiny")``: the architecture args come from the weights."""
+    from ssl_video.hub import load_encoder_with_config  # lazy: the hub builds on this registry
+
+    encoder, config = load_encoder_with_config(weights, **overrides)
+    if config["architecture"] != name:
+        raise ValueError(f"weights {weights!r} are for {config['architecture']!r}, not {name!r}")
+    return encoder.train()  # like any freshly built module; load_encoder returns eval mode
 
 
 def apply_overrides(config: C, overrides: dict[str, Any]) -> C:
@@ -54,11 +70,12 @@ def list_encoders() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def get_encoder(name: str, **overrides: Any) -> nn.Module:
-    """Build the encoder registered as ``name``; ``overrides`` are fields of its config dataclass."""
+def get_encoder(name: str, *, weights: str | None = None, **overrides: Any) -> nn.Module:
+    """Build the encoder registered as ``name``; ``overrides`` are fields of its config dataclass;
+    ``weights`` (optional) names pretrained weights to load (see module docstring)."""
     if name not in _BUILDERS:
         raise ValueError(f"unknown encoder {name!r}; registered encoders: {list_encoders()}")
-    return _BUILDERS[name](**overrides)
+    return _BUILDERS[name](weights=weights, **overrides)
 
 
 def _jsonable(value: Any) -> Any:

@@ -1,0 +1,86 @@
+"""``load_encoder``: one call from a name, file, folder or URL to a ready encoder.
+
+    >>> enc, config = load_encoder_with_config("runs/quickstart/weights")   # exported folder
+    >>> enc = load_encoder("drive-future-tiny")                             # registered weights
+    >>> enc = load_encoder("http://host/model.safetensors", sha256="...")   # plain URL
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssl_video.hub.download import download, is_url, resolve_url
+from ssl_video.hub.format import (
+    CONFIG_FILE,
+    WEIGHTS_FILE,
+    WeightsFormatError,
+    build_encoder,
+    checkpoint_to_exported,
+    read_checkpoint,
+    read_safetensors,
+)
+from ssl_video.hub.registry import fetch_weights, get_weights, list_weights, weights_cache_dir
+
+log = logging.getLogger(__name__)
+CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
+
+
+def _read_local(path: Path) -> tuple[dict, dict]:
+    """Local folder / .safetensors / Lightning .ckpt -> (state dict, config)."""
+    if path.is_dir():
+        if not (path / WEIGHTS_FILE).exists():
+            raise WeightsFormatError(f"{path}: folder has no {WEIGHTS_FILE}")
+        config = path / CONFIG_FILE
+        return read_safetensors(path / WEIGHTS_FILE, config if config.exists() else None)
+    if path.suffix in CHECKPOINT_SUFFIXES:
+        return checkpoint_to_exported(read_checkpoint(path), path)
+    sidecar = path.parent / CONFIG_FILE
+    return read_safetensors(path, sidecar if path.name == WEIGHTS_FILE and sidecar.exists() else None)
+
+
+def _fetch_url(url: str, sha256: str | None, progress: bool) -> Path:
+    """Download a plain URL into the cache (keyed by the URL) and return the local file."""
+    name = resolve_url(url).rstrip("/").rsplit("/", 1)[-1]
+    if not name.endswith(".safetensors"):
+        # Downloaded data is only ever parsed as safetensors, never unpickled.
+        raise WeightsFormatError(f"{url}: only .safetensors files are loaded from URLs")
+    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    return download(url, weights_cache_dir() / "urls" / f"{key}-{name}", sha256=sha256, progress=progress)
+
+
+def load_encoder_with_config(source: str | Path, *, device: str | torch.device = "cpu", sha256: str | None = None,
+                             progress: bool = True, **overrides: Any) -> tuple[torch.nn.Module, dict]:
+    """-> (encoder in eval mode on ``device``, exported config dict with its ``preprocessing``).
+
+    ``source``: an exported folder, a ``.safetensors`` file, a Lightning ``.ckpt``
+    (``torch.load(weights_only=True)``), a URL (https/http/file/hf; safetensors only;
+    checked against ``sha256`` when given) or a registered weights name. Only registered
+    architectures are built; weights load with ``strict=True``. ``overrides`` change config
+    fields that do not change the weights (e.g. ``drop_path`` for fine-tuning).
+    """
+    text = str(source)
+    if Path(text).exists():
+        state, config = _read_local(Path(text))
+    elif is_url(text):
+        state, config = read_safetensors(_fetch_url(text, sha256, progress))
+    elif text in {e.name for e in list_weights()}:
+        entry = get_weights(text)
+        state, config = read_safetensors(fetch_weights(text, progress=progress))
+        if entry.config and entry.config.get("architecture") not in (None, config["architecture"]):
+            raise WeightsFormatError(f"weights {text!r}: registry says {entry.config['architecture']}, "
+                                     f"file says {config['architecture']}")
+    else:
+        raise ValueError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
+                         f"(registered: {[e.name for e in list_weights()]})")
+    encoder = build_encoder(state, config, text, **overrides)
+    return encoder.to(device).eval(), config
+
+
+def load_encoder(source: str | Path, *, device: str | torch.device = "cpu", **kwargs: Any) -> torch.nn.Module:
+    """Like ``load_encoder_with_config`` but returns only the encoder (eval mode)."""
+    return load_encoder_with_config(source, device=device, **kwargs)[0]

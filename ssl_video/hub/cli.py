@@ -1,0 +1,109 @@
+"""``ssl-video weights list | download NAME | verify [NAME|PATH] | export CKPT OUT``.
+
+    ssl-video weights export runs/quickstart/checkpoints/last.ckpt runs/quickstart/weights
+    SSL_VIDEO_WEIGHTS_REGISTRY=registry.json ssl-video weights download drive-future-tiny
+    ssl-video weights verify runs/quickstart/weights
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+from ssl_video.hub.api import load_encoder_with_config
+from ssl_video.hub.download import DownloadError, sha256_file
+from ssl_video.hub.format import WEIGHTS_FILE, WeightsFormatError, export_weights
+from ssl_video.hub.registry import REGISTRY_ENV, WeightsEntry, fetch_weights, get_weights, list_weights
+
+
+def _list(args: argparse.Namespace) -> int:
+    entries = list_weights()
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print(f"no weights registered; point {REGISTRY_ENV} at a registry JSON file to add some")
+        return 0
+    for e in entries:
+        arch = e.config.get("architecture", "?")
+        cached = "cached" if e.cache_path().exists() else "not downloaded"
+        size = f"{e.size / 1e6:.1f} MB" if e.size else "size ?"
+        print(f"{e.name:<28} {arch:<12} {size:>10}  {cached:<15} {e.url}")
+    return 0
+
+
+def _download(args: argparse.Namespace) -> int:
+    path = fetch_weights(args.name, progress=not args.quiet)
+    print(path)
+    return 0
+
+
+def _verify_entry(entry: WeightsEntry) -> bool:
+    path = entry.cache_path()
+    if not path.exists():
+        print(f"{entry.name}: not downloaded ({path})")
+        return False
+    ok = sha256_file(path) == entry.sha256
+    print(f"{entry.name}: {'OK' if ok else 'SHA256 MISMATCH'} {path}")
+    return ok
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.target is None:
+        results = [_verify_entry(e) for e in list_weights()]
+        return 0 if all(results) else 1
+    if not Path(args.target).exists():
+        return 0 if _verify_entry(get_weights(args.target)) else 1
+    encoder, config = load_encoder_with_config(args.target, progress=False)  # full strict load
+    path = Path(args.target)
+    weights = path / WEIGHTS_FILE if path.is_dir() else path
+    digest = sha256_file(weights)
+    known = [e.name for e in list_weights() if e.sha256 == digest]
+    n_params = sum(p.numel() for p in encoder.parameters())
+    print(f"OK {weights}: {config['architecture']} ({n_params / 1e6:.2f} M params) sha256 {digest} "
+          f"size {os.path.getsize(weights)}" + (f" = registered {known}" if known else ""))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    extra = json.loads(Path(args.extra).read_text()) if args.extra else None
+    path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix)
+    config = json.loads((path.parent / "config.json").read_text())
+    name = args.name or f"{config['architecture']}-{Path(args.out).name}"
+    entry = WeightsEntry(name=name, url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),
+                         size=path.stat().st_size, config=config)
+    print(f"exported {path} ({entry.size} bytes, sha256 {entry.sha256})")
+    print("registry entry (add to the 'weights' list of a registry JSON file):")
+    print(json.dumps(entry.to_json()))
+    return 0
+
+
+def cli_main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="ssl-video weights", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("list", help="registered weights and whether they are cached")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_list)
+    p = sub.add_parser("download", help="download and verify registered weights into the cache")
+    p.add_argument("name")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(fn=_download)
+    p = sub.add_parser("verify", help="check sha256 of cached weights, or fully load a local file/folder")
+    p.add_argument("target", nargs="?", help="registered name or path (default: every registered entry)")
+    p.set_defaults(fn=_verify)
+    p = sub.add_parser("export", help="Lightning checkpoint -> folder with model.safetensors + config.json")
+    p.add_argument("ckpt")
+    p.add_argument("out")
+    p.add_argument("--extra", help="JSON file merged into config.json (e.g. training.probe_metrics)")
+    p.add_argument("--prefix", default="encoder.", help="state_dict prefix of the encoder (default: encoder.)")
+    p.add_argument("--name", help="name for the printed registry entry")
+    p.add_argument("--url", help="URL where the file will be served, for the printed registry entry")
+    p.set_defaults(fn=_export)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (WeightsFormatError, DownloadError, ValueError) as e:
+        print(f"error: {e}")
+        return 1

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import json
+
+from ssl_video.hub import cli_main
+
+
+def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, capsys):
+    ckpt, _ = tiny_ckpt
+    out = tmp_path / "weights"
+    assert cli_main(["export", str(ckpt), str(out), "--name", "drive-tiny"]) == 0
+    printed = capsys.readouterr().out
+    entry = json.loads(printed.strip().splitlines()[-1])
+    assert entry["name"] == "drive-tiny" and entry["config"]["architecture"] == "vit_tiny"
+
+    url, _ = serve(out)
+    entry["url"] = f"{url}/model.safetensors"
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"weights": [entry]}))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
+
+    assert cli_main(["list"]) == 0
+    assert "drive-tiny" in capsys.readouterr().out
+    assert cli_main(["verify", "drive-tiny"]) == 1  # not downloaded yet
+    assert cli_main(["download", "drive-tiny", "--quiet"]) == 0
+    cached = capsys.readouterr().out.strip().splitlines()[-1]
+    assert cli_main(["verify", "drive-tiny"]) == 0
+    assert cli_main(["verify", str(out)]) == 0
+    assert "= registered ['drive-tiny']" in capsys.readouterr().out
+    with open(cached, "r+b") as f:  # corrupt the cached copy in place
+        f.seek(200)
+        f.write(b"\x00\x01\x02")
+    assert cli_main(["verify"]) == 1
+    assert "SHA256 MISMATCH" in capsys.readouterr().out
+
+
+def test_errors_are_reported_not_raised(tmp_path, capsys):
+    assert cli_main(["download", "nope"]) == 1
+    assert "unknown weights 'nope'" in capsys.readouterr().out
+    assert cli_main(["list"]) == 0
+    assert "no weights registered" in capsys.readouterr().out

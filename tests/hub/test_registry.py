@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import pytest
+
+from ssl_video.hub import WeightsEntry, get_weights, list_weights, register_weights, resolve_url, unregister_weights
+
+SHA = "ab" * 32
+
+
+def _write_registry(path, *entries):
+    path.write_text(json.dumps({"weights": [dataclasses.asdict(e) for e in entries]}))
+    return path
+
+
+def test_entry_is_validated_and_frozen():
+    entry = WeightsEntry("a", "https://example.org/w/model.safetensors", SHA, 10, {"architecture": "vit_tiny"})
+    assert entry.filename == "model.safetensors"
+    assert entry.cache_path().name == f"a-{SHA[:12]}.safetensors"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        entry.url = "x"
+    with pytest.raises(ValueError, match="sha256"):
+        WeightsEntry("a", "https://example.org/m.safetensors", "abc")
+    with pytest.raises(ValueError, match="must start with"):
+        WeightsEntry("a", "ftp://example.org/m.safetensors", SHA)
+
+
+def test_builtin_registry_is_empty_and_env_files_extend_it(tmp_path, monkeypatch):
+    assert list_weights() == []
+    one = _write_registry(tmp_path / "one.json", WeightsEntry("one", "file:///w/one.safetensors", SHA))
+    two = _write_registry(tmp_path / "two.json", WeightsEntry("two", "hf://org/repo", "cd" * 32, 5))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", os.pathsep.join([str(one), str(two)]))
+    assert [e.name for e in list_weights()] == ["one", "two"]
+    assert get_weights("two").size == 5
+    with pytest.raises(ValueError, match="unknown weights 'three'.*'one', 'two'"):
+        get_weights("three")
+
+
+def test_bad_registry_file_names_the_file(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"weights": [{"name": "x", "url": "https://h/x.safetensors"}]}))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(bad))
+    with pytest.raises(ValueError, match="bad.json: entry 0"):
+        list_weights()
+    bad.write_text("[1, 2]")
+    with pytest.raises(ValueError, match=r"bad.json: expected"):
+        list_weights()
+
+
+def test_register_weights_refuses_duplicates():
+    try:
+        register_weights(name="dup", url="https://example.org/m.safetensors", sha256=SHA)
+        with pytest.raises(ValueError, match="already registered"):
+            register_weights(WeightsEntry("dup", "https://example.org/other.safetensors", SHA))
+    finally:
+        unregister_weights("dup")
+
+
+def test_resolve_url(monkeypatch):
+    assert resolve_url("hf://org/repo") == "https://huggingface.co/org/repo/resolve/main/model.safetensors"
+    assert resolve_url("hf://org/repo/sub/w.safetensors") == "https://huggingface.co/org/repo/resolve/main/sub/w.safetensors"
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9/")
+    assert resolve_url("hf://org/repo") == "http://127.0.0.1:9/org/repo/resolve/main/model.safetensors"
+    assert resolve_url("http://h/x") == "http://h/x"
+    with pytest.raises(ValueError, match="hf://org/repo"):
+        resolve_url("hf://org")
+    with pytest.raises(ValueError, match="unsupported"):
+        resolve_url("s3://bucket/x")

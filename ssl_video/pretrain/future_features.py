@@ -33,15 +33,19 @@ from ssl_video.pretrain.patches import future_split
 LOSSES = ("l1", "smooth_l1")
 
 
-def future_feature_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
-    """Mean L1 / smooth-L1 (beta 1) between predicted and target features: (B, K, D), (B, K, D) -> scalar."""
+def future_feature_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1", reduction: str = "mean") -> torch.Tensor:
+    """Mean L1 / smooth-L1 (beta 1) between predicted and target features: (B, K, D), (B, K, D) -> scalar,
+    or (B,) per clip with reduction="none"."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     if kind == "l1":
-        return F.l1_loss(pred.float(), target.float())
-    if kind == "smooth_l1":
-        return F.smooth_l1_loss(pred.float(), target.float(), beta=1.0)
-    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+        elementwise = F.l1_loss(pred.float(), target.float(), reduction="none")
+    elif kind == "smooth_l1":
+        elementwise = F.smooth_l1_loss(pred.float(), target.float(), reduction="none", beta=1.0)
+    else:
+        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    per_clip = elementwise.mean(dim=(1, 2))  # (B, K, D) -> (B,)
+    return per_clip if reduction == "none" else per_clip.mean()
 
 
 class FutureFeatures(Objective):
@@ -59,6 +63,8 @@ class FutureFeatures(Objective):
         if predictor_dim % predictor_heads:
             raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.loss_kind = loss
+        self.init_args.update(loss=loss, momentum_start=momentum_start, momentum_end=momentum_end, predictor_dim=predictor_dim,
+                              predictor_depth=predictor_depth, predictor_heads=predictor_heads)
         self.momentum_start, self.momentum_end = momentum_start, momentum_end
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
@@ -78,11 +84,8 @@ class FutureFeatures(Objective):
             target = F.layer_norm(target.float(), (target.shape[-1],))
         features = encoder.forward_features(video, keep=ctx_ids[None].expand(video.shape[0], -1))  # -> (B, Nc, D)
         pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, D)
-        return ObjectiveOutput(loss=future_feature_loss(pred, target, self.loss_kind), features=features.detach())
+        per_sample = future_feature_loss(pred, target, self.loss_kind, reduction="none")
+        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach())
 
     def after_optimizer_step(self, encoder: nn.Module, progress: float) -> None:
         ema_update_(self.target_encoder, encoder, cosine_momentum(progress, self.momentum_start, self.momentum_end))
-
-    def describe(self) -> dict:
-        return {**super().describe(), "loss": self.loss_kind, "momentum_start": self.momentum_start,
-                "momentum_end": self.momentum_end, **{f"predictor_{k}": v for k, v in self.predictor_args.items()}}

@@ -46,11 +46,12 @@ def future_pixel_target(video: torch.Tensor, context: int, tubelet: tuple[int, i
     return patchify(future, tubelet)
 
 
-def future_pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error over all future patches and voxels: (B, K, P), (B, K, P) -> scalar."""
+def future_pixel_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error over all future patches and voxels: (B, K, P), (B, K, P) -> scalar, or (B,) per clip with reduction="none"."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    return F.mse_loss(pred.float(), target.float())
+    per_clip = (pred.float() - target.float()).pow(2).mean(dim=(1, 2))  # (B, K, P) -> (B,)
+    return per_clip if reduction == "none" else per_clip.mean()
 
 
 def future_pixels_from_prediction(pred: torch.Tensor, video: torch.Tensor, context: int, tubelet: tuple[int, int, int],
@@ -77,6 +78,8 @@ class FuturePixels(Objective):
         if predictor_dim % predictor_heads:
             raise ValueError(f"future_pixels: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.target = target
+        self.init_args.update(target=target, predictor_dim=predictor_dim, predictor_depth=predictor_depth,
+                              predictor_heads=predictor_heads)
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
 
@@ -98,9 +101,6 @@ class FuturePixels(Objective):
         features = encoder.forward_features(video, keep=keep)  # (B, C, T, H, W) -> (B, Nc, D)
         pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, P)
         target = future_pixel_target(video, context, encoder.tubelet, self.target)
-        loss = future_pixel_loss(pred, target)
+        per_sample = future_pixel_loss(pred, target, reduction="none")
         future = future_pixels_from_prediction(pred.detach(), video, context, encoder.tubelet, grid, self.target)
-        return ObjectiveOutput(loss=loss, features=features.detach(), future=future)
-
-    def describe(self) -> dict:
-        return {**super().describe(), "target": self.target, **{f"predictor_{k}": v for k, v in self.predictor_args.items()}}
+        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(), future=future)

@@ -48,11 +48,12 @@ def normalize_patches(patches: torch.Tensor, channels: int, eps: float = 1e-6) -
     return x.reshape(B, K, P)
 
 
-def masked_pixel_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error on the masked tokens: (B, K, P), (B, K, P) -> scalar."""
+def masked_pixel_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Mean squared error on the masked tokens: (B, K, P), (B, K, P) -> scalar, or (B,) per clip with reduction="none"."""
     if pred.shape != target.shape:
         raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    return F.mse_loss(pred.float(), target.float())
+    per_clip = (pred.float() - target.float()).pow(2).mean(dim=(1, 2))  # (B, K, P) -> (B,)
+    return per_clip if reduction == "none" else per_clip.mean()
 
 
 class Masked(Objective):
@@ -68,6 +69,8 @@ class Masked(Objective):
         if predictor_dim % predictor_heads:
             raise ValueError(f"masked: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.mask_ratio, self.norm_pix = mask_ratio, norm_pix
+        self.init_args.update(mask_ratio=mask_ratio, norm_pix=norm_pix, predictor_dim=predictor_dim,
+                              predictor_depth=predictor_depth, predictor_heads=predictor_heads)
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
 
@@ -86,8 +89,5 @@ class Masked(Objective):
         target = gather_tokens(patchify(video, encoder.tubelet), masked)  # (B, N, P) -> (B, Km, P)
         if self.norm_pix:
             target = normalize_patches(target, self._channels)
-        return ObjectiveOutput(loss=masked_pixel_loss(pred, target), features=features.detach())
-
-    def describe(self) -> dict:
-        return {**super().describe(), "mask_ratio": self.mask_ratio, "norm_pix": self.norm_pix,
-                **{f"predictor_{k}": v for k, v in self.predictor_args.items()}}
+        per_sample = masked_pixel_loss(pred, target, reduction="none")
+        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach())

@@ -16,7 +16,8 @@ from torch import nn
 
 @dataclass
 class ObjectiveOutput:
-    loss: torch.Tensor  # scalar, before the objective's weight
+    loss: torch.Tensor  # scalar, before the objective's weight; the mean of per_sample
+    per_sample: torch.Tensor  # (B,) each clip's loss (for mining surprising clips)
     features: torch.Tensor | None = None  # (B, K, D) online encoder tokens, for the health signals
     future: torch.Tensor | None = None  # (B, C, T_future, H, W) predicted future, normalized pixel space
 
@@ -31,6 +32,7 @@ class Objective(nn.Module):
         if not weight > 0:
             raise ValueError(f"{type(self).__name__}: weight must be > 0, got {weight} (drop the objective instead)")
         self.weight = float(weight)
+        self.init_args: dict = {"weight": self.weight}  # subclasses add theirs: describe() must rebuild them
 
     def attach(self, encoder: nn.Module) -> None:
         """Build the modules that depend on the encoder (called once by the LightningModule)."""
@@ -43,5 +45,6 @@ class Objective(nn.Module):
         """Hook after each optimizer step; ``progress`` = step / total steps in [0, 1]."""
 
     def describe(self) -> dict:
-        """What the checkpoint records about this objective."""
-        return {"name": self.name, "weight": self.weight}
+        """What the checkpoint records: ``type(self)(**describe()["init_args"])`` rebuilds this objective."""
+        return {"name": self.name, "class_path": f"{type(self).__module__}.{type(self).__qualname__}",
+                "init_args": dict(self.init_args)}

@@ -1,0 +1,63 @@
+"""``ssl-video fit|validate`` : LightningCLI over VideoPretrainer and UnlabeledClipDataModule.
+
+    ssl-video fit --config configs/pretrain/quickstart.yaml
+    ssl-video fit --config configs/pretrain/quickstart.yaml --ckpt_path last   # resume after a crash
+    ssl-video fit --config configs/pretrain/quickstart.yaml --trainer.max_steps 50 --model.lr 1e-3
+    ssl-video fit --config configs/pretrain/vit_b_16x224.yaml --trainer.strategy ddp --trainer.devices 8
+    ssl-video fit --config configs/pretrain/quickstart.yaml --print_config
+
+Run layout under ``trainer.default_root_dir`` (the run directory):
+``checkpoints/last.ckpt`` (+ the latest step checkpoint), ``tb/version_N/`` (TensorBoard,
+``predictions/step_*.png``, ``config.yaml``) and ``csv/version_N/metrics.csv``. The
+checkpoint folder does not depend on the logger version, so ``--ckpt_path last`` finds
+the previous run's last checkpoint. The clip fields (context, future, fps, size) are set
+on the data module only and linked to the model.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from pytorch_lightning import Trainer
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.cli import LightningCLI
+from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
+
+from ssl_video.data.datamodules import UnlabeledClipDataModule
+from ssl_video.pretrain.callbacks import PredictionPictures, Throughput
+from ssl_video.pretrain.module import VideoPretrainer
+
+CLIP_FIELDS = ("context", "future", "fps", "size")
+DEFAULT_ROOT = "runs/pretrain"
+
+
+class PretrainCLI(LightningCLI):
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True, "trainer.default_root_dir": DEFAULT_ROOT})
+        parser.add_lightning_class_args(PredictionPictures, "pictures")
+        parser.add_lightning_class_args(Throughput, "throughput")
+        for field in CLIP_FIELDS:
+            parser.link_arguments(f"data.{field}", f"model.{field}")
+
+    def instantiate_trainer(self, **kwargs) -> Trainer:
+        trainer_config = self._get(self.config_init, "trainer", default={})
+        root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT)
+        if trainer_config.get("logger") in (None, True):  # default loggers: TensorBoard + CSV in the run directory
+            kwargs["logger"] = [TensorBoardLogger(root, name="tb"), CSVLogger(root, name="csv")]
+        checkpoint = self._get(self.config_init, "checkpoint")
+        if checkpoint.dirpath is None:  # a fixed folder, so `--ckpt_path last` finds the previous run's checkpoint
+            checkpoint.dirpath = os.path.realpath(root / "checkpoints")
+        return super().instantiate_trainer(**kwargs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``ssl-video fit|validate``; ``argv`` starts with the subcommand."""
+    PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, args=argv, save_config_kwargs={"overwrite": True})
+    return 0
+
+
+if __name__ == "__main__":  # DDP launches `python -m ssl_video.pretrain.cli ...` once per extra process
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,205 @@
+"""The pretraining LightningModule: one encoder, a weighted sum of objectives.
+
+    ssl-video fit --config configs/pretrain/quickstart.yaml
+
+Batches are dict(video=(B, C, T, H, W) uint8) with T = context + future frames; they are
+normalized on the device in ``on_after_batch_transfer``. The encoder comes from the
+registry by name + args so that a checkpoint can say how to rebuild it; objectives
+(``future_pixels``, ``future_features``, ``masked``) are injected, each with its weight.
+Optimizer: AdamW, weight decay only on tensors with dim >= 2, linear warmup then cosine
+decay, as in nanoGPT (train.py ``get_lr``, model.py ``configure_optimizers``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from torch import nn
+
+from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.models.registry import encoder_config, get_encoder
+from ssl_video.pretrain.future_features import FutureFeatures
+from ssl_video.pretrain.future_pixels import FuturePixels
+from ssl_video.pretrain.masked import Masked
+from ssl_video.pretrain.metrics import FutureFrameMetrics, effective_rank, feature_std
+from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+
+log = logging.getLogger(__name__)
+
+OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (FuturePixels, FutureFeatures, Masked)}
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
+    """LR multiplier: linear 0 -> 1 over ``warmup_steps``, then cosine 1 -> ``min_ratio`` at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class VideoPretrainer(pl.LightningModule):
+    """Pretrain ``encoder`` on clips of ``context`` + ``future`` frames with the given objectives.
+
+    Args (clip fields are linked from the data module by the CLI, never set twice):
+        encoder / encoder_args: registry name and overrides, e.g. "vit_tiny", {"tubelet": [2, 8, 8]}.
+        objectives: objective modules with their weights (default: future_pixels alone).
+        context, future, fps, size: the clip; the first ``context`` frames are what the model sees.
+        mean, std: pixel normalization (ImageNet by default), recorded in the checkpoint.
+        lr: peak learning rate; weight_decay on dim >= 2 tensors; warmup_steps then cosine to lr * min_lr_ratio.
+        health_every: steps between feature-health logs (feat_std, eff_rank; an SVD, so not every step);
+            a multiple of ``trainer.log_every_n_steps``, or Lightning drops the values.
+        compile: torch.compile the encoder (GPU; slow to start on CPU).
+        seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state).
+    """
+
+    def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,
+                 context: int = 8, future: int = 8, fps: float = 10.0, size: int | Sequence[int] = 128,
+                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, lr: float = 1.5e-4,
+                 weight_decay: float = 0.05, betas: Sequence[float] = (0.9, 0.95), warmup_steps: int = 100,
+                 min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0):
+        super().__init__()
+        self.save_hyperparameters(ignore=["objectives"])
+        if context < 1 or future < 1:
+            raise ValueError(f"need context >= 1 and future >= 1 frames, got context={context}, future={future}")
+        if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1:
+            raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1; got {lr}, {warmup_steps}, {min_lr_ratio}")
+        self.encoder = get_encoder(encoder, **(encoder_args or {}))
+        self.objectives = nn.ModuleList(objectives if objectives is not None else [FuturePixels()])
+        if not self.objectives:
+            raise ValueError("objectives is empty: give at least one (future_pixels, future_features, masked)")
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"each objective may appear once, got {names}")
+        for objective in self.objectives:
+            objective.attach(self.encoder)
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1), persistent=False)
+        self.val_metrics = FutureFrameMetrics()
+        self.example: tuple[torch.Tensor, torch.Tensor] | None = None  # (pixels, predicted future) of a val clip, CPU
+
+    # -- data ---------------------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        video = batch["video"]  # (B, C, T, H, W) uint8, already on the device
+        expected = self.hparams.context + self.hparams.future
+        if video.ndim != 5 or video.shape[2] != expected:
+            raise ValueError(f"batch['video'] must be (B, C, T={expected}, H, W) (context + future), got {tuple(video.shape)}")
+        return {**batch, "video": normalize_clip(video, self.hparams.mean, self.hparams.std)}
+
+    def to_pixels(self, video: torch.Tensor) -> torch.Tensor:
+        """Normalized (B, C, T, H, W) -> pixels in [0, 1], float32."""
+        return (video.float() * self.std + self.mean).clamp(0, 1)
+
+    def _generator(self, *key: int) -> torch.Generator:
+        return torch.Generator().manual_seed(int(np.random.SeedSequence([self.hparams.seed, *key]).generate_state(1)[0]))
+
+    # -- steps --------------------------------------------------------------------------------
+    def _run(self, video: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, ObjectiveOutput]]:
+        outputs = {o.name: o(self.encoder, video, self.hparams.context, generator) for o in self.objectives}
+        loss = sum(o.weight * outputs[o.name].loss for o in self.objectives)
+        return loss, outputs
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss, outputs = self._run(batch["video"], self._generator(0, self.global_step, self.global_rank))
+        self._log_losses("train", loss, outputs, batch["video"].shape[0])
+        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        # Lightning keeps on_step values only at its logging steps, which end when (step + 1) % log_every_n_steps == 0.
+        if self.hparams.health_every and (self.global_step + 1) % self.hparams.health_every == 0:
+            features = next(o.features for o in outputs.values() if o.features is not None)
+            self.log("train/feat_std", feature_std(features), on_step=True, on_epoch=False)
+            self.log("train/eff_rank", effective_rank(features), on_step=True, on_epoch=False)
+        return loss
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        video = batch["video"]
+        loss, outputs = self._run(video, self._generator(1, batch_idx))  # fixed masks: comparable val losses
+        self._log_losses("val", loss, outputs, video.shape[0])
+        future = outputs.get(FuturePixels.name)
+        if future is None:
+            return
+        pixels, predicted = self.to_pixels(video), self.to_pixels(future.future)
+        self.val_metrics.update(predicted, pixels, self.hparams.context)
+        for name, metric in self.val_metrics.items():
+            self.log(f"val/{name}", metric, on_step=False, on_epoch=True, batch_size=video.shape[0])
+        if batch_idx == 0:
+            self.example = (pixels[:4].cpu(), predicted[:4].cpu())
+
+    def _log_losses(self, stage: str, loss: torch.Tensor, outputs: dict[str, ObjectiveOutput], batch_size: int) -> None:
+        train = stage == "train"  # train: per step, no cross-process sync; val: epoch means over all processes
+        kwargs = dict(on_step=train, on_epoch=not train, sync_dist=not train, batch_size=batch_size)
+        self.log(f"{stage}/loss", loss, prog_bar=True, **kwargs)
+        for name, output in outputs.items():
+            self.log(f"{stage}/loss_{name}", output.loss, **kwargs)
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        progress = self.global_step / max(1, self.trainer.estimated_stepping_batches)
+        for objective in self.objectives:
+            objective.after_optimizer_step(self.encoder, progress)
+
+    @torch.no_grad()
+    def future_errors(self, video: torch.Tensor) -> dict[str, torch.Tensor]:
+        """uint8 clips (B, C, T, H, W) on the module's device -> {objective name: (B,) per-clip loss}.
+
+        The training losses, one number per clip (eval mode, no gradient); masks are seeded
+        by the hparams seed, so repeated calls agree. Used to mine surprising clips.
+        """
+        video = self.on_after_batch_transfer({"video": video}, 0)["video"]
+        _, outputs = self._run(video, self._generator(2))
+        return {name: output.per_sample for name, output in outputs.items()}
+
+    # -- optimizer ----------------------------------------------------------------------------
+    def configure_optimizers(self):
+        params = [p for p in self.parameters() if p.requires_grad]
+        decay = [p for p in params if p.dim() >= 2]  # matmul weights and embeddings; not biases / norms (nanoGPT)
+        no_decay = [p for p in params if p.dim() < 2]
+        log.info("optimizer: %d decayed tensors (%d params), %d not decayed (%d params)", len(decay),
+                 sum(p.numel() for p in decay), len(no_decay), sum(p.numel() for p in no_decay))
+        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
+                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+        total = int(self.trainer.estimated_stepping_batches)
+        warmup, min_ratio = self.hparams.warmup_steps, self.hparams.min_lr_ratio
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def configure_model(self) -> None:
+        if self.hparams.compile:
+            self.encoder.compile()  # in place: state_dict keys keep the `encoder.` prefix
+
+    # -- checkpoint contract ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        name, args = encoder_config(self.encoder)
+        h = self.hparams
+        size = [int(h.size), int(h.size)] if isinstance(h.size, int) else [int(s) for s in h.size]
+        checkpoint["ssl_video"] = {
+            "encoder": {"name": name, "args": args},
+            "clip": {"context": int(h.context), "future": int(h.future), "fps": float(h.fps), "size": size},
+            "normalize": {"mean": [float(v) for v in h.mean], "std": [float(v) for v in h.std]},
+            "objectives": [o.describe() for o in self.objectives],
+        }
+
+
+def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPretrainer:
+    """Rebuild a VideoPretrainer (encoder, objectives, EMA target) from a ``ssl-video fit`` checkpoint, in eval mode.
+
+    Loads with ``torch.load(weights_only=True)`` (no code runs) and ``strict=True``; objectives are
+    rebuilt from ``checkpoint["ssl_video"]["objectives"]`` through the ``OBJECTIVES`` table, never by import path.
+    """
+    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    if "ssl_video" not in checkpoint or "state_dict" not in checkpoint:
+        raise ValueError(f"{path}: not an `ssl-video fit` checkpoint (no 'ssl_video' / 'state_dict' entry)")
+    objectives = []
+    for entry in checkpoint["ssl_video"]["objectives"]:
+        if entry["name"] not in OBJECTIVES:
+            raise ValueError(f"{path}: unknown objective {entry['name']!r}; known: {sorted(OBJECTIVES)}")
+        objectives.append(OBJECTIVES[entry["name"]](**entry["init_args"]))
+    hparams = dict(checkpoint.get("hyper_parameters", {}))
+    hparams.pop("_instantiator", None)
+    hparams["compile"] = False
+    model = VideoPretrainer(**hparams, objectives=objectives)
+    model.load_state_dict(checkpoint["state_dict"], strict=True)
+    return model.eval()

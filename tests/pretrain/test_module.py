@@ -1,0 +1,80 @@
+"""Real Trainer runs through the CLI on the built-in driving data with a tiny ViT."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ssl_video.pretrain.cli import main
+from ssl_video.pretrain.module import load_pretrainer, warmup_cosine
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
+TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})
+OBJECTIVES = json.dumps([
+    {"class_path": "ssl_video.pretrain.future_pixels.FuturePixels", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+    {"class_path": "ssl_video.pretrain.future_features.FutureFeatures", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+])
+
+
+def tiny_args(data: Path, root: Path, max_steps: int) -> list[str]:
+    return ["--config", str(CONFIG), "--data.data", str(data / "labels.csv"), "--trainer.default_root_dir", str(root),
+            "--model.encoder_args", TINY, "--model.objectives", OBJECTIVES, "--model.health_every", "2",
+            "--data.context", "2", "--data.future", "2", "--data.size", "32", "--data.batch_size", "4",
+            "--data.num_workers", "0", "--data.clips_per_video", "1", "--trainer.max_steps", str(max_steps),
+            "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1", "--trainer.log_every_n_steps", "2",
+            "--checkpoint.every_n_train_steps", "2", "--trainer.enable_progress_bar", "false"]
+
+
+def metrics(path: Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data, tmp_path):
+    root = tmp_path / "run"
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=4)]) == 0
+    ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 4
+    meta = ckpt["ssl_video"]
+    assert meta["encoder"]["name"] == "vit_tiny" and meta["encoder"]["args"]["embed_dim"] == 48
+    assert meta["clip"] == {"context": 2, "future": 2, "fps": 10.0, "size": [32, 32]}
+    assert len(meta["normalize"]["mean"]) == 3
+    assert [o["name"] for o in meta["objectives"]] == ["future_pixels", "future_features"]
+    assert any(k.startswith("encoder.patch_embed.") for k in ckpt["state_dict"])
+    rows = metrics(root / "csv" / "version_0" / "metrics.csv")
+    keys = {k for row in rows for k, v in row.items() if v}
+    for key in ("train/loss", "train/loss_future_pixels", "train/loss_future_features", "train/lr", "train/clips_per_s",
+                "train/feat_std", "train/eff_rank", "val/loss", "val/psnr", "val/ssim", "val/psnr_copy_last", "val/ssim_copy_last"):
+        assert key in keys, key
+    assert sorted(p.name for p in (root / "tb" / "version_0" / "predictions").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]
+
+    # resume: continues at step 4 (not 0) up to the new max_steps, and the scheduler state comes back
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=6), "--ckpt_path", "last"]) == 0
+    resumed = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert resumed["global_step"] == 6
+    steps = [int(row["step"]) for row in metrics(root / "csv" / "version_1" / "metrics.csv")]
+    assert min(steps) >= 4
+
+    model = load_pretrainer(root / "checkpoints" / "last.ckpt")
+    clips = torch.randint(0, 256, (3, 3, 4, 32, 32), dtype=torch.uint8)
+    errors = model.future_errors(clips)
+    assert {k: v.shape for k, v in errors.items()} == {"future_pixels": (3,), "future_features": (3,)}
+    torch.testing.assert_close(errors["future_pixels"], model.future_errors(clips)["future_pixels"])
+
+
+def test_print_config_links_clip_fields(drive_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", *tiny_args(drive_data, tmp_path, max_steps=1), "--print_config"])
+    assert exit_info.value.code == 0
+    printed = capsys.readouterr().out
+    assert "context: 2" in printed and "future_pixels.FuturePixels" in printed
+
+
+def test_warmup_cosine_schedule():
+    values = [warmup_cosine(s, 10, 110, 0.1) for s in range(111)]
+    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
+    assert values[60] == pytest.approx(0.55) and values[110] == pytest.approx(0.1)

@@ -1,4 +1,8 @@
-"""Contact sheets: a grid with one clip per row (a few frames across) and a caption per clip."""
+"""Contact sheets: one clip per row (a few frames across, left to right in time) under a caption.
+
+Drawn with Pillow on a NumPy canvas rather than matplotlib: a sheet of 16 clips takes
+milliseconds, which matters when ``mine`` runs inside tests and notebooks on 2 cores.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+CAPTION_PX = 14  # caption band above each row (Pillow's default bitmap font is ~11 px tall)
+GAP_PX = 4
 
 
 def pick_frames(clip: np.ndarray, n: int) -> np.ndarray:
@@ -20,37 +27,42 @@ def pick_frames(clip: np.ndarray, n: int) -> np.ndarray:
 
 
 def contact_sheet(clips: Sequence[np.ndarray], captions: Sequence[str], path: str | Path, *,
-                  frames_per_clip: int = 4, title: str | None = None, cell_inches: float = 1.6) -> Path:
-    """Save a grid of clips to ``path`` (PNG) atomically; one row per (T, H, W, C) uint8 clip."""
-    import matplotlib
+                  frames_per_clip: int = 4, title: str | None = None, min_height: int = 96) -> Path:
+    """Save a grid of (T, H, W, C) uint8 clips to ``path`` (PNG, written atomically).
 
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    Small frames are enlarged by an integer factor (nearest neighbour) to at least ``min_height``.
+    """
+    from PIL import Image, ImageDraw
 
     if len(clips) != len(captions):
         raise ValueError(f"{len(clips)} clips but {len(captions)} captions")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    rows = max(1, len(clips))
-    h, w = (clips[0].shape[1:3] if len(clips) else (1, 1))
-    aspect = w / max(h, 1)
-    fig, axes = plt.subplots(rows, frames_per_clip, squeeze=False,
-                             figsize=(cell_inches * aspect * frames_per_clip, cell_inches * rows + (0.4 if title else 0)))
-    for ax in axes.ravel():
-        ax.axis("off")
-    for r, (clip, caption) in enumerate(zip(clips, captions)):
+    h, w = clips[0].shape[1:3] if len(clips) else (min_height, min_height)
+    scale = max(1, int(np.ceil(min_height / h)))
+    fh, fw = h * scale, w * scale
+    top = CAPTION_PX + GAP_PX if title else 0
+    row_h = CAPTION_PX + fh + GAP_PX
+    width = max(frames_per_clip * (fw + GAP_PX) + GAP_PX, 320)
+    canvas = np.full((top + max(1, len(clips)) * row_h + GAP_PX, width, 3), 255, dtype=np.uint8)
+    for r, clip in enumerate(clips):
+        if clip.shape[1:3] != (h, w) or clip.shape[-1] != 3:
+            raise ValueError(f"clip {r} has shape {clip.shape}; every clip must be (T, {h}, {w}, 3)")
+        y = top + r * row_h + CAPTION_PX
         for c, frame in enumerate(pick_frames(clip, frames_per_clip)):
-            axes[r, c].imshow(frame)
-        axes[r, 0].set_title(caption, fontsize=7, loc="left")
+            x = GAP_PX + c * (fw + GAP_PX)
+            canvas[y : y + fh, x : x + fw] = frame.repeat(scale, 0).repeat(scale, 1)  # (H, W, 3) -> (fh, fw, 3)
+    image = Image.fromarray(canvas)
+    draw = ImageDraw.Draw(image)
     if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+        draw.text((GAP_PX, 1), title, fill=(0, 0, 0))
+    for r, caption in enumerate(captions):
+        draw.text((GAP_PX, top + r * row_h + 1), caption, fill=(0, 0, 0))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
     os.close(fd)
     try:
-        fig.savefig(tmp, dpi=100)
+        image.save(tmp, format="PNG")
         os.replace(tmp, path)
     finally:
-        plt.close(fig)
         Path(tmp).unlink(missing_ok=True)
     return path

@@ -51,8 +51,8 @@ def test_contact_sheet_writes_a_png(tmp_path):
     assert contact_sheet.pick_frames(clips[0], 4).shape == (4, 24, 32, 3)
     path = contact_sheet.contact_sheet(clips, ["a", "b", "c"], tmp_path / "sheet.png", title="top")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    import matplotlib.image
+    from PIL import Image
 
-    assert matplotlib.image.imread(path).shape[0] > 100
+    assert Image.open(path).size[1] >= 3 * 96  # three rows of frames enlarged to >= 96 px
     with pytest.raises(ValueError, match="captions"):
         contact_sheet.contact_sheet(clips, ["a"], tmp_path / "x.png")

@@ -1,0 +1,263 @@
+"""``ssl-video mine``: rank unlabeled clip windows by how worth labeling they are.
+
+    ssl-video mine --encoder runs/quickstart/last.ckpt --data data/drive --out runs/mine --top 32 --by mixed
+    ssl-video mine --encoder runs/quickstart/weights --data data/drive --labels labeled.csv --target turn_next \\
+        --by uncertainty --out runs/mine_unc
+
+Strategies (``--by``), all computed on one deterministic centred clip per window:
+
+- ``surprise``: the pretraining objective's own future-prediction error on the window
+  (``future_pixels`` / ``future_features`` loss of a ``.ckpt``; the z-scores of several
+  objectives are averaged). With weights that carry no predictor, a linear-dynamics residual
+  in the encoder's feature space (see :mod:`ssl_video.engine.surprise`). Raw errors are
+  normalised by :func:`~ssl_video.engine.scoring.normalize_surprise`: log ratio to the
+  copy-last-frame error, robust z-score within each drive sequence.
+- ``uncertainty``: entropy of a linear probe (``ssl_video.evaluate.probes``) trained on
+  ``--labels`` (column ``--target``).
+- ``diversity``: k-center greedy on the embeddings, keeping away from labeled windows.
+- ``mixed`` (default): the top ``4 * K`` by surprise, thinned to K by k-center greedy so
+  the batch is surprising *and* covers different events.
+
+Writes ``OUT/ranking.csv`` (the next labeling batch, a manifest: video, start_s, end_s,
+sequence, score, reason, rank), ``OUT/scores.csv`` (every window's scores),
+``OUT/top_clips.png`` and ``OUT/random_clips.png`` (contact sheets to compare).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ssl_video.engine import scoring
+from ssl_video.engine.clips import LoadedModel, WindowPass, decode_clip, load_model, run_windows
+from ssl_video.engine.contact_sheet import contact_sheet
+from ssl_video.engine.ranking import sliding_windows, write_ranking, write_rows_csv
+
+log = logging.getLogger(__name__)
+
+MINE_STRATEGIES = ("surprise", "uncertainty", "diversity", "mixed")
+
+
+@dataclass
+class MineResult:
+    windows: list  # the scored windows (decoded ones), ClipWindow
+    picks: np.ndarray  # (K,) indices into ``windows``, best first
+    scores: np.ndarray  # (K,) the strategy's score of each pick
+    reasons: list[str]
+    surprise: np.ndarray | None  # (N,) normalized surprise of every window (when computed)
+    ranking_csv: Path | None = None
+
+
+def load_mining_windows(data: str | Path, *, window_s: float | None, stride_s: float | None, clip_s: float):
+    """Windows to score and {video: VideoInfo}: a folder is cut into sliding windows of ``window_s``
+    (default: one clip long); a manifest's rows are used as they are unless ``window_s`` is given."""
+    from ssl_video.data.manifest import load_windows
+
+    windows, index = load_windows(data)
+    infos = index.by_path()
+    if Path(data).is_dir() or window_s is not None:
+        length = max(window_s or clip_s, clip_s)
+        if window_s is not None and window_s < clip_s:
+            log.warning("--window-s %.3g is shorter than one clip (%.3g s); using %.3g s", window_s, clip_s, clip_s)
+        windows = sliding_windows(windows, {p: i.duration_s for p, i in infos.items()}, window_s=length, stride_s=stride_s)
+    if not windows:
+        raise ValueError(f"no usable video windows in {data}")
+    return windows, infos
+
+
+def overlap_mask(windows: Sequence, others: Sequence) -> np.ndarray:
+    """(len(windows),) bool: whether each window shares any time with one of ``others`` of the
+    same video (``end_s`` None = to the end of the video)."""
+    by_video: dict[str, list[tuple[float, float]]] = {}
+    for o in others:
+        by_video.setdefault(str(Path(o.video).resolve()), []).append((o.start_s, np.inf if o.end_s is None else o.end_s))
+    resolved: dict[str, str] = {}
+    out = np.zeros(len(windows), dtype=bool)
+    for i, w in enumerate(windows):
+        key = resolved.setdefault(w.video, str(Path(w.video).resolve()))
+        end = np.inf if w.end_s is None else w.end_s
+        out[i] = any(w.start_s < o_end and o_start < end for o_start, o_end in by_video.get(key, ()))
+    return out
+
+
+def surprise_scores(model: LoadedModel, run: WindowPass, sequences: Sequence[str]) -> tuple[np.ndarray, str]:
+    """Normalized surprise (N,) and a description of its source."""
+    if run.errors:
+        zs = [scoring.normalize_surprise(err, sequences, baseline=run.copy_last) for err in run.errors.values()]
+        return np.mean(zs, axis=0), "+".join(run.errors)
+    from ssl_video.engine.surprise import linear_dynamics_error
+
+    log.info("%s has no future predictor: surprise = linear-dynamics residual in feature space", model.source)
+    err, base = linear_dynamics_error(run.context_emb, run.future_emb, np.asarray(sequences))
+    run.errors = {"linear_dynamics": err}
+    return scoring.normalize_surprise(err, sequences, baseline=base), "linear_dynamics"
+
+
+def fit_probe_probs(labeled_emb: np.ndarray, labels: Sequence, query_emb: np.ndarray, groups=None, seed: int = 0):
+    """Class probabilities (N, C) of a linear probe trained on labeled embeddings, and the class names."""
+    from ssl_video.data.datasets import encode_labels, infer_task
+    from ssl_video.evaluate.probes import fit_linear_probe
+
+    task = infer_task(list(labels))
+    if task != "classification":
+        raise ValueError("--by uncertainty needs a class label column (entropy of class probabilities); "
+                         f"the target looks numeric ({task})")
+    y, classes, _ = encode_labels(list(labels), task)
+    probe = fit_linear_probe(labeled_emb, y, task, groups=groups, seed=seed)
+    probs = np.zeros((len(query_emb), len(classes)))
+    probs[:, probe.classes_] = probe.predict_proba(query_emb)  # classes absent from the labels keep 0
+    return probs, classes
+
+
+def _reason(by: str, i: int, score: float, surprise: np.ndarray | None, source: str, probs, classes) -> str:
+    if by in ("surprise", "mixed"):
+        extra = " (k-center filtered)" if by == "mixed" else ""
+        return f"surprise z={surprise[i]:.2f} [{source}]{extra}"
+    if by == "uncertainty":
+        top = int(np.argmax(probs[i]))
+        return f"probe entropy {score:.2f}: {classes[top]} p={probs[i, top]:.2f}"
+    return f"k-center: {score:.3g} from the nearest selected window"
+
+
+def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by: str = "mixed", top: int = 16,
+         labeled: list | None = None, target: str | None = None, seed: int = 0, batch_size: int = 8,
+         num_workers: int = 0, sheet_rows: int = 8, progress: bool = False) -> MineResult:
+    """Score ``windows``, write the ranking and contact sheets into ``out``; see the module docstring."""
+    if by not in MINE_STRATEGIES:
+        raise ValueError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
+    if by == "uncertainty" and not (labeled and target):
+        raise ValueError("--by uncertainty needs --labels CSV and --target COLUMN (a probe is trained on them)")
+    out = Path(out)
+    labeled = list(labeled or [])
+    if labeled:
+        before = len(windows)
+        windows = [w for w, hit in zip(windows, overlap_mask(windows, labeled)) if not hit]
+        log.info("dropped %d of %d windows that overlap already labeled ones", before - len(windows), before)
+    need_surprise = by in ("surprise", "mixed")
+    run = run_windows(model, windows, infos, with_surprise=need_surprise, batch_size=batch_size,
+                      num_workers=num_workers, progress=progress)
+    if run.dropped:
+        log.warning("%d windows could not be decoded and are not ranked", run.dropped)
+    windows = [windows[i] for i in run.index]
+    sequences = [w.sequence or w.video for w in windows]
+    surprise, source = (surprise_scores(model, run, sequences) if need_surprise else (None, ""))
+
+    emb, selected, probs, classes = run.embeddings, np.zeros(0, dtype=np.int64), None, None
+    if labeled:
+        lab = run_windows(model, labeled, infos, batch_size=batch_size, num_workers=num_workers, progress=progress)
+        lab_windows = [labeled[i] for i in lab.index]
+        emb = np.concatenate([run.embeddings, lab.embeddings])
+        selected = np.arange(len(windows), len(emb))
+        if by == "uncertainty":
+            missing = [w.video for w in lab_windows if target not in w.labels]
+            if missing:
+                raise ValueError(f"label column {target!r} missing for {len(missing)} labeled windows, e.g. {missing[0]}")
+            probs_q, classes = fit_probe_probs(lab.embeddings, [w.labels[target] for w in lab_windows], emb,
+                                               groups=np.asarray([w.sequence or w.video for w in lab_windows]), seed=seed)
+            probs = probs_q
+    full_surprise = None if surprise is None else np.concatenate([surprise, np.full(len(emb) - len(windows), -np.inf)])
+    picks, scores = scoring.select_windows(by, top, embeddings=emb, already_selected=selected,
+                                           surprise=full_surprise, probs=probs, seed=seed)
+    reasons = [_reason(by, int(i), float(s), surprise, source, probs, classes) for i, s in zip(picks, scores)]
+    ranked = [windows[i] for i in picks]
+    ranking_csv = write_ranking(out / "ranking.csv", ranked, scores, reasons, extra={"rank": list(range(1, len(picks) + 1))})
+    _write_scores(out / "scores.csv", windows, run, surprise, probs)
+    _sheets(out, windows, infos, model, picks, scores, by, sheet_rows, seed)
+    log.info("wrote %s (%d windows ranked of %d)", ranking_csv, len(picks), len(windows))
+    return MineResult(windows, picks, scores, reasons, surprise, ranking_csv)
+
+
+def _write_scores(path: Path, windows: list, run: WindowPass, surprise, probs) -> None:
+    """Every scored window with its raw and normalized scores (for analysis, not a labeling batch)."""
+    columns = ["video", "start_s", "end_s", "sequence"]
+    columns += [f"error_{k}" for k in run.errors] + (["copy_last"] if run.copy_last is not None else [])
+    columns += (["surprise"] if surprise is not None else []) + (["entropy"] if probs is not None else [])
+    entropy = scoring.entropy_score(probs) if probs is not None else None
+    rows = []
+    for i, w in enumerate(windows):
+        row = {"video": w.video, "start_s": w.start_s, "end_s": "" if w.end_s is None else w.end_s,
+               "sequence": w.sequence or w.video}
+        row.update({f"error_{k}": float(v[i]) for k, v in run.errors.items()})
+        if run.copy_last is not None:
+            row["copy_last"] = float(run.copy_last[i])
+        if surprise is not None:
+            row["surprise"] = float(surprise[i])
+        if entropy is not None:
+            row["entropy"] = float(entropy[i])
+        rows.append(row)
+    write_rows_csv(path, columns, rows)
+
+
+def _caption(w, rank: str) -> str:
+    return f"{rank} {Path(w.video).name} {w.start_s:.1f}s"
+
+
+def _sheets(out: Path, windows, infos, model: LoadedModel, picks, scores, by: str, rows: int, seed: int) -> None:
+    top = [int(i) for i in picks[:rows]]
+    clips = [decode_clip(windows[i], infos[windows[i].video], model.spec) for i in top]
+    captions = [_caption(windows[i], f"#{r + 1} {by}={s:.2f}") for r, (i, s) in enumerate(zip(top, scores))]
+    contact_sheet(clips, captions, out / "top_clips.png", title=f"top {len(top)} by {by}")
+    rand = np.random.default_rng(seed).permutation(len(windows))[: len(top)]
+    clips = [decode_clip(windows[i], infos[windows[i].video], model.spec) for i in rand]
+    contact_sheet(clips, [_caption(windows[i], "random") for i in rand], out / "random_clips.png",
+                  title=f"{len(rand)} random windows (for comparison)")
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """Clip options shared by mine and shadow (None = what the checkpoint / weights say)."""
+    parser.add_argument("--context", type=int, help="context frames (default: from the checkpoint)")
+    parser.add_argument("--future", type=int, help="future frames (default: from the checkpoint)")
+    parser.add_argument("--fps", type=float, help="clip frame rate (default: from the checkpoint)")
+    parser.add_argument("--size", type=int, nargs="+", help="decode size H [W] (default: from the checkpoint)")
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--num-workers", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def clip_overrides(args: argparse.Namespace) -> dict:
+    size = None if args.size is None else (args.size * 2)[:2]
+    return {"context": args.context, "future": args.future, "fps": args.fps, "size": size}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ssl-video mine", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", required=True, help=".ckpt from ssl-video fit, exported weights, or a weights name")
+    parser.add_argument("--data", required=True, help="folder of videos or manifest CSV of unlabeled windows")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--top", type=int, default=16, help="how many windows to pick (default 16)")
+    parser.add_argument("--by", choices=MINE_STRATEGIES, default="mixed")
+    parser.add_argument("--labels", help="manifest CSV of already labeled windows (uncertainty; kept away from)")
+    parser.add_argument("--target", help="label column of --labels for --by uncertainty")
+    parser.add_argument("--window-s", type=float, help="cut videos into windows of this many seconds (default: one clip)")
+    parser.add_argument("--stride-s", type=float, help="step between windows (default: --window-s, no overlap)")
+    parser.add_argument("--sheet-rows", type=int, default=8, help="clips per contact sheet")
+    add_model_args(parser)
+    return parser
+
+
+def cli_main(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(list(argv))
+    if args.top < 1:
+        raise SystemExit("--top must be >= 1")
+    model = load_model(args.encoder, clip_overrides=clip_overrides(args))
+    windows, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
+                                         clip_s=model.spec.duration_s)
+    labeled = None
+    if args.labels:
+        from ssl_video.data.manifest import load_windows
+
+        labeled, lab_index = load_windows(args.labels)
+        infos = {**lab_index.by_path(), **infos}
+    result = mine(model, windows, infos, args.out, by=args.by, top=args.top, labeled=labeled, target=args.target,
+                  seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers,
+                  sheet_rows=args.sheet_rows, progress=True)
+    print(f"ranked {len(result.picks)} of {len(result.windows)} windows by {args.by}")
+    for name in ("ranking.csv", "scores.csv", "top_clips.png", "random_clips.png"):
+        print(f"  {Path(args.out) / name}")
+    return 0

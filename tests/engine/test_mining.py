@@ -1,0 +1,74 @@
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from ssl_video.data.manifest import read_manifest
+from ssl_video.engine import mining
+
+CLIP = ["--context", "4", "--future", "4", "--fps", "5", "--size", "32"]  # 1.6 s clips of 32x32
+
+
+def _mine(tmp_path, videos, by, *extra):
+    torch.manual_seed(0)
+    out = tmp_path / by
+    assert mining.cli_main(["--encoder", "vit_tiny", "--data", str(videos), "--out", str(out), "--top", "4",
+                            "--by", by, *CLIP, *extra]) == 0
+    return out
+
+
+def test_mine_surprise_finds_the_event_and_writes_a_manifest(tmp_path, engine_videos):
+    out = _mine(tmp_path, engine_videos, "surprise")
+    ranked = read_manifest(out / "ranking.csv")
+    assert len(ranked) == 4
+    top = ranked[0]
+    assert top.video.endswith("drive_0.mp4") and top.start_s <= 5.2 < top.end_s  # the red flash at 5.2 s
+    assert top.labels["rank"] == 1 and "surprise z=" in top.labels["reason"]
+    assert [w.labels["score"] for w in ranked] == sorted((w.labels["score"] for w in ranked), reverse=True)
+    scores = list(csv.DictReader((out / "scores.csv").open()))
+    assert len(scores) == 30 and "surprise" in scores[0]  # 6 videos x 8 s / 1.6 s windows
+    for name in ("top_clips.png", "random_clips.png"):
+        assert (out / name).read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("by", ["diversity", "mixed"])
+def test_mine_diversity_and_mixed_pick_distinct_windows(tmp_path, engine_videos, by):
+    ranked = read_manifest(_mine(tmp_path, engine_videos, by) / "ranking.csv")
+    keys = {(w.video, w.start_s) for w in ranked}
+    assert len(keys) == 4
+    if by == "diversity":
+        assert len({w.video for w in ranked}) >= 2  # k-center spreads over drives
+
+
+def test_mine_uncertainty_uses_labels_and_skips_labeled_windows(tmp_path, engine_videos):
+    rows = list(csv.DictReader((engine_videos / "labels.csv").open()))
+    labeled = [r for r in rows if float(r["start_s"]) < 4.0]  # the first half of every drive
+    labels_csv = tmp_path / "labeled.csv"
+    with labels_csv.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "video": str(engine_videos / r["video"])} for r in labeled)
+    out = _mine(tmp_path, engine_videos, "uncertainty", "--labels", str(labels_csv), "--target", "direction")
+    ranked = read_manifest(out / "ranking.csv")
+    assert ranked and all(w.start_s >= 4.0 for w in ranked)  # labeled windows are never proposed again
+    assert all("probe entropy" in w.labels["reason"] for w in ranked)
+    entropy = [w.labels["score"] for w in ranked]
+    assert entropy == sorted(entropy, reverse=True) and 0 <= min(entropy) and max(entropy) <= 1
+
+
+def test_mine_refuses_bad_requests(tmp_path, engine_videos):
+    with pytest.raises(ValueError, match="--labels"):
+        _mine(tmp_path, engine_videos, "uncertainty")
+    with pytest.raises(SystemExit):
+        mining.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path), "--by", "best"])
+
+
+def test_overlap_mask():
+    from ssl_video.data.manifest import ClipWindow
+
+    windows = [ClipWindow("/v/a.mp4", 0.0, 2.0), ClipWindow("/v/a.mp4", 2.0, 4.0), ClipWindow("/v/b.mp4", 0.0, None)]
+    mask = mining.overlap_mask(windows, [ClipWindow("/v/a.mp4", 1.0, 2.0), ClipWindow("/v/b.mp4", 10.0, 11.0)])
+    assert mask.tolist() == [True, False, True]
+    assert not mining.overlap_mask(windows, []).any()
+    assert np.asarray(mining.overlap_mask([], windows)).shape == (0,)

@@ -69,7 +69,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     extra = json.loads(Path(args.extra).read_text()) if args.extra else None
-    path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix)
+    path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix) / WEIGHTS_FILE
     config = json.loads((path.parent / "config.json").read_text())
     name = args.name or f"{config['architecture']}-{Path(args.out).name}"
     entry = WeightsEntry(name=name, url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),

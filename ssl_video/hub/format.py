@@ -178,7 +178,7 @@ def build_encoder(state: Mapping[str, torch.Tensor], config: Mapping[str, Any], 
 
 def export_weights(ckpt_path: str | Path, out_dir: str | Path, extra: Mapping[str, Any] | None = None,
                    *, prefix: str = "encoder.") -> Path:
-    """Lightning checkpoint -> ``out_dir/{model.safetensors, config.json}``; returns the safetensors path.
+    """Lightning checkpoint -> ``out_dir/{model.safetensors, config.json}``; returns ``out_dir``.
 
     ``extra`` is merged into the config one level deep, e.g.
     ``{"training": {"probe_metrics": {...}, "data": "drive_world"}}``; it cannot change the
@@ -195,4 +195,4 @@ def export_weights(ckpt_path: str | Path, out_dir: str | Path, extra: Mapping[st
     build_encoder(state, config, ckpt_path)
     path = save_exported(state, config, out_dir)
     log.info("exported %s (%s) to %s", ckpt_path, config["architecture"], path)
-    return path
+    return path.parent

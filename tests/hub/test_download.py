@@ -28,7 +28,7 @@ X = torch.randn(1, 3, 4, 32, 32)
 def exported(tiny_ckpt, tmp_path):
     """(served folder containing model.safetensors, its sha256, size, source encoder)."""
     ckpt, encoder = tiny_ckpt
-    path = export_weights(ckpt, tmp_path / "served")
+    path = export_weights(ckpt, tmp_path / "served") / "model.safetensors"
     return path.parent, sha256_file(path), path.stat().st_size, encoder
 
 

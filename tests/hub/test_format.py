@@ -19,6 +19,8 @@ X = torch.randn(2, 3, 4, 32, 32)
 def test_export_writes_safetensors_and_config(tiny_ckpt, tmp_path):
     ckpt, encoder = tiny_ckpt
     path = export_weights(ckpt, tmp_path / "out", extra={"training": {"probe_metrics": {"speed": 0.8}, "data": "drive"}})
+    assert path == tmp_path / "out"
+    path = path / "model.safetensors"
     assert sorted(p.name for p in path.parent.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((path.parent / "config.json").read_text())
     assert config["architecture"] == "vit_tiny" and config["args"]["embed_dim"] == 48
@@ -40,14 +42,14 @@ def test_export_refuses_extra_that_changes_architecture(tiny_ckpt, tmp_path):
 
 def test_export_other_prefix_takes_ema_weights(tiny_ckpt, tmp_path):
     ckpt, encoder = tiny_ckpt
-    path = export_weights(ckpt, tmp_path / "ema", prefix="target_encoder.")
+    path = export_weights(ckpt, tmp_path / "ema", prefix="target_encoder.") / "model.safetensors"
     torch.testing.assert_close(load_file(path)["norm.weight"], encoder.state_dict()["norm.weight"] + 1)
 
 
 @pytest.mark.parametrize("form", ["folder", "safetensors_alone", "checkpoint"])
 def test_load_gives_same_outputs(tiny_ckpt, tmp_path, form):
     ckpt, encoder = tiny_ckpt
-    path = export_weights(ckpt, tmp_path / "out")
+    path = export_weights(ckpt, tmp_path / "out") / "model.safetensors"
     if form == "folder":
         source = path.parent
     elif form == "safetensors_alone":  # the config travels in the safetensors header
@@ -63,7 +65,7 @@ def test_load_gives_same_outputs(tiny_ckpt, tmp_path, form):
 
 def test_torchvision_style_weights_argument(tiny_ckpt, tmp_path):
     ckpt, encoder = tiny_ckpt
-    folder = export_weights(ckpt, tmp_path / "out").parent
+    folder = export_weights(ckpt, tmp_path / "out")
     loaded = get_encoder("vit_tiny", weights=str(folder), drop_path=0.1)
     assert loaded.config.drop_path == 0.1 and loaded.config.embed_dim == 48
     torch.testing.assert_close(loaded.eval()(X), encoder(X))
@@ -92,7 +94,7 @@ def _edit_config(folder, **changes):
 
 
 def test_unregistered_architecture_or_field_refused(tiny_ckpt, tmp_path):
-    folder = export_weights(tiny_ckpt[0], tmp_path / "out").parent
+    folder = export_weights(tiny_ckpt[0], tmp_path / "out")
     _edit_config(folder, architecture="os.system")
     with pytest.raises(ValueError, match="not a registered encoder"):
         load_encoder(folder)
@@ -102,7 +104,7 @@ def test_unregistered_architecture_or_field_refused(tiny_ckpt, tmp_path):
 
 
 def test_strict_loading(tiny_ckpt, tmp_path):
-    folder = export_weights(tiny_ckpt[0], tmp_path / "out").parent
+    folder = export_weights(tiny_ckpt[0], tmp_path / "out")
     _edit_config(folder, args={"embed_dim": 48, "depth": 2, "num_heads": 3, "tubelet": [2, 8, 8]})
     with pytest.raises(WeightsFormatError, match=r"(?s)do not fit.*Missing key"):
         load_encoder(folder)

@@ -13,10 +13,15 @@ fraction, as a user with that many labels would have to.
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 from torch import nn
 
 from ssl_video.data.transforms import normalize_clip
@@ -99,3 +104,19 @@ def fit_encoder_head(
         return layer_decay_param_groups(m, lr, wd, budget.layer_decay)
 
     return fit_supervised(model, clips, labels, train_idx, task, budget, val_idx=val_idx, param_groups=groups, seed=seed)
+
+
+def save_finetuned(module: SupervisedModule, info: dict[str, Any], out_dir: str | Path) -> Path:
+    """Write ``out_dir/model.safetensors`` (encoder + head weights; ``info`` in its header) and
+    ``out_dir/metrics.json`` (``info``), atomically. Loading never runs code (safetensors)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    text = json.dumps(info, indent=2, default=str)
+    tmp = out / f".model.safetensors.tmp{os.getpid()}"
+    save_file(state, str(tmp), metadata={"ssl_video_finetune": text})
+    os.replace(tmp, out / "model.safetensors")
+    tmp = out / f".metrics.json.tmp{os.getpid()}"
+    tmp.write_text(text + "\n")
+    os.replace(tmp, out / "metrics.json")
+    return out / "model.safetensors"

@@ -6,6 +6,7 @@ linear model, choose the regularization by cross-validation on the *training fra
 Folds are grouped by sequence so that clips of one drive never sit on both sides of a fold.
 
     X: (N, D) float features, y: (N,) int class ids or float targets
+    (labels encoded by ``ssl_video.data.datasets.encode_labels``)
     model = fit_linear_probe(X[train], y[train], "classification", groups=sequences[train])
     metrics = score(model, X[test], y[test], "classification")
 """
@@ -13,64 +14,27 @@ Folds are grouped by sequence so that clips of one drive never sit on both sides
 from __future__ import annotations
 
 import logging
-import math
-from collections.abc import Sequence
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
 from sklearn.model_selection import GridSearchCV, GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 log = logging.getLogger(__name__)
 
-TASKS = ("classification", "regression")
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)  # inverse L2 strength of LogisticRegression
 ALPHA_GRID = (1e-2, 1e-1, 1.0, 10.0, 100.0, 1000.0)  # Ridge L2 strength
 MAX_FOLDS = 5
-# A numeric column with at most this many distinct integer values is read as classes (e.g. 0/1/2).
-MAX_INTEGER_CLASSES = 20
-
-
-def _as_float(value) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def infer_task(values: Sequence) -> str:
-    """"regression" for a numeric column (unless it holds a few integers), else "classification"."""
-    numbers = [_as_float(v) for v in values]
-    if not values or any(n is None for n in numbers):
-        return "classification"
-    integer = all(float(n).is_integer() for n in numbers)
-    return "classification" if integer and len(set(numbers)) <= MAX_INTEGER_CLASSES else "regression"
-
-
-def encode_labels(values: Sequence, task: str) -> tuple[np.ndarray, list[str] | None]:
-    """Raw label values -> (y, classes): int64 class ids (classes sorted) or float64 targets."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    if task == "regression":
-        numbers = [_as_float(v) for v in values]
-        bad = [v for v, n in zip(values, numbers) if n is None]
-        if bad:
-            raise ValueError(f"regression target has non-numeric values, e.g. {bad[:3]!r}; use --task classification")
-        return np.asarray(numbers, dtype=np.float64), None
-    text = [_class_name(v) for v in values]
-    classes = sorted(set(text))
-    lookup = {c: i for i, c in enumerate(classes)}
-    return np.asarray([lookup[t] for t in text], dtype=np.int64), classes
-
-
-def _class_name(value) -> str:
-    number = _as_float(value)
-    return str(int(number)) if number is not None and number.is_integer() else str(value)
+# These fits are small (N x D up to ~10^4 x 10^3); multi-threaded BLAS on a shared CPU made
+# them 20x slower (oversubscription), one thread is fast everywhere.
+BLAS_THREADS = 1
 
 
 def metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, float]:
@@ -98,6 +62,7 @@ def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
     return GroupKFold(n_splits) if groups is not None else KFold(n_splits, shuffle=True, random_state=seed)
 
 
+@threadpool_limits.wrap(limits=BLAS_THREADS, user_api="blas")
 def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseEstimator:
     cv = _folds(y, task, groups, seed)
     if task == "classification" and len(np.unique(y)) < 2:
@@ -107,7 +72,11 @@ def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseE
         return model.fit(X, y)
     scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
     search = GridSearchCV(model, grid, cv=cv, scoring=scoring, error_score=np.nan, refit=False)
-    search.fit(X, y, groups=groups)
+    with warnings.catch_warnings():
+        # Grouped folds of a small fraction can miss a class; those fits score NaN and are ignored.
+        warnings.simplefilter("ignore", FitFailedWarning)
+        warnings.simplefilter("ignore", UserWarning)
+        search.fit(X, y, groups=groups)
     scores = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-np.inf)
     best = search.cv_results_["params"][int(np.argmax(scores))] if np.isfinite(scores).any() else {}
     return model.set_params(**best).fit(X, y)
@@ -134,6 +103,7 @@ def fit_knn_probe(X: np.ndarray, y: np.ndarray, task: str, *, k: int = 20) -> Ba
     return make_pipeline(StandardScaler(), cls(n_neighbors=k, weights="distance", metric="cosine")).fit(X, y)
 
 
+@threadpool_limits.wrap(limits=BLAS_THREADS, user_api="blas")
 def score(model: BaseEstimator, X: np.ndarray, y: np.ndarray, task: str) -> dict[str, float]:
     """Metrics of a fitted probe on (X, y)."""
     return metrics(y, model.predict(X), task)

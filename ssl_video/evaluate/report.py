@@ -42,6 +42,7 @@ class Result:
     metrics: Mapping[str, float]
     n_train: int
     seconds: float = 0.0
+    subset: str = ""  # sha1 of the labeled indices: equal across methods for one (target, fraction, seed)
 
 
 @dataclass
@@ -50,6 +51,7 @@ class TargetInfo:
     classes: list[str] | None = None
     n_windows: int = 0
     split_sizes: dict[str, int] = field(default_factory=dict)
+    test_sequences: list[str] = field(default_factory=list)  # the fixed held-out drives
 
 
 def fraction_key(fraction: float) -> str:

@@ -55,7 +55,7 @@ class ArrayDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         row = int(self.indices[i])
-        item = {"input": torch.from_numpy(np.ascontiguousarray(self.inputs[row]))}
+        item = {"input": torch.from_numpy(np.array(self.inputs[row]))}  # copy: memmaps are read-only
         if self.labels is not None:
             item["label"] = torch.as_tensor(self.labels[row])
         return item
@@ -147,10 +147,14 @@ def fit_supervised(
     y = labels[train_idx].astype(np.float64)
     mean, std = (float(y.mean()), float(y.std()) or 1.0) if task == "regression" else (0.0, 1.0)
     module = SupervisedModule(model, task, budget, param_groups, mean, std)
+    module.train()  # an encoder used for feature extraction comes in eval mode
     has_val = val_idx is not None and len(val_idx) > 0
     callbacks: list[pl.Callback] = []
     if has_val:
-        callbacks += [pl.callbacks.EarlyStopping("val/loss", patience=budget.patience), _RestoreBest()]
+        # Checked after validation only; not strict, since a step budget may end training before any.
+        stop = pl.callbacks.EarlyStopping("val/loss", patience=budget.patience, strict=False,
+                                          check_on_train_epoch_end=False)
+        callbacks += [stop, _RestoreBest()]
     trainer = pl.Trainer(
         max_epochs=budget.max_epochs,
         max_steps=budget.max_steps,

@@ -5,20 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ssl_video.evaluate.probes import encode_labels, fit_knn_probe, fit_linear_probe, infer_task, score
-
-
-def test_infer_task_and_encode():
-    assert infer_task(["slow", "fast", "slow"]) == "classification"
-    assert infer_task([0, 1, 2, 1]) == "classification"
-    assert infer_task([12.5, 30.1, 47.0]) == "regression"
-    assert infer_task(list(range(100))) == "regression"
-    y, classes = encode_labels(["right", "left", "straight", "left"], "classification")
-    assert classes == ["left", "right", "straight"] and y.tolist() == [1, 0, 2, 0]
-    y, classes = encode_labels(["1.5", 2, 3.0], "regression")
-    assert classes is None and y.dtype == np.float64
-    with pytest.raises(ValueError, match="non-numeric"):
-        encode_labels(["1.5", "fast"], "regression")
+from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, score
 
 
 def _data(rng, n=300, d=32, classes=3):

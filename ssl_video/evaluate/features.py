@@ -1,0 +1,245 @@
+"""Frozen clip embeddings, computed once per (encoder, data, clip spec) and cached on disk.
+
+Two caches under ``cache_dir`` (default ``$SSL_VIDEO_HOME/evaluate``), both ``.npy`` files
+written atomically (tmp + os.replace) under a file lock:
+
+- ``clips-<key>.npy``: every window's deterministic (centred) clip, ``(N, C, T, H, W)`` uint8,
+  key = sha256 of the windows (video path, size, mtime, start/end) and the ClipSpec. Feature
+  extraction, fine-tuning and the scratch baseline all read clips from here (as a memmap), so
+  each clip is decoded once per evaluation, not once per seed and fraction.
+- ``features-<key>-{pooled,tokens}.npy``: ``(N, D)`` float32 mean-pooled features and
+  ``(N, K, D)`` float16 patch tokens (average-pooled on the token grid to at most
+  ``max_tokens``), key = clips key + sha256 of the encoder's weights + normalization.
+
+Windows whose clip failed to decode (or is shorter than one clip) have ``ok[i] = False``.
+
+    enc = load_eval_encoder("runs/quickstart/last.ckpt")
+    clips = decode_clips(windows, infos, spec)
+    feats = extract_features(enc, clips, mean=enc.mean, std=enc.std)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from filelock import FileLock
+from torch import nn
+from torch.utils.data import DataLoader
+
+from ssl_video.data.datasets import ClipDataset, collate_clips
+from ssl_video.data.sampling import ClipSpec
+from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.models import get_encoder, list_encoders
+from ssl_video.paths import ssl_video_home
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EvalEncoder:
+    """An encoder to evaluate and what it was trained with (``preprocessing``: fps, size, mean,
+    std, context, future; empty for a bare architecture name)."""
+
+    encoder: nn.Module
+    architecture: str
+    args: dict[str, Any]
+    preprocessing: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+    pretrained: bool = True
+
+    @property
+    def mean(self) -> tuple[float, ...]:
+        return tuple(self.preprocessing.get("mean", IMAGENET_MEAN))
+
+    @property
+    def std(self) -> tuple[float, ...]:
+        return tuple(self.preprocessing.get("std", IMAGENET_STD))
+
+    def fingerprint(self) -> str:
+        """sha256 of architecture, args and every weight tensor (the features cache key)."""
+        h = hashlib.sha256(json.dumps([self.architecture, self.args], sort_keys=True, default=str).encode())
+        for name, tensor in sorted(self.encoder.state_dict().items()):
+            h.update(name.encode())
+            h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+
+def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None) -> EvalEncoder:
+    """The one place evaluation loads an encoder.
+
+    ``source``: a Lightning ``.ckpt`` written by ``ssl-video fit`` (checkpoint contract, loaded
+    with ``torch.load(weights_only=True)``), an exported weights dir / ``.safetensors``, or a
+    registered architecture name (randomly initialised, ``args`` overriding its config).
+    """
+    source = str(source)
+    if source in list_encoders() and not Path(source).exists():
+        encoder = get_encoder(source, **(args or {}))
+        return EvalEncoder(encoder, source, dict(args or {}), {}, source, pretrained=False)
+    from ssl_video.hub import format as weights_format  # exported-weights format and checkpoint reader
+
+    path = Path(source)
+    if path.suffix == ".ckpt":
+        state, config = weights_format.checkpoint_to_exported(weights_format.read_checkpoint(path), path)
+    elif path.is_dir() or path.suffix == ".safetensors":
+        weights = path / weights_format.WEIGHTS_FILE if path.is_dir() else path
+        config_path = weights.with_name(weights_format.CONFIG_FILE)
+        state, config = weights_format.read_safetensors(weights, config_path if config_path.exists() else None)
+    else:
+        raise ValueError(f"--encoder {source!r}: not a .ckpt, an exported weights dir/.safetensors, "
+                         f"nor a registered architecture ({list_encoders()})")
+    encoder = weights_format.build_encoder(state, config, path, **(args or {}))
+    return EvalEncoder(encoder, config["architecture"], {**config["args"], **(args or {})},
+                       dict(config.get("preprocessing", {})), source, pretrained=True)
+
+
+def random_encoder(like: EvalEncoder, seed: int = 0) -> EvalEncoder:
+    """Same architecture and preprocessing as ``like``, randomly initialised (the "random" baseline)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        encoder = get_encoder(like.architecture, **like.args)
+    return dataclasses.replace(like, encoder=encoder, source=f"random {like.architecture} (seed {seed})", pretrained=False)
+
+
+@dataclass
+class Clips:
+    """Decoded clips of every window: ``array`` (N, C, T, H, W) uint8 (memmap), ``ok`` (N,) bool."""
+
+    key: str
+    array: np.ndarray
+    ok: np.ndarray
+
+
+def _digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def _window_key(window, info) -> list:
+    stat = os.stat(window.video)
+    return [window.video, stat.st_size, stat.st_mtime, window.start_s, window.end_s, info.fps, info.frames]
+
+
+def _cache_dir(cache_dir: str | Path | None) -> Path:
+    path = Path(cache_dir) if cache_dir else ssl_video_home() / "evaluate"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    tmp = _tmp(path)
+    np.save(tmp, array)
+    os.replace(tmp, path)
+
+
+def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, batch_size: int, backend: str) -> np.ndarray:
+    """Write every window's eval clip into a new .npy at ``path``; -> ok (N,) bool."""
+    dataset = ClipDataset(windows, infos, spec, mode="eval", backend=backend, short="drop")
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(windows), 3, spec.num_frames, *spec.size))
+    ok = np.zeros(len(windows), dtype=bool)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips)
+    for batch in loader:
+        window = batch["window"].numpy()
+        out[window] = batch["video"].numpy()  # (B, C, T, H, W) uint8
+        ok[window] = True
+    out.flush()
+    log.info("decoded %d of %d clips (%d failed or shorter than one clip)", ok.sum(), len(ok), (~ok).sum())
+    return ok
+
+
+def decode_clips(windows, infos, spec: ClipSpec, *, cache_dir: str | Path | None = None, num_workers: int = 2,
+                 batch_size: int = 16, backend: str = "auto") -> Clips:
+    """Decode each window's centred clip once into ``cache_dir/clips-<key>.npy`` (see module doc)."""
+    cache_dir = _cache_dir(cache_dir)
+    key = _digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec)])
+    clips_path, ok_path = cache_dir / f"clips-{key}.npy", cache_dir / f"clips-{key}-ok.npy"
+    with FileLock(str(clips_path) + ".lock"):
+        if clips_path.exists() and ok_path.exists():
+            log.info("reusing cached clips %s", clips_path.name)
+        else:
+            tmp = _tmp(clips_path)
+            try:
+                ok = _decode_into(tmp, windows, infos, spec, num_workers, batch_size, backend)
+                os.replace(tmp, clips_path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            _save_atomic(ok_path, ok)
+    return Clips(key, np.load(clips_path, mmap_mode="r"), np.load(ok_path))
+
+
+def pool_tokens(tokens: torch.Tensor, grid: tuple[int, int, int], max_tokens: int) -> torch.Tensor:
+    """(B, N, D) tokens on a (T', H', W') grid -> (B, K, D), K <= max_tokens, by average pooling
+    the largest grid axes (halving) until the grid is small enough."""
+    target = list(grid)
+    while target[0] * target[1] * target[2] > max_tokens:
+        axis = int(np.argmax(target))
+        target[axis] = max(1, (target[axis] + 1) // 2)
+    if tuple(target) == tuple(grid):
+        return tokens
+    B, N, D = tokens.shape
+    x = tokens.transpose(1, 2).reshape(B, D, *grid)  # (B, N, D) -> (B, D, T', H', W')
+    x = F.adaptive_avg_pool3d(x, target)  # (B, D, t, h, w)
+    return x.flatten(2).transpose(1, 2)  # (B, D, t, h, w) -> (B, K, D)
+
+
+@dataclass
+class Features:
+    pooled: np.ndarray  # (N, D) float32, mean over all tokens
+    tokens: np.ndarray | None  # (N, K, D) float16, or None when not asked for
+
+
+@torch.no_grad()
+def extract_features(enc: EvalEncoder, clips: Clips, *, mean=None, std=None, tokens: bool = False,
+                     max_tokens: int = 256, batch_size: int = 16, device: str | None = None,
+                     cache_dir: str | Path | None = None) -> Features:
+    """Frozen features of every clip (rows of failed clips are zeros; see ``clips.ok``).
+
+    Cached by (clips, encoder weights, normalization, max_tokens): every seed, fraction and
+    probe of an evaluation reuses one extraction.
+    """
+    mean, std = tuple(mean or enc.mean), tuple(std or enc.std)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    cache_dir = _cache_dir(cache_dir)
+    key = _digest([clips.key, enc.fingerprint(), mean, std, max_tokens])
+    pooled_path, tokens_path = cache_dir / f"features-{key}-pooled.npy", cache_dir / f"features-{key}-tokens.npy"
+    if pooled_path.exists() and (not tokens or tokens_path.exists()):
+        log.info("reusing cached features %s", pooled_path.name)
+        return Features(np.load(pooled_path), np.load(tokens_path, mmap_mode="r") if tokens else None)
+
+    encoder = enc.encoder.to(device).eval()
+    n, (_, T, H, W) = len(clips.array), clips.array.shape[1:]
+    grid = encoder.grid_size(T, H, W)
+    rows = np.flatnonzero(clips.ok)
+    use_bf16 = device.startswith("cuda")
+    pending: list[tuple[np.ndarray, torch.Tensor, torch.Tensor | None]] = []
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
+        video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).to(device, non_blocking=True)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            feats = encoder.forward_features(normalize_clip(video, mean, std)).float()  # (B, N, D)
+        pending.append((idx, feats.mean(1), pool_tokens(feats, grid, max_tokens).half() if tokens else None))
+    pooled = np.zeros((n, encoder.embed_dim), dtype=np.float32)
+    token_array = None
+    if tokens:
+        k = pending[0][2].shape[1] if pending else 1
+        token_array = np.zeros((n, k, encoder.embed_dim), dtype=np.float16)
+    for idx, pooled_batch, token_batch in pending:  # device -> host after the loop, not per step
+        pooled[idx] = pooled_batch.cpu().numpy()
+        if token_array is not None:
+            token_array[idx] = token_batch.cpu().numpy()
+    _save_atomic(pooled_path, pooled)
+    if token_array is not None:
+        _save_atomic(tokens_path, token_array)
+    return Features(pooled, token_array)

@@ -1,0 +1,278 @@
+"""Label efficiency: every method on the same splits, per target, fraction and seed -> one report.
+
+Protocol (the V-JEPA / VideoMAE low-shot evaluation, with the splits made by drive):
+
+1. One fixed held-out test split by sequence (``split_by_sequence(seed=split_seed)``, per
+   target so it can be stratified); everything else is the train split.
+2. For each seed, nested stratified label fractions of the train split
+   (``label_fraction(train, labels, sequences, fraction, seed)``). Every method sees exactly
+   these indices, so rows of the report differ only by method.
+3. Frozen probes (linear, knn, attentive) on features extracted once per encoder (cached);
+   the same probes on a randomly initialised encoder of the same architecture ("-random"
+   rows); fine-tuning and training from scratch (same architecture, same budget), with early
+   stopping on a validation split carved by sequence from the same fraction.
+
+    report = run_label_efficiency(ProbeConfig(encoder="runs/quickstart/weights",
+                                              data="data/drive/labels.csv", targets=["turn_next"], out="runs/probe"))
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ssl_video.data.datasets import encode_labels
+from ssl_video.data.manifest import load_windows
+from ssl_video.data.sampling import ClipSpec
+from ssl_video.data.splits import label_fraction, split_by_sequence
+from ssl_video.evaluate.attentive import ATTENTIVE_BUDGET, fit_attentive_probe
+from ssl_video.evaluate.features import EvalEncoder, decode_clips, extract_features, load_eval_encoder, random_encoder
+from ssl_video.evaluate.finetune import FINETUNE_BUDGET, fit_encoder_head
+from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
+from ssl_video.evaluate.report import Result, TargetInfo, write_report
+from ssl_video.evaluate.training import TrainBudget, predict
+
+log = logging.getLogger(__name__)
+
+MODES = ("linear", "knn", "attentive", "finetune", "scratch")
+FROZEN = ("linear", "knn", "attentive")
+
+
+@dataclass
+class ProbeConfig:
+    encoder: str
+    data: str
+    targets: list[str]
+    out: str | Path
+    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
+    seeds: int = 3
+    modes: tuple[str, ...] = ("linear", "knn")
+    task: str = "auto"
+    random_baseline: bool = True  # frozen probes also on a random encoder of the same architecture
+    encoder_args: dict[str, Any] = field(default_factory=dict)
+    # Clip options; None = what the checkpoint recorded (ClipSpec defaults for a bare architecture).
+    fps: float | None = None
+    context: int | None = None
+    future: int | None = None
+    size: tuple[int, int] | None = None
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    test_size: float = 0.2
+    val_size: float = 0.2  # of a fraction, for early stopping (attentive, finetune, scratch)
+    split_seed: int = 0
+    knn_k: int = 20
+    max_tokens: int = 256
+    attentive_budget: TrainBudget = ATTENTIVE_BUDGET
+    finetune_budget: TrainBudget = FINETUNE_BUDGET
+    batch_size: int = 16
+    num_workers: int = 2
+    cache_dir: str | None = None
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.modes) - set(MODES))
+        if unknown:
+            raise ValueError(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
+        bad = [f for f in self.fractions if not 0 < f <= 1]
+        if bad:
+            raise ValueError(f"fractions must be in (0, 1], got {bad}")
+        if self.seeds < 1:
+            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+        if not self.targets:
+            raise ValueError("give at least one --target label column")
+
+
+def clip_spec(cfg: ProbeConfig, enc: EvalEncoder) -> ClipSpec:
+    """Command-line clip options, else the checkpoint's, else ClipSpec defaults."""
+    recorded, default = enc.preprocessing, ClipSpec()
+
+    def pick(name: str, value):
+        return value if value is not None else recorded.get(name, getattr(default, name))
+
+    return ClipSpec(context=int(pick("context", cfg.context)), future=int(pick("future", cfg.future)),
+                    fps=float(pick("fps", cfg.fps)), size=tuple(pick("size", cfg.size)))
+
+
+def _labels(windows, target: str, task: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
+    """-> (has_label (N,) bool, encoded labels (N,) (garbage where missing), classes, task)."""
+    has = np.array([target in w.labels for w in windows], dtype=bool)
+    if not has.any():
+        columns = sorted({c for w in windows for c in w.labels})
+        raise ValueError(f"no window has a {target!r} label; label columns: {', '.join(columns) or 'none'}")
+    encoded, classes, task = encode_labels([w.labels[target] for w, h in zip(windows, has) if h], task, column=target)
+    full = np.zeros(len(windows), dtype=encoded.dtype)
+    full[has] = encoded
+    return has, full, classes, task
+
+
+def carve_val(sub: np.ndarray, labels: np.ndarray, sequences: np.ndarray, task: str, size: float, seed: int):
+    """Split a label fraction by sequence into (train, val) for early stopping (val may be empty)."""
+    parts = split_by_sequence(sequences[sub], labels=labels[sub] if task == "classification" else None,
+                              test_size=0.0, val_size=size, seed=seed)
+    return sub[np.concatenate([parts["train"], parts["test"]])], sub[parts["val"]]
+
+
+@dataclass
+class Prepared:
+    """What every method shares: the encoder, clip spec, windows and their decoded clips."""
+
+    enc: EvalEncoder
+    spec: ClipSpec
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    windows: list
+    clips: Any  # features.Clips
+    sequences: np.ndarray
+
+
+def prepare(cfg: ProbeConfig) -> Prepared:
+    """Load the encoder and windows, decode (or reuse cached) clips."""
+    enc = load_eval_encoder(cfg.encoder, args=cfg.encoder_args)
+    spec = clip_spec(cfg, enc)
+    windows, index = load_windows(cfg.data)
+    if not windows:
+        raise ValueError(f"{cfg.data}: no usable windows ({len(index.skipped)} videos skipped)")
+    clips = decode_clips(windows, index.by_path(), spec, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
+                         batch_size=cfg.batch_size)
+    sequences = np.asarray([w.sequence or w.video for w in windows], dtype=object)
+    return Prepared(enc, spec, tuple(cfg.mean or enc.mean), tuple(cfg.std or enc.std), windows, clips, sequences)
+
+
+@dataclass
+class TargetSplit:
+    """One target's encoded labels and its fixed (train, test) split by sequence."""
+
+    info: TargetInfo
+    labels: np.ndarray  # (N,) over all windows; only train/test rows are meaningful
+    train: np.ndarray
+    test: np.ndarray
+
+
+def split_target(cfg: ProbeConfig, prep: Prepared, target: str) -> TargetSplit:
+    """The fixed held-out test split (by sequence, ``split_seed``) and the train split for ``target``."""
+    has, labels, classes, task = _labels(prep.windows, target, cfg.task)
+    usable = np.flatnonzero(has & prep.clips.ok)
+    parts = split_by_sequence(prep.sequences[usable], labels=labels[usable] if task == "classification" else None,
+                              test_size=cfg.test_size, val_size=0.0, seed=cfg.split_seed)
+    train, test = usable[np.concatenate([parts["train"], parts["val"]])], usable[parts["test"]]
+    if len(test) == 0 or len(train) == 0:
+        raise ValueError(f"{target}: need clips of at least 2 sequences to hold out a test split "
+                         f"({len(usable)} usable clips)")
+    info = TargetInfo(task, classes, len(usable), {"train": len(train), "test": len(test)},
+                      sorted(set(prep.sequences[test].tolist())))
+    return TargetSplit(info, labels, np.sort(train), test)
+
+
+@dataclass
+class _Run:
+    """One (target, seed, fraction): the labeled subset ``sub`` and the fixed ``test`` indices."""
+
+    cfg: ProbeConfig
+    task: str
+    labels: np.ndarray
+    sequences: np.ndarray
+    sub: np.ndarray
+    test: np.ndarray
+    seed: int
+    outputs: int
+    clips: np.ndarray  # (N, C, T, H, W) uint8 memmap, for fine-tuning and scratch
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    def subset_id(self) -> str:
+        return hashlib.sha1(np.asarray(self.sub, dtype=np.int64).tobytes()).hexdigest()[:12]
+
+    def frozen(self, mode: str, feats) -> dict[str, float]:
+        X, y, sub, test = feats.pooled, self.labels, self.sub, self.test
+        if mode == "linear":
+            model = fit_linear_probe(X[sub], y[sub], self.task, groups=self.sequences[sub], seed=self.seed)
+            return score(model, X[test], y[test], self.task)
+        if mode == "knn":
+            return score(fit_knn_probe(X[sub], y[sub], self.task, k=self.cfg.knn_k), X[test], y[test], self.task)
+        train, val = carve_val(sub, y, self.sequences, self.task, self.cfg.val_size, self.seed)
+        module = fit_attentive_probe(feats.tokens, y, train, self.task, self.outputs, val_idx=val,
+                                     budget=self.cfg.attentive_budget, seed=self.seed)
+        return metrics(y[test], predict(module, feats.tokens, test), self.task)
+
+    def trained(self, mode: str, enc: EvalEncoder) -> dict[str, float]:
+        return self.train_encoder(mode, enc)[0]
+
+    def train_encoder(self, mode: str, enc: EvalEncoder):
+        """-> (test metrics, trained SupervisedModule)."""
+        # Fine-tune a copy of the encoder, or train the same architecture from scratch (same budget;
+        # no layer-wise decay from scratch: there is nothing pretrained to preserve).
+        budget = self.cfg.finetune_budget
+        if mode == "finetune":
+            encoder = copy.deepcopy(enc.encoder).cpu()
+        else:
+            encoder = random_encoder(enc, seed=self.seed).encoder
+            budget = dataclasses.replace(budget, layer_decay=1.0)
+        train, val = carve_val(self.sub, self.labels, self.sequences, self.task, self.cfg.val_size, self.seed)
+        module = fit_encoder_head(encoder, self.clips, self.labels, train, self.task, self.outputs, mean=self.mean,
+                                  std=self.std, val_idx=val, budget=budget, seed=self.seed)
+        return metrics(self.labels[self.test], predict(module, self.clips, self.test), self.task), module
+
+
+def make_run(cfg: ProbeConfig, prep: Prepared, split: TargetSplit, fraction: float, seed: int) -> _Run:
+    sub = label_fraction(split.train, split.labels, prep.sequences, fraction, seed)
+    outputs = len(split.info.classes) if split.info.classes else 1
+    return _Run(cfg, split.info.task, split.labels, prep.sequences, sub, split.test, seed, outputs,
+                prep.clips.array, prep.mean, prep.std)
+
+
+def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
+    """Run every (target, mode, fraction, seed) and write the report; returns report.json's dict."""
+    t0 = time.perf_counter()
+    prep = prepare(cfg)
+    log.info("clips ready: %d windows, %s, %.1f s", len(prep.windows), prep.spec, time.perf_counter() - t0)
+    frozen = [m for m in cfg.modes if m in FROZEN]
+    encoders = {"": prep.enc}
+    if frozen and cfg.random_baseline and prep.enc.pretrained:
+        encoders["-random"] = random_encoder(prep.enc, seed=cfg.split_seed)
+    features = {
+        suffix: extract_features(e, prep.clips, mean=prep.mean, std=prep.std, tokens="attentive" in frozen,
+                                 max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
+        for suffix, e in (encoders.items() if frozen else [])
+    }
+    log.info("features ready (%d encoder(s)), %.1f s", len(features), time.perf_counter() - t0)
+
+    results: list[Result] = []
+    targets: dict[str, TargetInfo] = {}
+    for target in cfg.targets:
+        split = split_target(cfg, prep, target)
+        targets[target] = split.info
+        for seed in range(cfg.seeds):
+            for fraction in cfg.fractions:
+                run = make_run(cfg, prep, split, fraction, seed)
+                for mode in cfg.modes:
+                    for suffix in list(features) if mode in FROZEN else [""]:
+                        start = time.perf_counter()
+                        m = run.frozen(mode, features[suffix]) if mode in FROZEN else run.trained(mode, prep.enc)
+                        results.append(Result(target, mode + suffix, fraction, seed, m, len(run.sub),
+                                              time.perf_counter() - start, run.subset_id()))
+                        log.info("%s %s%s fraction=%g seed=%d n=%d: %s", target, mode, suffix, fraction, seed,
+                                 len(run.sub), {k: round(v, 4) for k, v in m.items()})
+    meta = {
+        "encoder": prep.enc.source,
+        "architecture": f"{prep.enc.architecture} {prep.enc.args}",
+        "pretrained": prep.enc.pretrained,
+        "data": str(cfg.data),
+        "clip": dataclasses.asdict(prep.spec),
+        "normalize": {"mean": list(prep.mean), "std": list(prep.std)},
+        "seeds": cfg.seeds,
+        "split": f"test {cfg.test_size:g} of the clips, by sequence (split seed {cfg.split_seed}); "
+                 f"nested label fractions of the rest",
+        "budgets": {"attentive": dataclasses.asdict(cfg.attentive_budget),
+                    "finetune/scratch": dataclasses.asdict(cfg.finetune_budget)},
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    report = write_report(cfg.out, results, targets, meta)
+    log.info("wrote %s/report.{json,md} and label_efficiency.png in %.1f s", cfg.out, time.perf_counter() - t0)
+    return report

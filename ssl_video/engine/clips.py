@@ -119,12 +119,11 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
     from tqdm.auto import tqdm
 
     context = model.spec.context
-    objectives = model.future_objectives if with_surprise else []
+    objectives = [o.name for o in model.future_objectives] if with_surprise else []
     parts: dict[str, list] = {"index": [], "emb": [], "copy": [], "ctx": [], "fut": []}
-    errors: dict[str, list] = {o.name: [] for o in objectives}
+    errors: dict[str, list] = {name: [] for name in objectives}
     dropped = 0
     loader = clip_loader(windows, infos, model.spec, batch_size=batch_size, num_workers=num_workers)
-    generator = torch.Generator().manual_seed(0)
     for batch in tqdm(loader, desc="clips", disable=not progress):
         dropped += int(batch.get("dropped", 0))
         if batch["video"].shape[0] == 0:
@@ -136,8 +135,9 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
             continue
         parts["copy"].append(surprise.copy_last_error(video, context).cpu())
         if objectives:
-            for o in objectives:
-                errors[o.name].append(surprise.objective_errors(o, model.encoder, video, context, generator).cpu())
+            per_sample = model.pretrainer.future_errors(batch["video"].to(device))  # {name: (B,)}
+            for name in objectives:
+                errors[name].append(per_sample[name].float().cpu())
         else:
             ctx, fut = surprise.half_embeddings(model.encoder, video, context)
             parts["ctx"].append(ctx.float().cpu())

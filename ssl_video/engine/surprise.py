@@ -109,14 +109,3 @@ def linear_dynamics_error(
     baseline = ((xc - xf) ** 2).mean(1)
     return error, baseline
 
-
-@torch.no_grad()
-def objective_errors(objective: nn.Module, encoder: nn.Module, video: torch.Tensor, context: int,
-                     generator: torch.Generator) -> torch.Tensor:
-    """Per-sample loss of a pretraining objective: (B, C, T, H, W) normalized float -> (B,).
-
-    The objectives return the batch-mean loss, so each clip is passed alone; this is the
-    training loss itself (same predictor, same target), not a re-implementation of it.
-    """
-    losses = [objective(encoder, video[i : i + 1], context, generator).loss.float() for i in range(video.shape[0])]
-    return torch.stack(losses)

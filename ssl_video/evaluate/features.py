@@ -77,27 +77,17 @@ class EvalEncoder:
 def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None) -> EvalEncoder:
     """The one place evaluation loads an encoder.
 
-    ``source``: a Lightning ``.ckpt`` written by ``ssl-video fit`` (checkpoint contract, loaded
-    with ``torch.load(weights_only=True)``), an exported weights dir / ``.safetensors``, or a
-    registered architecture name (randomly initialised, ``args`` overriding its config).
+    ``source``: a registered architecture name (randomly initialised; ``args`` override its
+    config), or anything ``ssl_video.hub.load_encoder_with_config`` loads: a ``.ckpt`` from
+    ``ssl-video fit``, an exported weights folder / ``.safetensors``, a URL, a weights name.
     """
     source = str(source)
     if source in list_encoders() and not Path(source).exists():
         encoder = get_encoder(source, **(args or {}))
         return EvalEncoder(encoder, source, dict(args or {}), {}, source, pretrained=False)
-    from ssl_video.hub import format as weights_format  # exported-weights format and checkpoint reader
+    from ssl_video.hub import load_encoder_with_config
 
-    path = Path(source)
-    if path.suffix == ".ckpt":
-        state, config = weights_format.checkpoint_to_exported(weights_format.read_checkpoint(path), path)
-    elif path.is_dir() or path.suffix == ".safetensors":
-        weights = path / weights_format.WEIGHTS_FILE if path.is_dir() else path
-        config_path = weights.with_name(weights_format.CONFIG_FILE)
-        state, config = weights_format.read_safetensors(weights, config_path if config_path.exists() else None)
-    else:
-        raise ValueError(f"--encoder {source!r}: not a .ckpt, an exported weights dir/.safetensors, "
-                         f"nor a registered architecture ({list_encoders()})")
-    encoder = weights_format.build_encoder(state, config, path, **(args or {}))
+    encoder, config = load_encoder_with_config(source, **(args or {}))
     return EvalEncoder(encoder, config["architecture"], {**config["args"], **(args or {})},
                        dict(config.get("preprocessing", {})), source, pretrained=True)
 

@@ -84,3 +84,22 @@ def test_finetune_main_writes_model_and_metrics(labeled_videos, tiny_checkpoint,
     with safe_open(str(tmp_path / "ft" / "model.safetensors"), "pt") as f:
         assert any(k.startswith("model.encoder.") for k in f.keys())
         assert json.loads(f.metadata()["ssl_video_finetune"])["classes"] == ["left", "right"]
+
+
+def test_probe_main_on_drive_data_with_a_tiny_random_encoder(drive_data, tmp_path):
+    """The built-in world, a bare architecture name (random weights: no '-random' rows), class +
+    regression targets, linear + scratch."""
+    out = tmp_path / "drive_report"
+    tiny = json.dumps({"img_size": 32, "num_frames": 8, "depth": 1, "embed_dim": 32, "num_heads": 2})
+    argv = ["--encoder", "vit_tiny", "--encoder-args", tiny, "--context", "4", "--future", "4", "--size", "32",
+            "--data", str(drive_data / "labels.csv"), "--target", "speed_bucket", "--target", "speed_kmh",
+            "--modes", "linear,scratch", "--seeds", "2", "--fractions", "0.1", "1.0", "--finetune-steps", "2",
+            "--num-workers", "0", "--cache-dir", str(tmp_path / "cache"), "--out", str(out)]
+    assert probe_main(argv) == 0
+    for name in ("report.json", "report.md", "label_efficiency.png"):
+        assert (out / name).stat().st_size > 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["targets"]["speed_bucket"]["task"] == "classification"
+    assert report["targets"]["speed_kmh"]["task"] == "regression"
+    assert {r["method"] for r in report["results"]} == {"linear", "scratch"}
+    assert report["meta"]["clip"]["size"] == [32, 32] and not report["meta"]["pretrained"]

@@ -134,6 +134,8 @@ class ClipDataset(Dataset):
         short: windows shorter than one clip are "drop"ped (logged, counted in
             ``num_short``) or "clamp"ed (the clip repeats the last frame).
         max_open: open files kept per worker; timeout_s: bound on one clip's decode.
+        window_ids: what ``item["window"]`` reports for each window (default: its position in
+            ``windows``), e.g. positions in a larger list the windows were taken from.
     """
 
     def __init__(
@@ -141,6 +143,7 @@ class ClipDataset(Dataset):
         mode: str = "train", clips_per_video: int = 1, seed: int = 0, backend: str = "auto",
         labels: Sequence | np.ndarray | None = None, transform: Callable | None = None,
         short: str = "drop", max_open: int = 8, timeout_s: float | None = 60.0,
+        window_ids: Sequence[int] | np.ndarray | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -158,7 +161,8 @@ class ClipDataset(Dataset):
         if self.num_short:
             log.warning("%d of %d windows are shorter than one clip (%.2f s) and are %s",
                         self.num_short, len(windows), spec.span_s, "dropped" if short == "drop" else "clamped")
-        self.window_ids = np.asarray(keep, dtype=np.int64)  # position in the `windows` given
+        ids = np.arange(len(windows)) if window_ids is None else np.asarray(window_ids, dtype=np.int64)
+        self.window_ids = ids[keep]  # reported as item["window"]
         self.windows = [windows[i] for i in keep]
         self.infos = {w.video: infos[w.video] for w in self.windows}
         self.labels = None if labels is None else torch.as_tensor(np.asarray(labels)[keep])

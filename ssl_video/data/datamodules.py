@@ -1,0 +1,238 @@
+"""Lightning data modules: unlabeled clips for pretraining, labeled clips for probes and fine-tuning.
+
+Both take ``data`` = a folder of videos (recursive) or a manifest CSV (see
+:mod:`ssl_video.data.manifest`), index it (cached probes; skipped files are counted and
+logged), drop windows shorter than one clip (counted), and split **by sequence** with
+:mod:`ssl_video.data.splits`, so clips of one drive never sit on two sides. Batches are
+``dict(video=(B, C, T, H, W) uint8, ...)``; normalize on the device with
+:func:`ssl_video.data.transforms.normalize_clip`. Training clips are random and augmented,
+validation/test clips deterministic. Works with ``num_workers > 0`` and persistent workers
+(see :mod:`ssl_video.data.datasets` for how seeding and file handles work).
+
+    # YAML for LightningCLI
+    data:
+      class_path: ssl_video.data.datamodules.UnlabeledClipDataModule
+      init_args: {data: /videos, context: 8, future: 8, fps: 10.0, size: 128, batch_size: 16}
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+
+import numpy as np
+import pytorch_lightning as pl
+from torch.utils.data import DataLoader
+
+from ssl_video.data.datasets import ClipDataset, EpochSampler, collate_clips, encode_labels
+from ssl_video.data.manifest import ClipWindow, load_windows
+from ssl_video.data.sampling import ClipSpec, clip_fits
+from ssl_video.data.splits import label_fraction, split_by_sequence
+from ssl_video.data.transforms import ClipAugment
+
+log = logging.getLogger(__name__)
+
+
+def _size(size: int | tuple[int, int]) -> tuple[int, int]:
+    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
+
+
+def _sequence(window: ClipWindow) -> str:
+    return window.sequence or window.video
+
+
+def _is_missing(value) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and math.isnan(value))
+
+
+class _ClipDataModule(pl.LightningDataModule):
+    """Shared loading, loaders and clip spec; subclasses implement ``_build``."""
+
+    def __init__(self, data: str, context: int, future: int, fps: float, size: int | tuple[int, int],
+                 batch_size: int, num_workers: int, persistent_workers: bool, seed: int, backend: str,
+                 max_open: int, pin_memory: bool):
+        super().__init__()
+        if batch_size < 1 or num_workers < 0:
+            raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+        self.data, self.seed, self.backend = str(data), seed, backend
+        self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
+        self.persistent_workers = persistent_workers and num_workers > 0
+        self.max_open = max_open
+        self._spec = ClipSpec(context=context, future=future, fps=fps, size=_size(size))
+        self.index = None
+        self.windows: list[ClipWindow] = []
+        self.datasets: dict[str, ClipDataset] = {}
+
+    @property
+    def clip_spec(self) -> ClipSpec:
+        """context / future / fps / size of the clips (the pretraining module reads it)."""
+        return self._spec
+
+    def _load_windows(self) -> list[ClipWindow]:
+        windows, self.index = load_windows(self.data)
+        log.info("%s: %s", self.data, self.index.summary())
+        infos = self.index.by_path()
+        fit = [w for w in windows if clip_fits(w, infos[w.video], self._spec)]
+        if len(fit) < len(windows):
+            log.warning("%d of %d windows are shorter than one clip (%.2f s at %g fps) and are skipped",
+                        len(windows) - len(fit), len(windows), self._spec.span_s, self._spec.fps)
+        if not fit:
+            raise ValueError(f"{self.data}: no usable video window holds one clip "
+                             f"({self._spec.num_frames} frames at {self._spec.fps:g} fps); "
+                             f"{len(self.index.skipped)} file(s) skipped")
+        return fit
+
+    def _dataset(self, idx: np.ndarray, *, train: bool, clips_per_video: int, labels=None,
+                 augment: ClipAugment | None = None) -> ClipDataset:
+        return ClipDataset(
+            [self.windows[i] for i in idx], self.index.by_path(), self._spec,
+            mode="train" if train else "eval", clips_per_video=clips_per_video, seed=self.seed,
+            backend=self.backend, labels=None if labels is None else labels[idx],
+            transform=augment if train else None, max_open=self.max_open, window_ids=idx)
+
+    def _loader(self, dataset: ClipDataset | None, *, shuffle: bool) -> DataLoader | list:
+        if dataset is None or len(dataset) == 0:
+            return []  # Lightning skips a loop with no batches
+        return DataLoader(
+            dataset, batch_size=self.batch_size, sampler=EpochSampler(len(dataset), shuffle=shuffle, seed=self.seed),
+            num_workers=self.num_workers, persistent_workers=self.persistent_workers, pin_memory=self.pin_memory,
+            collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape))
+
+    def setup(self, stage: str | None = None) -> None:
+        if not self.datasets:  # Lightning calls setup once per stage; index and split once
+            self.windows = self._load_windows()
+            self._build()
+
+    def _build(self) -> None:
+        raise NotImplementedError
+
+    def train_dataloader(self):
+        return self._loader(self.datasets.get("train"), shuffle=True)
+
+    def val_dataloader(self):
+        return self._loader(self.datasets.get("val"), shuffle=False)
+
+
+class UnlabeledClipDataModule(_ClipDataModule):
+    """Random augmented clips for pretraining; a by-sequence validation split with fixed clips.
+
+    Args:
+        data: folder of videos or manifest CSV.
+        context, future, fps, size: the clip (see :class:`~ssl_video.data.sampling.ClipSpec`);
+            ``size`` is an int (square) or (H, W).
+        clips_per_video: random clips per window and epoch (an epoch = windows x this).
+        val_fraction: fraction of sequences held out for validation (0 = none).
+        augment, hflip, scale: augmentation of training clips (random resized crop with area
+            range ``scale``, left/right flip); ``augment=False`` keeps the decoded frames.
+        max_open: open files per worker.
+    """
+
+    def __init__(self, data: str, context: int = 8, future: int = 8, fps: float = 10.0,
+                 size: int | tuple[int, int] = 128, batch_size: int = 16, num_workers: int = 2,
+                 persistent_workers: bool = True, clips_per_video: int = 4, val_fraction: float = 0.1,
+                 val_clips_per_video: int = 1, seed: int = 0, backend: str = "auto", hflip: bool = True,
+                 augment: bool = True, scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8,
+                 pin_memory: bool = False):
+        super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
+                         backend, max_open, pin_memory)
+        self.save_hyperparameters()
+        self.clips_per_video, self.val_fraction, self.val_clips_per_video = clips_per_video, val_fraction, val_clips_per_video
+        self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
+
+    def _build(self) -> None:
+        parts = split_by_sequence([_sequence(w) for w in self.windows], test_size=0.0,
+                                  val_size=self.val_fraction, seed=self.seed)
+        self.splits = {"train": parts["train"], "val": parts["val"]}
+        self.datasets["train"] = self._dataset(parts["train"], train=True, clips_per_video=self.clips_per_video,
+                                               augment=self.augment)
+        if len(parts["val"]):
+            self.datasets["val"] = self._dataset(parts["val"], train=False, clips_per_video=self.val_clips_per_video)
+        log.info("unlabeled clips: %d train windows, %d val windows", len(parts["train"]), len(parts["val"]))
+
+
+class LabeledClipDataModule(_ClipDataModule):
+    """Labeled clips with by-sequence train/val/test splits and a nested labeled fraction.
+
+    Args:
+        data: manifest CSV (or folder) with a label column named ``target``.
+        target: the label column. Rows without a value are skipped (counted, logged).
+        fraction: share of the training split that keeps its labels (e.g. 0.01, 0.1, 1.0);
+            nested and deterministic per ``seed`` (see :func:`~ssl_video.data.splits.label_fraction`).
+        task: "auto" (numbers with many distinct or non-integer values -> regression, else
+            classification), "classification" or "regression".
+        hflip: off by default, since a flip reverses left/right labels.
+        augment: random resized crop on training clips.
+        test_size, val_size: fractions of all windows for the test and val splits.
+
+    After ``setup()``: ``task``, ``classes`` (list of names or None), ``num_classes``,
+    ``windows``, ``labels`` (encoded, one per window) and ``splits`` (index arrays into
+    ``windows``, ``"train"`` already reduced to ``fraction``).
+    """
+
+    def __init__(self, data: str, target: str, fraction: float = 1.0, seed: int = 0, task: str = "auto",
+                 context: int = 8, future: int = 8, fps: float = 10.0, size: int | tuple[int, int] = 128,
+                 batch_size: int = 16, num_workers: int = 2, persistent_workers: bool = True,
+                 clips_per_video: int = 1, eval_clips_per_video: int = 1, test_size: float = 0.2,
+                 val_size: float = 0.1, backend: str = "auto", hflip: bool = False, augment: bool = True,
+                 scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8, pin_memory: bool = False):
+        super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
+                         backend, max_open, pin_memory)
+        if task not in ("auto", "classification", "regression"):
+            raise ValueError(f"task must be auto, classification or regression, got {task!r}")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        self.save_hyperparameters()
+        self.target, self.fraction, self.task = target, fraction, task
+        self.clips_per_video, self.eval_clips_per_video = clips_per_video, eval_clips_per_video
+        self.test_size, self.val_size = test_size, val_size
+        self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
+        self.classes: list[str] | None = None
+        self.labels: np.ndarray | None = None
+
+    @property
+    def num_classes(self) -> int | None:
+        return None if self.classes is None else len(self.classes)
+
+    def _load_windows(self) -> list[ClipWindow]:
+        windows = super()._load_windows()
+        if not any(self.target in w.labels for w in windows):
+            columns = sorted({k for w in windows for k in w.labels})
+            raise ValueError(f"{self.data}: no label column {self.target!r}; columns found: {columns or 'none'}")
+        labeled = [w for w in windows if not _is_missing(w.labels.get(self.target))]
+        if len(labeled) < len(windows):
+            log.warning("%d of %d windows have no %r label and are skipped", len(windows) - len(labeled),
+                        len(windows), self.target)
+        return labeled
+
+    def _build(self) -> None:
+        values = [w.labels[self.target] for w in self.windows]
+        self.labels, self.classes, self.task = encode_labels(values, self.task, column=self.target)
+        sequences = [_sequence(w) for w in self.windows]
+        parts = split_by_sequence(sequences, labels=self.labels, test_size=self.test_size, val_size=self.val_size,
+                                  seed=self.seed)
+        parts["train"] = label_fraction(parts["train"], self.labels, sequences, self.fraction, self.seed)
+        self.splits = parts
+        self.datasets["train"] = self._dataset(parts["train"], train=True, clips_per_video=self.clips_per_video,
+                                               labels=self.labels, augment=self.augment)
+        for name in ("val", "test"):
+            if len(parts[name]):
+                self.datasets[name] = self._dataset(parts[name], train=False,
+                                                    clips_per_video=self.eval_clips_per_video, labels=self.labels)
+        log.info("%s (%s%s): train %d (fraction %g), val %d, test %d windows", self.target, self.task,
+                 f", {len(self.classes)} classes" if self.classes else "", len(parts["train"]), self.fraction,
+                 len(parts["val"]), len(parts["test"]))
+
+    def test_dataloader(self):
+        return self._loader(self.datasets.get("test"), shuffle=False)
+
+    def eval_dataloader(self, split: str) -> DataLoader | list:
+        """Deterministic, unaugmented clips of ``split`` ("train", "val" or "test"), e.g. for frozen features."""
+        if split not in self.splits:
+            raise ValueError(f"unknown split {split!r}; choose one of {sorted(self.splits)}")
+        if not len(self.splits[split]):
+            return []
+        dataset = self._dataset(self.splits[split], train=False, clips_per_video=self.eval_clips_per_video,
+                                labels=self.labels)
+        return self._loader(dataset, shuffle=False)

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_video.engine import scoring
-from ssl_video.engine.clips import LoadedModel, WindowPass, decode_clip, load_model, run_windows
+from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
 from ssl_video.engine.ranking import sliding_windows, write_ranking, write_rows_csv
 
@@ -125,7 +125,7 @@ def _reason(by: str, i: int, score: float, surprise: np.ndarray | None, source: 
 
 
 def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by: str = "mixed", top: int = 16,
-         labeled: list | None = None, target: str | None = None, seed: int = 0, batch_size: int = 8,
+         labeled: list | None = None, target: str | None = None, seed: int = 0, batch_size: int = 16,
          num_workers: int = 0, sheet_rows: int = 8, progress: bool = False) -> MineResult:
     """Score ``windows``, write the ranking and contact sheets into ``out``; see the module docstring."""
     if by not in MINE_STRATEGIES:
@@ -141,8 +141,6 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
     need_surprise = by in ("surprise", "mixed")
     run = run_windows(model, windows, infos, with_surprise=need_surprise, batch_size=batch_size,
                       num_workers=num_workers, progress=progress)
-    if run.dropped:
-        log.warning("%d windows could not be decoded and are not ranked", run.dropped)
     windows = [windows[i] for i in run.index]
     sequences = [w.sequence or w.video for w in windows]
     surprise, source = (surprise_scores(model, run, sequences) if need_surprise else (None, ""))
@@ -167,7 +165,7 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
     ranked = [windows[i] for i in picks]
     ranking_csv = write_ranking(out / "ranking.csv", ranked, scores, reasons, extra={"rank": list(range(1, len(picks) + 1))})
     _write_scores(out / "scores.csv", windows, run, surprise, probs)
-    _sheets(out, windows, infos, model, picks, scores, by, sheet_rows, seed)
+    _sheets(out, windows, lambda j: run.clip(int(run.index[j])), picks, scores, by, sheet_rows, seed)
     log.info("wrote %s (%d windows ranked of %d)", ranking_csv, len(picks), len(windows))
     return MineResult(windows, picks, scores, reasons, surprise, ranking_csv)
 
@@ -197,14 +195,13 @@ def _caption(w, rank: str) -> str:
     return f"{rank} {Path(w.video).name} {w.start_s:.1f}s"
 
 
-def _sheets(out: Path, windows, infos, model: LoadedModel, picks, scores, by: str, rows: int, seed: int) -> None:
+def _sheets(out: Path, windows, clip_of, picks, scores, by: str, rows: int, seed: int) -> None:
+    """top_clips.png (the picks, best first) and random_clips.png (as many random windows)."""
     top = [int(i) for i in picks[:rows]]
-    clips = [decode_clip(windows[i], infos[windows[i].video], model.spec) for i in top]
     captions = [_caption(windows[i], f"#{r + 1} {by}={s:.2f}") for r, (i, s) in enumerate(zip(top, scores))]
-    contact_sheet(clips, captions, out / "top_clips.png", title=f"top {len(top)} by {by}")
+    contact_sheet([clip_of(i) for i in top], captions, out / "top_clips.png", title=f"top {len(top)} by {by}")
     rand = np.random.default_rng(seed).permutation(len(windows))[: len(top)]
-    clips = [decode_clip(windows[i], infos[windows[i].video], model.spec) for i in rand]
-    contact_sheet(clips, [_caption(windows[i], "random") for i in rand], out / "random_clips.png",
+    contact_sheet([clip_of(int(i)) for i in rand], [_caption(windows[i], "random") for i in rand], out / "random_clips.png",
                   title=f"{len(rand)} random windows (for comparison)")
 
 
@@ -214,7 +211,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--future", type=int, help="future frames (default: from the checkpoint)")
     parser.add_argument("--fps", type=float, help="clip frame rate (default: from the checkpoint)")
     parser.add_argument("--size", type=int, nargs="+", help="decode size H [W] (default: from the checkpoint)")
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
 

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_video.engine.clips import LoadedModel, decode_clip, load_model, run_windows
+from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
 from ssl_video.engine.mining import add_model_args, clip_overrides, load_mining_windows, overlap_mask
 from ssl_video.engine.ranking import atomic_write_text, write_ranking
@@ -65,7 +65,7 @@ def split_probe_windows(labeled: list, compare: list, *, holdout: float, seed: i
 
 
 def probe_predictions(model: LoadedModel, train: list, y, task: str, compare: list, infos: dict, *, num_classes: int,
-                      seed: int, batch_size: int, num_workers: int) -> tuple[ProbeOutput, np.ndarray]:
+                      seed: int, batch_size: int, num_workers: int) -> tuple[ProbeOutput, WindowPass]:
     """Fit the probe on ``train`` embeddings and predict ``compare`` -> (output, decoded compare positions)."""
     from ssl_video.evaluate.probes import fit_linear_probe
 
@@ -76,8 +76,8 @@ def probe_predictions(model: LoadedModel, train: list, y, task: str, compare: li
     if task == "classification":
         probs = np.zeros((len(cmp.index), num_classes))  # classes absent from the probe's training keep 0
         probs[:, probe.classes_] = probe.predict_proba(cmp.embeddings)
-        return ProbeOutput(probs.argmax(1), probs), cmp.index
-    return ProbeOutput(probe.predict(cmp.embeddings), None), cmp.index
+        return ProbeOutput(probs.argmax(1), probs), cmp
+    return ProbeOutput(probe.predict(cmp.embeddings), None), cmp
 
 
 def disagreement_scores(a: ProbeOutput, b: ProbeOutput, tolerance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -170,13 +170,14 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
         y_train = np.asarray([classes.index(_name(w.labels[target])) for w in train], dtype=np.int64)
     if task == "regression" and tolerance is None:
         tolerance = 0.1 * float(np.std(y_train))
-    outputs, index = [], []
+    outputs, passes = [], []
     for model in (deployed, candidate):
         o, idx = probe_predictions(model, train, np.asarray(y_train), task, compare, infos,
                                    num_classes=len(classes or ()), seed=seed,
                                    batch_size=batch_size, num_workers=num_workers)
         outputs.append(o)
-        index.append(idx)
+        passes.append(idx)
+    index = [p.index for p in passes]
     both = np.intersect1d(index[0], index[1])  # windows both models could decode
     a, b = (ProbeOutput(o.pred[np.searchsorted(i, both)], None if o.probs is None else o.probs[np.searchsorted(i, both)])
             for o, i in zip(outputs, index))
@@ -198,7 +199,7 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
         _per_class_plot(summary, out / "per_class.png")
     shown = [int(i) for i in order[:sheet_rows]]
     if shown:
-        clips = [decode_clip(windows[i], infos[windows[i].video], deployed.spec) for i in shown]
+        clips = [passes[0].clip(int(both[i])) for i in shown]
         captions = [f"{Path(windows[i].video).name} {windows[i].start_s:.1f}s: {reasons[r]}" for r, i in enumerate(shown)]
         contact_sheet(clips, captions, out / "disagreements.png", title=f"top disagreements on {target}")
     log.info("shadow: %d windows, disagreement %.1f%%", summary["windows"], 100 * summary["disagreement_rate"])

@@ -27,6 +27,16 @@ def _frames(direction: int, event_at: int | None, seed: int) -> list[np.ndarray]
     return frames
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Clip and feature caches (ssl_video.evaluate.features) go to a folder of this test session,
+    not ~/.cache; shared by the engine tests, which mine the same videos with the same seeded encoders."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SSL_VIDEO_HOME", str(tmp_path_factory.mktemp("ssl_video_home")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def engine_videos(tmp_path_factory) -> Path:
     """A folder of 6 short drives + ``labels.csv`` (1.6 s windows, column ``direction``)."""

@@ -6,16 +6,16 @@ import torch
 
 from ssl_video.data.manifest import load_windows, read_manifest
 from ssl_video.engine import shadow
-from ssl_video.engine.clips import LoadedModel
 from ssl_video.data.sampling import ClipSpec
-from ssl_video.models.registry import get_encoder
+from ssl_video.engine.clips import LoadedModel
+from ssl_video.evaluate.features import load_eval_encoder
 
 SPEC = ClipSpec(context=4, future=4, fps=5.0, size=(32, 32))
 
 
 def _model(seed):
     torch.manual_seed(seed)
-    return LoadedModel(get_encoder("vit_tiny", embed_dim=48, depth=1, num_heads=2).eval(), SPEC, source=f"seed{seed}")
+    return LoadedModel(load_eval_encoder("vit_tiny", args=dict(embed_dim=48, depth=1, num_heads=2)), SPEC)
 
 
 def test_shadow_reports_disagreements_between_two_models(tmp_path, engine_videos):

@@ -55,6 +55,8 @@ class PretrainCLI(LightningCLI):
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``ssl-video fit|validate``; ``argv`` starts with the subcommand."""
+    if argv is not None and list(argv) == sys.argv[1:]:
+        argv = None  # the process's own command line: let LightningCLI read it (and not warn about both)
     PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, args=argv, save_config_kwargs={"overwrite": True})
     return 0
 

@@ -10,7 +10,11 @@ Target: the future in normalized pixel units, either as is (``target="pixels"``)
 default, as the residual to the last context frame (``target="residual"``, output head
 initialised to zero). With the residual target the untrained model *is* the
 copy-last-frame baseline and training only has to learn what moves, which is what lets
-a tiny CPU model beat that baseline within minutes. We do not use VideoMAE's per-patch
+a tiny CPU model beat that baseline within minutes. ``last_patch_skip`` adds a linear map
+(zero-initialised) from the last context tubelet's pixels at the same place to the
+prediction: a learned local filter (extrapolate motion inside a patch, smooth away rain
+that cannot be predicted) that trains in a few steps and leaves the cross-patch motion to
+the encoder and predictor. It sees only context pixels, so the metric stays honest. We do not use VideoMAE's per-patch
 normalised targets here: the mean/std of a future patch is unknown at prediction time, so
 predictions could not be turned back into pixels honestly for PSNR/SSIM (``masked`` does
 use them).
@@ -65,13 +69,20 @@ def future_pixels_from_prediction(pred: torch.Tensor, video: torch.Tensor, conte
     return frames
 
 
+def last_tubelet_patches(video: torch.Tensor, context: int, tubelet: tuple[int, int, int], grid: tuple[int, int, int]) -> torch.Tensor:
+    """The last context tubelet's patch at each future token's spatial position: (B, C, T, H, W) -> (B, N_future, P)."""
+    tt = tubelet[0]
+    last = patchify(video[:, :, context - tt : context], tubelet)  # (B, H'W', P)
+    return last.repeat(1, grid[0] - context // tt, 1)  # -> (B, T_future' H'W', P), raster order
+
+
 class FuturePixels(Objective):
     """Predict the future frames' pixels from the context frames. forward -> ObjectiveOutput(loss, features, future)."""
 
     name = "future_pixels"
 
     def __init__(self, weight: float = 1.0, target: str = "residual", predictor_dim: int = 192,
-                 predictor_depth: int = 2, predictor_heads: int = 3):
+                 predictor_depth: int = 2, predictor_heads: int = 3, last_patch_skip: bool = False):
         super().__init__(weight)
         if target not in TARGETS:
             raise ValueError(f"future_pixels: target must be one of {TARGETS}, got {target!r}")
@@ -79,14 +90,20 @@ class FuturePixels(Objective):
             raise ValueError(f"future_pixels: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.target = target
         self.init_args.update(target=target, predictor_dim=predictor_dim, predictor_depth=predictor_depth,
-                              predictor_heads=predictor_heads)
+                              predictor_heads=predictor_heads, last_patch_skip=last_patch_skip)
+        self.skip: nn.Linear | None = None
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
 
     def attach(self, encoder: nn.Module) -> None:
         tt, ph, pw = encoder.tubelet
         channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
-        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * channels, **self.predictor_args)
+        voxels = tt * ph * pw * channels
+        self.predictor = Predictor(encoder.embed_dim, voxels, **self.predictor_args)
+        if self.init_args["last_patch_skip"]:
+            self.skip = nn.Linear(voxels, voxels)
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
         if self.target == "residual":
             # Start as the copy-last-frame baseline: the residual prediction is exactly 0.
             nn.init.zeros_(self.predictor.head.weight)
@@ -100,6 +117,8 @@ class FuturePixels(Objective):
         keep = ctx_ids[None].expand(video.shape[0], -1)  # (B, Nc)
         features = encoder.forward_features(video, keep=keep)  # (B, C, T, H, W) -> (B, Nc, D)
         pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, P)
+        if self.skip is not None:
+            pred = pred + self.skip(last_tubelet_patches(video, context, encoder.tubelet, grid))
         target = future_pixel_target(video, context, encoder.tubelet, self.target)
         per_sample = future_pixel_loss(pred, target, reduction="none")
         future = future_pixels_from_prediction(pred.detach(), video, context, encoder.tubelet, grid, self.target)

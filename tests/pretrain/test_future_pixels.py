@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.future_pixels import FuturePixels, future_pixel_loss, future_pixel_target
+from ssl_video.pretrain.future_pixels import FuturePixels, future_pixel_loss, future_pixel_target, last_tubelet_patches
+from ssl_video.pretrain.patches import patchify
 
 
 def test_shapes_and_gradients(tiny_encoder, clip):
@@ -48,3 +49,27 @@ def test_bad_arguments_and_shapes():
         FuturePixels(weight=0)
     with pytest.raises(ValueError, match=r"\(2, 3, 4\).*\(2, 3, 5\)"):
         future_pixel_loss(torch.zeros(2, 3, 4), torch.zeros(2, 3, 5))
+
+
+def test_last_patch_skip_starts_at_copy_last_and_learns(tiny_encoder, clip):
+    obj = FuturePixels(target="residual", last_patch_skip=True, predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    torch.testing.assert_close(out.future, clip[:, :, 3:4].expand(-1, -1, 4, -1, -1))
+    out.loss.backward()
+    assert obj.skip.weight.grad.abs().sum() > 0
+
+
+def test_last_tubelet_patches_repeat_the_last_context_tubelet():
+    video = torch.randn(1, 3, 8, 16, 16)
+    patches = last_tubelet_patches(video, 4, (2, 8, 8), (4, 2, 2))
+    assert patches.shape == (1, 2 * 4, 2 * 8 * 8 * 3)
+    torch.testing.assert_close(patches[:, :4], patchify(video[:, :, 2:4], (2, 8, 8)))
+    torch.testing.assert_close(patches[:, 4:], patches[:, :4])
+
+
+def test_describe_rebuilds_the_objective():
+    obj = FuturePixels(weight=0.5, target="pixels", predictor_dim=24, predictor_heads=4, last_patch_skip=True)
+    entry = obj.describe()
+    assert entry["name"] == "future_pixels" and entry["class_path"].endswith("future_pixels.FuturePixels")
+    assert FuturePixels(**entry["init_args"]).describe() == entry

@@ -78,3 +78,19 @@ def test_warmup_cosine_schedule():
     values = [warmup_cosine(s, 10, 110, 0.1) for s in range(111)]
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
     assert values[60] == pytest.approx(0.55) and values[110] == pytest.approx(0.1)
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu_with_gloo(drive_data, tmp_path):
+    """Lightning's DDP relaunches this command line once per extra process; gloo on CPU."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "ssl_video.pretrain.cli", "fit", *tiny_args(drive_data, root, max_steps=2),
+           "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "MEMBER: 2/2" in done.stderr + done.stdout
+    ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["global_step"] == 2 and ckpt["ssl_video"]["encoder"]["name"] == "vit_tiny"

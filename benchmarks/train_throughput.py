@@ -1,0 +1,125 @@
+"""Pretraining throughput: clips/s and model FLOPs utilisation (MFU) per encoder size.
+
+    python benchmarks/train_throughput.py --models vit_tiny vit_small --frames 8 --size 64 --batch 4 --cpu-peak-gflops 100
+    python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 --compile   # GPU
+
+One training step = future_pixels + future_features losses (forward), backward, AdamW
+step, EMA update: what ``ssl-video fit`` runs per batch, minus data loading (synthetic
+normalized clips already on the device). bf16 autocast on GPU, float32 on CPU. FLOPs are
+counted once with ``torch.utils.flop_counter`` (matmuls, convolutions, attention; forward
+and backward) and MFU = FLOPs per step x steps per second / peak. Peak: the table below
+for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``; on CPU only with
+``--cpu-peak-gflops`` (an estimate you supply, e.g. cores x GHz x FLOPs/cycle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from ssl_video.models import get_encoder
+from ssl_video.models.flops import count_flops
+from ssl_video.pretrain.future_features import FutureFeatures
+from ssl_video.pretrain.future_pixels import FuturePixels
+
+# Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s.
+PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
+
+
+def gpu_peak_tflops(name: str) -> float | None:
+    for key, value in sorted(PEAK_TFLOPS.items(), key=lambda kv: -len(kv[0])):
+        if all(part.lower() in name.lower() for part in key.split()):
+            return value
+    return None
+
+
+def build(model: str, frames: int, size: int, device: torch.device):
+    tubelet = [2, 8, 8] if size <= 64 else [2, 16, 16]
+    encoder = get_encoder(model, img_size=size, num_frames=frames, tubelet=tubelet).to(device)
+    objectives = torch.nn.ModuleList([FuturePixels(), FutureFeatures()])
+    for objective in objectives:
+        objective.attach(encoder)
+    objectives.to(device)
+    params = [p for m in (encoder, objectives) for p in m.parameters() if p.requires_grad]
+    return encoder, objectives, torch.optim.AdamW(params, lr=1e-4, fused=device.type == "cuda")
+
+
+def make_step(encoder, objectives, optimizer, video, context, device):
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+
+    def loss_fn() -> torch.Tensor:
+        with torch.autocast(device.type, dtype=dtype, enabled=device.type == "cuda"):
+            return sum(o(encoder, video, context, None).loss for o in objectives)
+
+    def step() -> None:
+        loss_fn().backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        objectives[1].after_optimizer_step(encoder, 0.5)
+
+    return loss_fn, step
+
+
+def run(model: str, args, device: torch.device) -> dict:
+    encoder, objectives, optimizer = build(model, args.frames, args.size, device)
+    if args.compile:
+        encoder.compile()
+    video = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
+    loss_fn, step = make_step(encoder, objectives, optimizer, video, args.frames // 2, device)
+    flops = count_flops(loss_fn)  # forward + backward of the summed losses
+    optimizer.zero_grad(set_to_none=True)
+    for _ in range(args.warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = (time.perf_counter() - start) / args.steps
+    params = sum(p.numel() for p in encoder.parameters())
+    return {"model": model, "params_m": params / 1e6, "clips_per_s": args.batch / seconds, "step_s": seconds,
+            "gflop_per_step": flops / 1e9, "achieved_tflops": flops / seconds / 1e12}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--models", nargs="+", default=["vit_tiny", "vit_small"])
+    parser.add_argument("--frames", type=int, default=16)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="override the GPU peak (dense bf16)")
+    parser.add_argument("--cpu-peak-gflops", type=float, default=None, help="estimated CPU fp32 peak, for MFU on CPU")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name()
+        peak = args.peak_tflops or gpu_peak_tflops(name)
+        where = f"{name}, bf16 autocast"
+    else:
+        name = f"CPU, {torch.get_num_threads()} threads"
+        peak = args.cpu_peak_gflops / 1000 if args.cpu_peak_gflops else None
+        where = f"{name}, float32"
+    print(f"device: {where}; clips {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
+          f"objectives future_pixels + future_features, peak {peak if peak else 'unknown'} TFLOP/s")
+    print("| model | params (M) | clips/s | s/step | GFLOP/step (fwd+bwd) | achieved TFLOP/s | MFU |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for model in args.models:
+        r = run(model, args, device)
+        mfu = f"{100 * r['achieved_tflops'] / peak:.1f}%" if peak else "n/a"
+        print(f"| {r['model']} | {r['params_m']:.1f} | {r['clips_per_s']:.2f} | {r['step_s']:.3f} | "
+              f"{r['gflop_per_step']:.1f} | {r['achieved_tflops']:.4f} | {mfu} |", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

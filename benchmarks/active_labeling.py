@@ -48,6 +48,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--test-size", type=float, default=0.3, help="fraction of drives held out for testing")
+    p.add_argument("--probe", choices=("fixed", "cv"), default="fixed",
+                   help="fixed: standardized logistic regression, C=1 (fast, the same for every strategy); "
+                        "cv: fit_linear_probe's cross-validated C (slower, what `ssl-video probe` uses)")
     p.add_argument("--figure", default=str(REPO / "benchmarks/figures/active_labeling.png"))
     p.add_argument("--md", default=str(REPO / "BENCHMARKS.md"))
     p.add_argument("--no-md", action="store_true")
@@ -89,6 +92,10 @@ def seed_set(y: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Generator) 
 
 def run_loop(strategy: str, emb, y, groups, surprise, pool, test, start, args, seed: int) -> list[dict]:
     """One active-labeling run -> [{labels, accuracy, balanced_accuracy}] per round."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
     from ssl_video.engine.scoring import select_windows
     from ssl_video.evaluate.probes import fit_linear_probe, score
 
@@ -97,7 +104,10 @@ def run_loop(strategy: str, emb, y, groups, surprise, pool, test, start, args, s
     pool_emb, pool_s = emb[pool], surprise[pool]
     history = []
     for r in range(args.rounds + 1):
-        probe = fit_linear_probe(emb[labeled], y[labeled], "classification", groups=groups[labeled], seed=seed)
+        if args.probe == "cv":
+            probe = fit_linear_probe(emb[labeled], y[labeled], "classification", groups=groups[labeled], seed=seed)
+        else:
+            probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(emb[labeled], y[labeled])
         m = score(probe, emb[test], y[test], "classification")
         history.append({"labels": int(len(labeled)), **m})
         if r == args.rounds:
@@ -111,6 +121,14 @@ def run_loop(strategy: str, emb, y, groups, surprise, pool, test, start, args, s
                                   surprise=pool_s, probs=probs, seed=seed * 1000 + r)
         labeled = np.concatenate([labeled, pool[picks]])
     return history
+
+
+def meta_encoder(ckpt: Path) -> str:
+    """The checkpoint's name and training steps, for the record."""
+    import torch
+
+    steps = torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step")
+    return f"{ckpt.name} (quickstart config, {steps} steps)"
 
 
 def labels_to_reach(curve_mean: list[float], labels: list[int], goal: float) -> str:
@@ -134,8 +152,8 @@ def plot(results: dict, path: Path, metric: str) -> None:
             values = np.asarray([[h[metric] for h in run] for run in runs])  # (seeds, rounds + 1)
             mean, std = values.mean(0), values.std(0)
             style = dict(color="k", ls="--") if strategy == "random" else {}
-            ax.plot(labels, mean, marker="o", ms=3, label=strategy, **style)
-            ax.fill_between(labels, mean - std, mean + std, alpha=0.15, color=style.get("color"))
+            (line,) = ax.plot(labels, mean, marker="o", ms=3, label=strategy, **style)
+            ax.fill_between(labels, mean - std, mean + std, alpha=0.12, color=line.get_color())
         ax.set_title(target)
         ax.set_xlabel("labeled windows")
         ax.set_ylabel(metric.replace("_", " ") + " (test drives)")
@@ -155,7 +173,7 @@ def markdown(results: dict, meta: dict, metric: str) -> str:
              f"Data: {meta['windows']} windows of {meta['drives']} built-in drives (2 s, 64x64, 10 fps), split by drive into "
              f"a pool ({meta['pool']}) and test drives ({meta['test']}). Encoder: `{meta['encoder']}` "
              f"(surprise from its `{meta['surprise']}` objective). Start: {meta['seed_labels']} stratified random labels; "
-             f"+{meta['batch']} per round; linear probe (`fit_linear_probe`); {meta['seeds']} seeds, mean ± std of "
+             f"+{meta['batch']} per round; linear probe ({meta['probe']}); {meta['seeds']} seeds, mean ± std of "
              f"{metric.replace('_', ' ')} on the test drives. Last column: labels each strategy needs to reach random "
              "selection's final mean.", ""]
     for target, by_strategy in results.items():
@@ -234,7 +252,8 @@ def main(argv=None) -> int:
     metric = "balanced_accuracy"
     plot(results, Path(args.figure), metric)
     meta.update(machine="2-core shared CPU", seconds=time.time() - t0, windows=len(windows), drives=len(set(groups)),
-                encoder=ckpt.name, surprise=source, seed_labels=args.seed_labels, batch=args.batch, seeds=args.seeds,
+                encoder=meta_encoder(ckpt), surprise=source,
+                probe="standardized logistic regression, C=1" if args.probe == "fixed" else "`fit_linear_probe`, CV-chosen C", seed_labels=args.seed_labels, batch=args.batch, seeds=args.seeds,
                 figure=args.figure, finding=finding(results, metric))
     section = markdown(results, meta, metric)
     print(section)

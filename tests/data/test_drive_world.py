@@ -1,10 +1,15 @@
+import collections
 import csv
+import dataclasses
 
 import av
 import numpy as np
 import pytest
 
 from ssl_video.data.drive_world import LABEL_COLUMNS, make_drive_dataset, render_drive, simulate_drive
+from ssl_video.data.drive_world.labels import next_curvature, window_labels
+from ssl_video.data.drive_world.render import CAMERA_HEIGHT, DASH_LENGTH, DASH_PERIOD, camera, render_frames
+from ssl_video.data.drive_world.simulate import ROAD_STEP
 
 
 def _rows(csv_path):
@@ -58,3 +63,76 @@ def test_render_is_deterministic_and_sized():
     frames = render_drive(drive, 48)
     assert frames.shape == (30, 48, 48, 3) and frames.dtype == np.uint8
     assert np.array_equal(frames, render_drive(simulate_drive(0, 1, duration_s=3.0, fps=10.0), 48))
+
+
+def test_manifest_reader_and_index_accept_the_dataset(drive_data, tmp_path):
+    from ssl_video.data.index import index_videos
+    from ssl_video.data.manifest import read_manifest
+
+    windows = read_manifest(drive_data / "labels.csv")
+    assert len(windows) == 80 and len({w.sequence for w in windows}) == 8
+    assert all(w.video.endswith(".mp4") and (drive_data / w.video).exists() for w in windows)
+    assert isinstance(windows[0].labels["speed_kmh"], float)
+    assert set(windows[0].labels) == set(LABEL_COLUMNS)
+    index = index_videos(sorted(drive_data.glob("*.mp4")), cache_path=tmp_path / "cache.json")
+    assert len(index.usable) == 8 and not index.skipped
+    assert {(v.width, v.height, v.frames) for v in index.usable} == {(64, 64, 200)}
+
+
+def _straight_drive(speed_ms: float, fps: float = 10.0):
+    """A drive on a flat straight road at constant speed, ego in the left lane, no shake, no traffic."""
+    drive = simulate_drive(0, 0, duration_s=4.0, fps=fps)
+    n = len(drive.s)
+    zeros = np.zeros_like(drive.road_k)
+    return dataclasses.replace(
+        drive, s=100.0 + speed_ms * np.arange(n) / fps, v=np.full(n, speed_ms), x=np.zeros(n), x_lane=np.zeros(n),
+        yaw=np.zeros(n), pitch_px=np.zeros(n), yaw_px=np.zeros(n), road_k=zeros, road_theta=zeros,
+        road_theta_int=zeros, road_e=zeros, road_de=zeros, veh_s=drive.veh_s - 1e5,
+        appearance=dataclasses.replace(drive.appearance, time_of_day="day", weather="clear", fog_m=400.0),
+    )
+
+
+def test_dashes_move_as_the_camera_model_predicts_at_the_labelled_speed():
+    size, speed = 256, 20.0
+    drive = _straight_drive(speed)
+    labels = window_labels(drive, 0, 20)
+    assert labels["speed_kmh"] == pytest.approx(72.0) and labels["speed_bucket"] == "fast"
+    f, cx, cy = camera(size, size)
+    rows = np.arange(int(cy + f * CAMERA_HEIGHT / 20.0), int(cy + f * CAMERA_HEIGHT / 4.5))  # road 4.5..20 m ahead
+    z = f * CAMERA_HEIGHT / (rows + 0.5 - cy)
+    cols = (cx + f * 1.75 / z).astype(int)  # the dashed line between our two lanes
+    frames = render_frames(drive, size, size, 0, 2).astype(float).mean(axis=-1)
+    edges = []
+    for k in range(2):
+        paint = frames[k, rows, cols] > 150
+        measured = rows[1:][paint[1:] != paint[:-1]]  # rows where a dash starts or ends
+        ahead = drive.s[k] + z  # the dash pattern is a function of road distance
+        dash = (ahead % DASH_PERIOD) < DASH_LENGTH
+        predicted = rows[1:][dash[1:] != dash[:-1]]
+        assert len(measured) >= 2 and len(measured) == len(predicted)
+        assert np.abs(measured - predicted).max() <= 1
+        edges.append(measured)
+    # From the pixels alone: an edge at distance z (row cy + f h / z) is at z - v / fps one frame later.
+    z0 = f * CAMERA_HEIGHT / (edges[0] - cy)
+    moved = cy + f * CAMERA_HEIGHT / (z0 - speed / drive.fps)
+    moved = moved[moved < size]
+    assert len(moved) >= 1
+    assert np.abs(moved[:, None] - edges[1][None, :]).min(axis=1).max() <= 1.5
+    assert np.abs(moved - edges[0][: len(moved)]).max() > 3  # the dashes did move (several pixels per frame)
+
+
+def test_turn_next_is_the_road_after_the_window():
+    checked = collections.Counter()
+    for index in range(3):
+        drive = simulate_drive(5, index, duration_s=60.0, fps=10.0)
+        for start in range(0, drive.n_video - 20 + 1, 20):
+            turn = window_labels(drive, start, start + 20)["turn_next"]
+            after = drive.s[start + 20 + 10], drive.s[start + 20 + 30]  # where the ego is 1 s and 3 s after
+            heading = np.diff(np.interp(after, np.arange(len(drive.road_theta)) * ROAD_STEP, drive.road_theta))[0]
+            k_end = next_curvature(drive, start + 20)
+            if turn == "left":
+                assert heading <= 0 and k_end < 0
+            elif turn == "right":
+                assert heading >= 0 and k_end > 0
+            checked[turn] += 1
+    assert min(checked.values()) > 10, checked

@@ -133,7 +133,7 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     sky_rows = np.ceil(sky_end - 0.5).astype(int)
     for t in range(n):
         img[t, :, : sky_rows[t]] = sky_rgb[t, :, : sky_rows[t]]
-        _draw_sprites(img[t], drive, idx[t], f, cx_t[t], cy_t[t], lat[t], elev[t], visible_row[t], dim)
+    _draw_sprites(img, drive, idx, f, cx_t, cy_t, lat, elev, visible_row, dim)
     if app.weather == "rain":
         _draw_rain(img, drive, start, height, width)
     img *= 255.0
@@ -142,77 +142,109 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     return img.astype(np.uint8).transpose(0, 2, 3, 1).copy()  # (T, 3, H, W) -> (T, H, W, 3)
 
 
-def _rect(img: np.ndarray, top: float, bottom: float, left: float, right: float, rgb) -> None:
-    """Fill a rectangle of a (3, H, W) image with an (3,) colour (clipped to the image)."""
-    h, w = img.shape[1:]
-    t, b = max(0, int(top + 0.5)), min(h, int(bottom + 0.5))
-    l, r = max(0, int(left + 0.5)), min(w, int(right + 0.5))
-    if t < b and l < r:
-        img[:, t:b, l:r] = np.asarray(rgb)[:, None, None]
+# Sprites are made of rectangles. Each template row is one rectangle, relative to the sprite's
+# ground point (u, v), its height in pixels hgt and its scale sc (pixels per metre):
+#   top = v + t1*hgt + t2*sc, bottom = v + b1*hgt + b2*sc, left/right = u + (l1*hgt + l2*sc) * mirror,
+# then widened to at least min_w / min_h pixels; `colour` indexes the sprite's 4-colour palette and
+# `lamp` marks lamps, which shine unlit at night.
+#                         t1     t2    b1     b2    l1     l2     r1     r2    min_w min_h colour lamp
+_TEMPLATES = {
+    0: [[-1.0, 0.0, 0.0, 0.0, 0.0, -0.12, 0.0, 0.12, 1.0, 1.0, 0, 0],  # pole
+        [-1.0, 0.0, -1.0, 0.15, 0.0, 0.0, 0.0, 1.2, 1.0, 1.0, 0, 0]],  # lamp arm (mirrored towards the road)
+    1: [[-0.4, 0.0, 0.0, 0.0, 0.0, -0.2, 0.0, 0.2, 1.0, 1.0, 1, 0],  # trunk
+        [-0.75, 0.0, -0.3, 0.0, -0.3, 0.0, 0.3, 0.0, 1.0, 1.0, 0, 0],  # canopy
+        [-1.0, 0.0, -0.7, 0.0, -0.17, 0.0, 0.17, 0.0, 0.0, 0.0, 0, 0]],
+    2: [[0.0, -2.2, 0.0, 0.0, 0.0, -0.06, 0.0, 0.06, 1.0, 1.0, 0, 0],  # sign post
+        [0.0, -3.0, 0.0, -2.0, 0.0, -0.6, 0.0, 0.6, 1.0, 1.0, 1, 0]],  # board
+    3: [[-1.0, 0.0, 0.0, 0.0, 0.0, -0.9, 0.0, 0.9, 1.0, 1.0, 0, 0],  # car body
+        [-1.0, 0.0, -0.62, 0.0, 0.0, -0.72, 0.0, 0.72, 0.0, 0.0, 1, 0],  # window
+        [-0.12, 0.0, 0.02, 0.0, 0.0, -0.77, 0.0, 0.77, 0.0, 0.0, 2, 0],  # bumper shadow
+        [-0.55, 0.0, -0.4, 0.0, 0.0, -0.9, 0.0, -0.5, 1.0, 1.0, 3, 1],  # lamps
+        [-0.55, 0.0, -0.4, 0.0, 0.0, 0.5, 0.0, 0.9, 1.0, 1.0, 3, 1]],
+}
+_TEMPLATE = np.array([row for k in range(4) for row in _TEMPLATES[k]], np.float64)
+_KIND_ROWS = [np.arange(sum(len(_TEMPLATES[j]) for j in range(k)), sum(len(_TEMPLATES[j]) for j in range(k + 1))) for k in range(4)]
+_PALETTE = np.array([  # (kind, colour, rgb) unlit
+    [[0.55, 0.55, 0.55], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
+    [[0.12, 0.38, 0.12], [0.35, 0.24, 0.14], [0, 0, 0], [0, 0, 0]],
+    [[0.5, 0.5, 0.5], [0.1, 0.35, 0.8], [0, 0, 0], [0, 0, 0]],
+    [[0, 0, 0], [0.08, 0.09, 0.1], [0.03, 0.03, 0.03], [0.7, 0.05, 0.05]],
+])
+_HEAD_LAMP, _TAIL_LAMP = np.array([0.9, 0.85, 0.7]), np.array([0.7, 0.05, 0.05])
+_NIGHT_HEAD, _NIGHT_TAIL = np.array([1.0, 0.95, 0.8]), np.array([1.0, 0.1, 0.08])
 
 
-# Sprite palettes (unlit): index 0 is the main colour, then details.
-_POLE_RGB = np.array([[0.55, 0.55, 0.55]], np.float32)
-_TREE_RGB = np.array([[0.12, 0.38, 0.12], [0.35, 0.24, 0.14]], np.float32)
-_SIGN_RGB = np.array([[0.5, 0.5, 0.5], [0.1, 0.35, 0.8]], np.float32)
-_CAR_DETAIL_RGB = np.array([[0.08, 0.09, 0.1], [0.03, 0.03, 0.03], [0.7, 0.05, 0.05], [0.9, 0.85, 0.7]], np.float32)
+def _at_distance(table: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """Linear interpolation of per-frame tables (T, Z) sampled on _Z_GRID at (frame t, distance z) pairs."""
+    pos = np.log(z / _Z_GRID[0]) / np.log(_Z_GRID[1] / _Z_GRID[0])  # the grid is geometric
+    j = np.clip(pos.astype(int), 0, len(_Z_GRID) - 2)
+    w = (z - _Z_GRID[j]) / (_Z_GRID[j + 1] - _Z_GRID[j])
+    return table[t, j] * (1 - w) + table[t, j + 1] * w
 
 
-def _draw_sprites(img, drive: Drive, i: int, f: float, cx: float, cy: float, lat, elev, visible_row, dim: float) -> None:
-    """Roadside objects and vehicles for one frame, far to near (painter's algorithm)."""
-    s_e = drive.s[i]
-    lo, hi = np.searchsorted(drive.obj_s, [s_e + 3.0, s_e + 110.0])
-    veh_z = drive.veh_s[:, i] - s_e
-    vis = np.flatnonzero((veh_z > 3.0) & (veh_z < Z_FAR))
-    z = np.concatenate([drive.obj_s[lo:hi] - s_e, veh_z[vis]])
-    if len(z) == 0:
+def _draw_sprites(img, drive: Drive, idx, f: float, cx_t, cy_t, lat, elev, visible_row, dim: float) -> None:
+    """Roadside objects and vehicles of (T, 3, H, W) frames, far to near (painter's algorithm).
+
+    All projection work is vectorised over the chunk; the only Python loop fills rectangles.
+    """
+    s_e = drive.s[idx]
+    lo = np.searchsorted(drive.obj_s, s_e + 3.0)
+    hi = np.searchsorted(drive.obj_s, s_e + 110.0)
+    counts = hi - lo
+    obj_t = np.repeat(np.arange(len(idx)), counts)
+    obj = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts) + np.repeat(lo, counts)
+    veh_z = drive.veh_s[:, idx] - s_e  # (V, T)
+    veh, veh_t = np.nonzero((veh_z > 3.0) & (veh_z < Z_FAR))
+    t = np.concatenate([obj_t, veh_t])
+    z = np.concatenate([drive.obj_s[obj] - s_e[obj_t], veh_z[veh, veh_t]])
+    x = np.concatenate([drive.obj_x[obj], drive.veh_x[veh, idx[veh_t]]])
+    kind = np.concatenate([drive.obj_kind[obj], np.full(len(veh), 3, np.int8)])
+    ref = np.concatenate([obj, veh])
+    size_m = np.concatenate([drive.obj_h[obj], np.full(len(veh), 1.45)])
+    v = cy_t[t] + f * (CAMERA_HEIGHT - _at_distance(elev, t, z)) / z
+    sc = f / z
+    keep = (v <= _at_distance(visible_row, t, z) + 2.0) & (sc * size_m >= 1.0)  # not behind a crest, >= 1 px
+    keep = np.flatnonzero(keep)
+    order = keep[np.lexsort((-z[keep], t[keep]))]  # by frame, then far to near
+    if len(order) == 0:
         return
-    x = np.concatenate([drive.obj_x[lo:hi], drive.veh_x[vis, i]])
-    kind = np.concatenate([drive.obj_kind[lo:hi], np.full(len(vis), 3, np.int8)])
-    ref = np.concatenate([np.arange(lo, hi), vis])
-    height = np.concatenate([drive.obj_h[lo:hi], np.full(len(vis), 1.45)])
-    row_z = cy + f * (CAMERA_HEIGHT - np.interp(z, _Z_GRID, elev)) / z
-    shown = row_z <= np.interp(z, _Z_GRID, visible_row) + 2.0  # not behind a crest
-    scale = f / z
-    col = cx + (np.interp(z, _Z_GRID, lat) + x - drive.x[i] - drive.yaw[i] * z) * scale
+    t, z, x, kind, ref, sc, v = t[order], z[order], x[order], kind[order], ref[order], sc[order], v[order]
+    hgt = size_m[order] * sc
+    frame = idx[t]
+    u = cx_t[t] + (_at_distance(lat, t, z) + x - drive.x[frame] - drive.yaw[frame] * z) * sc
+    mirror = np.where(kind == 0, -np.sign(x), 1.0)
+
+    palette = _PALETTE[kind]  # (n, 4, 3)
+    is_car = np.flatnonzero(kind == 3)
+    car = ref[is_car]
+    palette[is_car, 0] = drive.veh_rgb[car]
+    palette[is_car, 3] = np.where(drive.veh_oncoming[car, None], _HEAD_LAMP, _TAIL_LAMP)
+    palette[(kind == 2) & (ref % 2 == 0), 1] = (0.85, 0.85, 0.85)  # white and blue signs
     a, b = _lighting(drive, z, dim)
-    night = drive.appearance.time_of_day == "night"
-    order = np.argsort(-z)
-    order = order[shown[order] & (scale[order] * height[order] >= 1.0)]
-    for j in order.tolist():
-        sc, u, v, k, hgt = scale[j], col[j], row_z[j], kind[j], height[j] * scale[j]
-        if k == 3:  # vehicle seen from behind (tail lights) or the front (headlights)
-            oncoming = drive.veh_oncoming[ref[j]]
-            body = drive.veh_rgb[ref[j]] * a[j] + b[j]
-            detail = _CAR_DETAIL_RGB * a[j] + b[j]
-            hw = 0.9 * sc
-            _rect(img, v - hgt, v, u - hw, u + hw, body)
-            _rect(img, v - hgt, v - 0.62 * hgt, u - 0.8 * hw, u + 0.8 * hw, detail[0])
-            _rect(img, v - 0.12 * hgt, v + 0.02 * hgt, u - 0.85 * hw, u + 0.85 * hw, detail[1])
-            if night:
-                lamp = (1.0, 0.95, 0.8) if oncoming else (1.0, 0.1, 0.08)
-            else:
-                lamp = detail[3] if oncoming else detail[2]
-            lw = max(0.6, 0.2 * sc)
-            _rect(img, v - 0.55 * hgt, v - 0.4 * hgt, u - hw, u - hw + 2 * lw, lamp)
-            _rect(img, v - 0.55 * hgt, v - 0.4 * hgt, u + hw - 2 * lw, u + hw, lamp)
-        elif k == 0:  # pole with a lamp arm towards the road
-            rgb = _POLE_RGB[0] * a[j] + b[j]
-            hw = max(0.5, 0.12 * sc)
-            _rect(img, v - hgt, v, u - hw, u + hw, rgb)
-            arm = -np.sign(x[j]) * 1.2 * sc
-            _rect(img, v - hgt, v - hgt + max(1.0, 0.15 * sc), min(u, u + arm), max(u, u + arm), rgb)
-        elif k == 1:  # tree: trunk and a stepped canopy
-            leaf, trunk = _TREE_RGB * a[j] + b[j]
-            tw = max(0.5, 0.2 * sc)
-            _rect(img, v - 0.4 * hgt, v, u - tw, u + tw, trunk)
-            _rect(img, v - 0.75 * hgt, v - 0.3 * hgt, u - 0.3 * hgt, u + 0.3 * hgt, leaf)
-            _rect(img, v - hgt, v - 0.7 * hgt, u - 0.17 * hgt, u + 0.17 * hgt, leaf)
-        else:  # sign board on a post
-            post, board = _SIGN_RGB * a[j] + b[j]
-            hw = max(0.5, 0.06 * sc)
-            _rect(img, v - 2.2 * sc, v, u - hw, u + hw, post)
-            _rect(img, v - 3.0 * sc, v - 2.0 * sc, u - 0.6 * sc, u + 0.6 * sc, board)
+    lit = palette * a[:, None, None] + b[:, None, :]
+    if drive.appearance.time_of_day == "night":
+        lit[is_car, 3] = np.where(drive.veh_oncoming[car, None], _NIGHT_HEAD, _NIGHT_TAIL)
+
+    n_rows = np.array([len(r) for r in _KIND_ROWS])[kind]
+    owner = np.repeat(np.arange(len(kind)), n_rows)
+    first = np.array([r[0] for r in _KIND_ROWS])[kind]
+    rows = np.arange(n_rows.sum()) - np.repeat(np.cumsum(n_rows) - n_rows, n_rows) + np.repeat(first, n_rows)
+    tm = _TEMPLATE[rows]
+    hh, ss, uu, vv, mm = hgt[owner], sc[owner], u[owner], v[owner], mirror[owner]
+    top, bottom = vv + tm[:, 0] * hh + tm[:, 1] * ss, vv + tm[:, 2] * hh + tm[:, 3] * ss
+    xl, xr = (tm[:, 4] * hh + tm[:, 5] * ss) * mm, (tm[:, 6] * hh + tm[:, 7] * ss) * mm
+    left, right = uu + np.minimum(xl, xr), uu + np.maximum(xl, xr)
+    grow_w = np.maximum(0.0, tm[:, 8] - (right - left)) / 2
+    grow_h = np.maximum(0.0, tm[:, 9] - (bottom - top)) / 2
+    h, w = img.shape[2:]
+    top = np.clip(np.floor(top - grow_h + 0.5), 0, h).astype(int)
+    bottom = np.clip(np.floor(bottom + grow_h + 0.5), 0, h).astype(int)
+    left = np.clip(np.floor(left - grow_w + 0.5), 0, w).astype(int)
+    right = np.clip(np.floor(right + grow_w + 0.5), 0, w).astype(int)
+    colour = lit[owner, tm[:, 10].astype(int)].astype(np.float32)[:, :, None, None]  # (M, 3, 1, 1)
+    todo = np.flatnonzero((top < bottom) & (left < right))
+    for r, tt, y0, y1, x0, x1 in zip(todo.tolist(), t[owner[todo]].tolist(), top[todo].tolist(), bottom[todo].tolist(), left[todo].tolist(), right[todo].tolist()):
+        img[tt, :, y0:y1, x0:x1] = colour[r]
 
 
 def _draw_rain(img: np.ndarray, drive: Drive, start: int, height: int, width: int) -> None:

@@ -112,27 +112,40 @@ def _speed_profile(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
     return _smooth(v, int(fps))
 
 
-def _road(rng: np.random.Generator, length: float) -> tuple[np.ndarray, ...]:
-    """Curvature (straights and left/right curves joined by smooth transitions) and hills."""
-    n = int(length / ROAD_STEP) + 1
+def _curvature_schedule(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
+    """Curvature (1/m) the ego meets at each frame: straights and curves of a few *seconds* each.
+
+    Scheduling curves in time rather than distance keeps "the road 1-3 s after the window"
+    about as unpredictable at every speed (a curve now says little about the curve next).
+    """
     k = np.zeros(n)
     i = 0
     while i < n:
-        seg = int(rng.uniform(50, 160) / ROAD_STEP)
-        kind = rng.choice(3, p=[0.36, 0.32, 0.32])
-        if kind:
-            k[i : i + seg] = (1 if kind == 2 else -1) / rng.uniform(70, 250)
-        i += seg
-    k = _smooth(k, int(40 / ROAD_STEP))  # curves come on over ~40 m (like a clothoid)
+        curve = rng.random() < 0.62
+        step = int(rng.uniform(2.0, 5.0) * fps)
+        if curve:
+            k[i : i + step] = rng.choice([-1.0, 1.0]) / rng.uniform(60, 220)
+        i += step
+    return _smooth(k, int(1.5 * fps))  # curves come on over ~1.5 s (like a clothoid)
+
+
+def _road(rng: np.random.Generator, s: np.ndarray, v: np.ndarray, fps: float) -> tuple[np.ndarray, ...]:
+    """Road profiles on the ROAD_STEP grid: curvature placed where the ego is when it is due, and hills."""
+    extra = int(400.0 / max(v[-1], 10.0) * fps)  # drive on past the end so the visible road ahead exists
+    s_ext = np.concatenate([s, s[-1] + max(v[-1], 10.0) / fps * np.arange(1, extra + 1)])
+    k_time = _curvature_schedule(rng, len(s_ext), fps)
+    arrive = np.concatenate([[True], np.diff(s_ext) > 1e-6])  # first time the ego reaches each distance
+    n = int(s_ext[-1] / ROAD_STEP) + 1
+    grid = np.arange(n) * ROAD_STEP
+    k = np.interp(grid, s_ext[arrive], k_time[arrive])
     theta = np.cumsum(k) * ROAD_STEP
     theta_int = np.cumsum(theta) * ROAD_STEP
-    s = np.arange(n) * ROAD_STEP
     e = np.zeros(n)
     de = np.zeros(n)
     for _ in range(3):
         amp, wavelength, phase = rng.uniform(0.5, 3.0), rng.uniform(150, 450), rng.uniform(0, 2 * np.pi)
-        e += amp * np.sin(2 * np.pi * s / wavelength + phase)
-        de += amp * 2 * np.pi / wavelength * np.cos(2 * np.pi * s / wavelength + phase)
+        e += amp * np.sin(2 * np.pi * grid / wavelength + phase)
+        de += amp * 2 * np.pi / wavelength * np.cos(2 * np.pi * grid / wavelength + phase)
     return k, theta, theta_int, e, de
 
 
@@ -169,9 +182,9 @@ def simulate_drive(seed: int, index: int, *, duration_s: float, fps: float) -> D
     n = n_video + int(LOOKAHEAD_S * fps) + 1
     v = _speed_profile(rng, n, fps)
     s = np.concatenate([[0.0], np.cumsum(v[:-1]) / fps]) + 50.0
-    road_len = s[-1] + 400.0
-    road_k, theta, theta_int, road_e, road_de = _road(rng, road_len)
-    k_ahead = np.interp(s + 2.0 * np.maximum(v, 5.0), np.arange(len(road_k)) * ROAD_STEP, road_k)
+    road_k, theta, theta_int, road_e, road_de = _road(rng, s, v, fps)
+    road_len = len(road_k) * ROAD_STEP
+    k_ahead = road_at(road_k, s[np.minimum(np.arange(n) + int(2.0 * fps), n - 1)])  # the road 2 s from now
     lane, x_lane, x = _lanes(rng, v, k_ahead, fps)
     yaw = np.clip(np.gradient(x) * fps / np.maximum(v, 4.0), -0.12, 0.12)
 

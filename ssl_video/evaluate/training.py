@@ -32,7 +32,7 @@ class TrainBudget:
     """How much training a method gets; scratch and fine-tuning share one budget."""
 
     max_epochs: int = 20
-    max_steps: int = -1  # -1: no step limit (the epochs decide)
+    max_steps: int = -1  # -1: no step limit (the epochs decide); else whichever limit comes first
     batch_size: int = 32
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -131,6 +131,11 @@ def _loader(inputs, labels, indices, batch_size: int, shuffle: bool, seed: int =
     return DataLoader(ArrayDataset(inputs, labels, indices), batch_size=batch_size, shuffle=shuffle, generator=generator)
 
 
+def _val_every(steps_per_epoch: int, max_steps: int) -> int:
+    """Global steps between validations: once per epoch, but at least ~4 times within a step budget."""
+    return max(1, min(steps_per_epoch, max_steps // 4)) if max_steps > 0 else max(1, steps_per_epoch)
+
+
 def fit_supervised(
     model: nn.Module,
     inputs,
@@ -155,6 +160,8 @@ def fit_supervised(
         stop = pl.callbacks.EarlyStopping("val/loss", patience=budget.patience, strict=False,
                                           check_on_train_epoch_end=False)
         callbacks += [stop, _RestoreBest()]
+    train_loader = _loader(inputs, labels, train_idx, budget.batch_size, shuffle=True, seed=seed)
+    val_loader = _loader(inputs, labels, val_idx, budget.batch_size, shuffle=False) if has_val else None
     trainer = pl.Trainer(
         max_epochs=budget.max_epochs,
         max_steps=budget.max_steps,
@@ -168,9 +175,10 @@ def fit_supervised(
         num_sanity_val_steps=0,
         callbacks=callbacks,
         limit_val_batches=1.0 if has_val else 0,
+        # Validate each epoch, or more often when a step budget ends before the first epoch does.
+        check_val_every_n_epoch=None,
+        val_check_interval=_val_every(len(train_loader), budget.max_steps),
     )
-    train_loader = _loader(inputs, labels, train_idx, budget.batch_size, shuffle=True, seed=seed)
-    val_loader = _loader(inputs, labels, val_idx, budget.batch_size, shuffle=False) if has_val else None
     trainer.fit(module, train_loader, val_loader)
     return module
 

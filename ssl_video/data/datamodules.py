@@ -7,7 +7,8 @@ logged), drop windows shorter than one clip (counted), and split **by sequence**
 ``dict(video=(B, C, T, H, W) uint8, ...)``; normalize on the device with
 :func:`ssl_video.data.transforms.normalize_clip`. Training clips are random and augmented,
 validation/test clips deterministic. Works with ``num_workers > 0`` and persistent workers
-(see :mod:`ssl_video.data.datasets` for how seeding and file handles work).
+(see :mod:`ssl_video.data.datasets` for how seeding and file handles work); workers
+start from a forkserver by default (see ``worker_start``).
 
     # YAML for LightningCLI
     data:
@@ -20,6 +21,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import multiprocessing
 
 import numpy as np
 import pytorch_lightning as pl
@@ -52,14 +54,14 @@ class _ClipDataModule(pl.LightningDataModule):
 
     def __init__(self, data: str, context: int, future: int, fps: float, size: int | tuple[int, int],
                  batch_size: int, num_workers: int, persistent_workers: bool, seed: int, backend: str,
-                 max_open: int, pin_memory: bool):
+                 max_open: int, pin_memory: bool, worker_start: str | None = "forkserver"):
         super().__init__()
         if batch_size < 1 or num_workers < 0:
             raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         self.data, self.seed, self.backend = str(data), seed, backend
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
-        self.max_open = max_open
+        self.max_open, self.worker_start = max_open, worker_start
         self._spec = ClipSpec(context=context, future=future, fps=fps, size=_size(size))
         self.index = None
         self.windows: list[ClipWindow] = []
@@ -95,10 +97,19 @@ class _ClipDataModule(pl.LightningDataModule):
     def _loader(self, dataset: ClipDataset | None, *, shuffle: bool) -> DataLoader | list:
         if dataset is None or len(dataset) == 0:
             return []  # Lightning skips a loop with no batches
+        if self.num_workers > 0 and self.worker_start == "forkserver":
+            # Imported once in the server, so each worker forks with them loaded (takes effect
+            # only before the server starts).
+            multiprocessing.set_forkserver_preload(["torch", "av", "ssl_video.data.datasets"])
         return DataLoader(
             dataset, batch_size=self.batch_size, sampler=EpochSampler(len(dataset), shuffle=shuffle, seed=self.seed),
             num_workers=self.num_workers, persistent_workers=self.persistent_workers, pin_memory=self.pin_memory,
-            collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape))
+            collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape),
+            multiprocessing_context=self.worker_start if self.num_workers > 0 else None)
+
+    def teardown(self, stage: str | None = None) -> None:
+        for dataset in self.datasets.values():
+            dataset.close()  # files opened in this process (num_workers=0)
 
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:  # Lightning calls setup once per stage; index and split once
@@ -127,6 +138,9 @@ class UnlabeledClipDataModule(_ClipDataModule):
         augment, hflip, scale: augmentation of training clips (random resized crop with area
             range ``scale``, left/right flip); ``augment=False`` keeps the decoded frames.
         max_open: open files per worker.
+        worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
+            the platform default). Workers forked from a process whose FFmpeg decoder threads are
+            alive can deadlock (seen in benchmarks/decode.py), hence "forkserver".
     """
 
     def __init__(self, data: str, context: int = 8, future: int = 8, fps: float = 10.0,
@@ -134,9 +148,9 @@ class UnlabeledClipDataModule(_ClipDataModule):
                  persistent_workers: bool = True, clips_per_video: int = 4, val_fraction: float = 0.1,
                  val_clips_per_video: int = 1, seed: int = 0, backend: str = "auto", hflip: bool = True,
                  augment: bool = True, scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8,
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, worker_start: str | None = "forkserver"):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
-                         backend, max_open, pin_memory)
+                         backend, max_open, pin_memory, worker_start)
         self.save_hyperparameters()
         self.clips_per_video, self.val_fraction, self.val_clips_per_video = clips_per_video, val_fraction, val_clips_per_video
         self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
@@ -176,9 +190,10 @@ class LabeledClipDataModule(_ClipDataModule):
                  batch_size: int = 16, num_workers: int = 2, persistent_workers: bool = True,
                  clips_per_video: int = 1, eval_clips_per_video: int = 1, test_size: float = 0.2,
                  val_size: float = 0.1, backend: str = "auto", hflip: bool = False, augment: bool = True,
-                 scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8, pin_memory: bool = False):
+                 scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8, pin_memory: bool = False,
+                 worker_start: str | None = "forkserver"):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
-                         backend, max_open, pin_memory)
+                         backend, max_open, pin_memory, worker_start)
         if task not in ("auto", "classification", "regression"):
             raise ValueError(f"task must be auto, classification or regression, got {task!r}")
         if not 0 < fraction <= 1:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 
 import numpy as np
 import psutil
@@ -36,7 +37,8 @@ def _numbers(clip):  # (C, T, H, W) -> frame numbers
 
 
 def _workers():
-    return psutil.Process().children(recursive=True)
+    """DataLoader worker processes: children of the forkserver, itself a child of this process."""
+    return [p for p in psutil.Process().children(recursive=True) if p.ppid() != os.getpid()]
 
 
 def test_pretraining_loop_two_persistent_workers_three_epochs(drive_folder, caplog):

@@ -14,7 +14,7 @@ from ssl_video.data.drive_world.simulate import KMH, Drive, road_at
 LABEL_COLUMNS = ("speed_kmh", "speed_bucket", "turn_next", "lead_closing", "lane_change", "time_of_day", "weather")
 SPEED_BUCKETS_KMH = (30.0, 60.0)  # slow < 30 <= medium < 60 <= fast
 TURN_CURVATURE = 1.0 / 600.0  # 1/m: tighter than a 600 m radius counts as a turn
-TURN_LOOKAHEAD_S = (1.0, 3.0)  # turn_next looks at the road the ego drives on 1-3 s after the window
+TURN_LOOKAHEAD_S = (1.5, 3.5)  # turn_next: the road the ego drives on 1.5-3.5 s after the window
 CLOSING_M = 1.0  # the gap must shrink by more than this during the window
 LANE_CHANGE_M = 1.0  # lateral motion (from lane changes) during the window
 
@@ -42,6 +42,6 @@ def window_labels(drive: Drive, start: int, stop: int) -> dict[str, str | float]
 
 
 def next_curvature(drive: Drive, stop: int) -> float:
-    """Mean road curvature (1/m, + = right) under the ego 1-3 s after frame ``stop``: what turn_next thresholds."""
+    """Mean road curvature (1/m, + = right) under the ego TURN_LOOKAHEAD_S after frame ``stop``: what turn_next thresholds."""
     a, b = (stop + int(round(t * drive.fps)) for t in TURN_LOOKAHEAD_S)
     return float(road_at(drive.road_k, drive.s[a : max(b, a + 1)]).mean())

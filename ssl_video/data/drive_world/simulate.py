@@ -23,6 +23,7 @@ LOOKAHEAD_S = 6.0  # s simulated after the video ends, so windows at the end sti
 TIMES_OF_DAY = ("day", "dusk", "night")
 WEATHERS = ("clear", "fog", "rain")
 KMH = 3.6
+WANDER_M, DRIFT_M = 0.4, 0.3  # lateral wander in the lane (std) and drift into upcoming curves, m
 
 
 @dataclass(frozen=True)
@@ -164,8 +165,10 @@ def _lanes(rng: np.random.Generator, v: np.ndarray, k_ahead: np.ndarray, fps: fl
         t += 1
     width = int(3.0 * fps)  # a lane change takes ~3 s
     x_lane = _smooth(np.asarray(LANE_CENTRES)[lane], width)
-    # Drivers drift towards the inside of an upcoming curve: a small lateral motion cue for turn_next.
-    x = x_lane + _smooth(0.6 * np.clip(k_ahead * 150.0, -1.0, 1.0), width)
+    # Drivers wander in their lane and drift towards the inside of an upcoming curve: a small lateral
+    # *motion* cue for turn_next, while the wander keeps the lateral *position* in one frame uninformative.
+    wander = WANDER_M * _smooth_noise(rng, n, int(5.0 * fps))
+    x = x_lane + wander + _smooth(DRIFT_M * np.clip(k_ahead * 150.0, -1.0, 1.0), width)
     return lane, x_lane, x
 
 

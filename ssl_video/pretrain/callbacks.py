@@ -56,7 +56,9 @@ class PredictionPictures(pl.Callback):
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "add_image"):  # TensorBoard
                 experiment.add_image("val/prediction", image, global_step=trainer.global_step)
-        out_dir = Path(trainer.log_dir or trainer.default_root_dir) / "predictions"
+        # trainer.log_dir would broadcast (a collective) and hang under DDP, since only rank 0 gets here.
+        log_dir = next((lg.log_dir for lg in trainer.loggers if getattr(lg, "log_dir", None)), None)
+        out_dir = Path(log_dir or trainer.default_root_dir) / "predictions"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"step_{trainer.global_step:07d}.png"
         tmp = path.with_suffix(".tmp.png")

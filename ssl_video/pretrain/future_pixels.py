@@ -122,4 +122,8 @@ class FuturePixels(Objective):
         target = future_pixel_target(video, context, encoder.tubelet, self.target)
         per_sample = future_pixel_loss(pred, target, reduction="none")
         future = future_pixels_from_prediction(pred.detach(), video, context, encoder.tubelet, grid, self.target)
-        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(), future=future)
+        copy_last = video[:, :, context - 1 : context].expand_as(video[:, :, context:])  # (B, C, Tf, H, W)
+        baseline = future_pixel_loss(future_pixel_target(torch.cat([video[:, :, :context], copy_last], 2), context,
+                                                         encoder.tubelet, self.target), target)
+        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(),
+                               future=future, copy_last_loss=baseline.detach())

@@ -134,6 +134,8 @@ class VideoPretrainer(pl.LightningModule):
         self.log(f"{stage}/loss", loss, prog_bar=True, **kwargs)
         for name, output in outputs.items():
             self.log(f"{stage}/loss_{name}", output.loss, **kwargs)
+            if output.copy_last_loss is not None:  # the loss to beat: predicting that nothing moves
+                self.log(f"{stage}/loss_{name}_copy_last", output.copy_last_loss, **kwargs)
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)

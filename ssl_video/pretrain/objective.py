@@ -20,6 +20,7 @@ class ObjectiveOutput:
     per_sample: torch.Tensor  # (B,) each clip's loss (for mining surprising clips)
     features: torch.Tensor | None = None  # (B, K, D) online encoder tokens, for the health signals
     future: torch.Tensor | None = None  # (B, C, T_future, H, W) predicted future, normalized pixel space
+    copy_last_loss: torch.Tensor | None = None  # scalar: the same loss for "the last context frame, repeated"
 
 
 class Objective(nn.Module):

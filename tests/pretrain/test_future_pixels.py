@@ -12,6 +12,7 @@ def test_shapes_and_gradients(tiny_encoder, clip):
     obj.attach(tiny_encoder)
     out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
     assert out.loss.shape == () and out.features.shape == (2, 32, 48) and out.future.shape == (2, 3, 4, 32, 32)
+    torch.testing.assert_close(out.copy_last_loss, ((clip[:, :, 4:] - clip[:, :, 3:4]) ** 2).mean())
     out.loss.backward()
     assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
     assert obj.predictor.head.weight.grad.abs().sum() > 0
@@ -24,6 +25,7 @@ def test_residual_target_starts_as_copy_last_frame(tiny_encoder, clip):
     torch.testing.assert_close(out.future, clip[:, :, 3:4].expand(-1, -1, 4, -1, -1))
     # the loss is then the MSE of the copy-last baseline
     torch.testing.assert_close(out.loss, ((clip[:, :, 4:] - clip[:, :, 3:4]) ** 2).mean())
+    torch.testing.assert_close(out.copy_last_loss, out.loss)
     out.loss.backward()
     assert obj.predictor.head.weight.grad.abs().sum() > 0
 

@@ -47,7 +47,7 @@ def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data
     assert any(k.startswith("encoder.patch_embed.") for k in ckpt["state_dict"])
     rows = metrics(root / "csv" / "version_0" / "metrics.csv")
     keys = {k for row in rows for k, v in row.items() if v}
-    for key in ("train/loss", "train/loss_future_pixels", "train/loss_future_features", "train/lr", "train/clips_per_s",
+    for key in ("train/loss", "train/loss_future_pixels", "train/loss_future_features", "train/lr", "train/loss_future_pixels_copy_last", "train/clips_per_s",
                 "train/feat_std", "train/eff_rank", "val/loss", "val/psnr", "val/ssim", "val/psnr_copy_last", "val/ssim_copy_last"):
         assert key in keys, key
     assert sorted(p.name for p in (root / "tb" / "version_0" / "predictions").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]

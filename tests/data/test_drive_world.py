@@ -137,3 +137,17 @@ def test_turn_next_is_the_road_after_the_window():
             checked[turn] += 1
     assert min(checked.values()) > 10, checked
     assert agree["left"] >= 0.9 * checked["left"] and agree["right"] >= 0.9 * checked["right"], (agree, checked)
+
+
+def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
+    import matplotlib.pyplot as plt
+
+    from ssl_video.data.drive_world import cli_main
+
+    argv = [str(tmp_path / "out"), "--minutes", "0.2", "--drive-s", "6", "--size", "32", "--fps", "5", "--window-s", "1.5"]
+    assert cli_main([*argv, "--quiet", "--preview", str(tmp_path / "grid.png")]) == 0
+    out = capsys.readouterr().out
+    assert "speed_bucket" in out and "6 windows" in out  # 2 drives x 3 windows of 8 frames (1.5 s rounded to frames)
+    assert plt.imread(tmp_path / "grid.png").shape[:2] == (6 * 32, 4 * 32)
+    with pytest.raises(SystemExit):
+        cli_main([str(tmp_path / "bad"), "--size", "31"])

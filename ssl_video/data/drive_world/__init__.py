@@ -14,7 +14,6 @@ import argparse
 import collections
 import csv
 import logging
-import math
 import os
 import time
 from fractions import Fraction
@@ -27,7 +26,7 @@ from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
 from ssl_video.data.drive_world.render import render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
 
-__all__ = ["LABEL_COLUMNS", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
+__all__ = ["LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 50  # frames rendered at once: amortises Python overhead, keeps memory small
@@ -45,6 +44,11 @@ def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s:
         raise ValueError(f"window_s must be in (0, drive_s={drive_s}], got {window_s}")
     if window_s * fps < 2:
         raise ValueError(f"a window of {window_s} s at {fps} fps has fewer than 2 frames")
+
+
+def drive_count(minutes: float, drive_s: float) -> int:
+    """Number of drives (videos) in a dataset of ``minutes`` made of ``drive_s``-second drives."""
+    return max(1, round(minutes * 60.0 / drive_s))
 
 
 def render_drive(drive: Drive, size: int) -> np.ndarray:
@@ -82,12 +86,13 @@ def make_drive_dataset(
     """Render ``round(minutes * 60 / drive_s)`` drives to ``out_dir`` and return the labels.csv path.
 
     Windows of ``window_s`` seconds tile each drive without overlap and never cross drives; the
-    ``sequence`` column is the drive id, so splits by sequence keep drives apart.
+    ``sequence`` column is the drive id, so splits by sequence keep drives apart. A window is
+    ``round(window_s * fps)`` whole frames, so ``end_s - start_s`` may differ slightly from ``window_s``.
     """
     _check_args(minutes, size, fps, drive_s, window_s)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    n_drives = max(1, round(minutes * 60.0 / drive_s))
+    n_drives = drive_count(minutes, drive_s)
     digits = max(3, len(str(n_drives - 1)))
     window = int(round(window_s * fps))
     rows = []
@@ -149,7 +154,7 @@ def cli_main(argv: list[str] | None = None) -> int:
     except ValueError as error:
         parser.error(str(error))
     seconds = time.perf_counter() - begin
-    frames = round(math.ceil(args.minutes * 60 / args.drive_s) * args.drive_s * args.fps)
+    frames = drive_count(args.minutes, args.drive_s) * round(args.drive_s * args.fps)
     with open(csv_path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     print(f"wrote {csv_path} ({len(rows)} windows) in {seconds:.1f} s (~{frames / seconds:.0f} frames/s)")

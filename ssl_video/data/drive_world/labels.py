@@ -7,7 +7,6 @@ Each label is chosen to need time to read: speed needs motion, ``turn_next`` is 
 
 from __future__ import annotations
 
-import numpy as np
 
 from ssl_video.data.drive_world.simulate import KMH, Drive, road_at
 

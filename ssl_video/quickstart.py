@@ -1,0 +1,124 @@
+"""``ssl-video quickstart``: the whole idea in one command, on the built-in driving world.
+
+    ssl-video quickstart --out runs/quickstart
+
+1. renders the built-in driving data (skipped when ``OUT/data/labels.csv`` exists),
+2. pretrains the quickstart model (``configs/pretrain/quickstart.yaml``) to predict the future,
+3. exports its weights (``OUT/weights``: ``model.safetensors`` + ``config.json``),
+4. runs the label-efficiency report for the time-dependent labels (``OUT/probe``),
+5. prints where everything is.
+
+Each step is the same code path as its own subcommand (``data make-drive``, ``fit``,
+``weights export``, ``probe``), so what the quickstart shows is what a user gets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+QUICKSTART_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "quickstart.yaml"
+TIME_DEPENDENT_TARGETS = ("speed_bucket", "turn_next", "lead_closing")
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ssl-video quickstart", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="output folder (default: %(default)s)")
+    parser.add_argument("--data", type=Path, default=None, help="use this drive data folder instead of OUT/data")
+    parser.add_argument("--minutes", type=float, default=30.0, help="minutes of built-in driving video to render")
+    parser.add_argument("--config", type=Path, default=QUICKSTART_CONFIG, help="pretraining config (default: quickstart.yaml)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the config's trainer.max_steps")
+    parser.add_argument("--targets", nargs="+", default=list(TIME_DEPENDENT_TARGETS), help="label columns to probe")
+    parser.add_argument("--seeds", type=int, default=3, help="probe seeds (default: %(default)s)")
+    parser.add_argument("--modes", default="linear,scratch", help="probe modes (default: %(default)s)")
+    parser.add_argument("--fractions", nargs="+", type=float, default=[0.01, 0.1, 1.0])
+    parser.add_argument("--seed", type=int, default=0, help="seed for data and pretraining")
+    parser.add_argument(
+        "--small", action="store_true", help="a few-minute smoke run: 6 minutes of video, 60 steps, 1 probe seed"
+    )
+    return parser.parse_args(list(argv))
+
+
+def _step(number: int, text: str) -> float:
+    print(f"\n[{number}/4] {text}", flush=True)
+    return time.perf_counter()
+
+
+def cli_main(argv: Sequence[str]) -> int:
+    args = _parse(argv)
+    if args.small:
+        args.minutes, args.seeds = min(args.minutes, 6.0), 1
+        args.max_steps = args.max_steps or 60
+    out = args.out.resolve()
+    data_dir = (args.data or out / "data").resolve()
+    if not args.config.is_file():
+        raise SystemExit(f"pretraining config not found: {args.config} (pass --config PATH)")
+    started = time.perf_counter()
+
+    t = _step(1, f"built-in driving data -> {data_dir}")
+    if (data_dir / "labels.csv").is_file():
+        print(f"  found {data_dir / 'labels.csv'}; not regenerating", flush=True)
+    else:
+        from ssl_video.data.drive_world import make_drive_dataset
+
+        make_drive_dataset(data_dir, minutes=args.minutes, seed=args.seed, progress=True)
+    print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+
+    t = _step(2, f"pretraining {args.config.name} -> {out / 'pretrain'}")
+    from ssl_video.pretrain.cli import main as fit_main
+
+    fit_args = [
+        "fit",
+        "--config", str(args.config),
+        "--data.data", str(data_dir / "labels.csv"),
+        "--trainer.default_root_dir", str(out / "pretrain"),
+        "--seed_everything", str(args.seed),
+    ]  # fmt: skip
+    if args.max_steps is not None:
+        fit_args += ["--trainer.max_steps", str(args.max_steps)]
+    fit_main(fit_args)
+    checkpoint = _last_checkpoint(out / "pretrain")
+    print(f"  checkpoint {checkpoint} ({time.perf_counter() - t:.0f} s)", flush=True)
+
+    t = _step(3, f"exporting weights -> {out / 'weights'}")
+    from ssl_video.hub import export_weights
+
+    weights_dir = export_weights(checkpoint, out / "weights")
+    print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+
+    t = _step(4, f"label-efficiency report for {', '.join(args.targets)} -> {out / 'probe'}")
+    from ssl_video.evaluate.cli import probe_main
+
+    probe_args = ["--encoder", str(weights_dir), "--data", str(data_dir / "labels.csv"), "--out", str(out / "probe")]
+    for target in args.targets:
+        probe_args += ["--target", target]
+    probe_args += ["--modes", args.modes, "--seeds", str(args.seeds), "--fractions", *map(str, args.fractions)]
+    probe_main(probe_args)
+    print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
+
+    print(f"\nquickstart finished in {(time.perf_counter() - started) / 60:.1f} min. Results:")
+    print(f"  data         {data_dir}")
+    print(f"  pretraining  {out / 'pretrain'}  (tensorboard --logdir {out / 'pretrain'})")
+    print(f"  checkpoint   {checkpoint}")
+    print(f"  weights      {weights_dir}")
+    print(f"  report       {out / 'probe' / 'report.md'}")
+    print(f"  plot         {out / 'probe' / 'label_efficiency.png'}")
+    report_md = out / "probe" / "report.md"
+    if report_md.is_file():
+        print("\n" + report_md.read_text())
+    return 0
+
+
+def _last_checkpoint(root: Path) -> Path:
+    """The newest ``last.ckpt`` (or any checkpoint) written under ``root``."""
+    candidates = sorted(root.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime) or sorted(
+        root.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime
+    )
+    if not candidates:
+        raise FileNotFoundError(f"pretraining wrote no checkpoint under {root}")
+    return candidates[-1]

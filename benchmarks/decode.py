@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"16-frame clips, H.264 {args.width}x{args.height} @ {args.fps:g} fps, keyframe every {GOP}, "
               f"{args.frames} frames x {args.videos} files; torch threads 1")
     print(header)
-    print(f"| size | row | clips/s | x decode bound |\n|---:|---|---:|---:|")
+    print("| size | row | clips/s | x decode bound |\n|---:|---|---:|---:|")
     for size, name, value, ratio in rows:
         print(f"| {size} | {name} | {value:,.1f} | {ratio:.3g} |")
     return 0

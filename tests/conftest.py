@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from ssl_video.data.drive_world import make_drive_dataset
 
@@ -22,3 +23,22 @@ def drive_data(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("drive_data")
     make_drive_dataset(out, **DRIVE_DATA)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_and_seed():
+    """2 shared CPU cores: one torch thread per test process; fixed seed for reproducible weights."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_cache_home(tmp_path_factory):
+    """Probe, feature and weights caches go to a per-session folder, never to the user's ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("SSL_VIDEO_HOME", str(tmp_path_factory.mktemp("ssl_video_home")))
+    yield
+    mp.undo()

@@ -32,7 +32,6 @@ use them).
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssl_video.models.predictor import Predictor

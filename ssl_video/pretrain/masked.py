@@ -18,7 +18,6 @@ on the masked tokens only. Masks are index tensors drawn from an explicit genera
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ssl_video.models.predictor import Predictor

@@ -6,16 +6,6 @@ import torch
 from ssl_video.models import get_encoder
 
 
-@pytest.fixture(autouse=True)
-def _one_thread_and_seed():
-    """2 shared CPU cores: one thread per test process; fixed seed for reproducible weights."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def tiny_encoder():
     """A 2-block, 48-wide ViT on 2x8x8 tubelets: 8 frames of 32x32 give a (4, 4, 4) token grid."""

@@ -82,7 +82,9 @@ def cli_main(argv: Sequence[str]) -> int:
     if args.max_steps is not None:
         fit_args += ["--trainer.max_steps", str(args.max_steps)]
     fit_main(fit_args)
-    checkpoint = _last_checkpoint(out / "pretrain")
+    checkpoint = out / "pretrain" / "checkpoints" / "last.ckpt"  # ssl-video fit's fixed checkpoint folder
+    if not checkpoint.is_file():
+        raise FileNotFoundError(f"pretraining wrote no {checkpoint}")
     print(f"  checkpoint {checkpoint} ({time.perf_counter() - t:.0f} s)", flush=True)
 
     t = _step(3, f"exporting weights -> {out / 'weights'}")
@@ -113,12 +115,3 @@ def cli_main(argv: Sequence[str]) -> int:
         print("\n" + report_md.read_text())
     return 0
 
-
-def _last_checkpoint(root: Path) -> Path:
-    """The newest ``last.ckpt`` (or any checkpoint) written under ``root``."""
-    candidates = sorted(root.rglob("last.ckpt"), key=lambda p: p.stat().st_mtime) or sorted(
-        root.rglob("*.ckpt"), key=lambda p: p.stat().st_mtime
-    )
-    if not candidates:
-        raise FileNotFoundError(f"pretraining wrote no checkpoint under {root}")
-    return candidates[-1]

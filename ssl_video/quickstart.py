@@ -22,8 +22,11 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-QUICKSTART_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "pretrain" / "quickstart.yaml"
-TIME_DEPENDENT_TARGETS = ("speed_bucket", "turn_next", "lead_closing")
+# ssl_video/configs links to the top-level configs/ and ships in the wheel as package data.
+QUICKSTART_CONFIG = Path(__file__).resolve().parent / "configs" / "pretrain" / "quickstart.yaml"
+# The two time-dependent labels the report is about (lead_closing, lane_change: --targets ...); two targets x
+# 3 fractions x 3 seeds of from-scratch training is what keeps the whole command near 15 minutes on 2 cores.
+QUICKSTART_TARGETS = ("speed_bucket", "turn_next")
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
@@ -33,7 +36,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--minutes", type=float, default=30.0, help="minutes of built-in driving video to render")
     parser.add_argument("--config", type=Path, default=QUICKSTART_CONFIG, help="pretraining config (default: quickstart.yaml)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the config's trainer.max_steps")
-    parser.add_argument("--targets", nargs="+", default=list(TIME_DEPENDENT_TARGETS), help="label columns to probe")
+    parser.add_argument("--targets", nargs="+", default=list(QUICKSTART_TARGETS),
+                        help="label columns to probe (default: %(default)s)")
     parser.add_argument("--seeds", type=int, default=3, help="probe seeds (default: %(default)s)")
     parser.add_argument("--modes", default="linear,scratch", help="probe modes (default: %(default)s)")
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.01, 0.1, 1.0])

@@ -58,9 +58,9 @@ def _common(parser: argparse.ArgumentParser) -> None:
     r.add_argument("--batch-size", type=int, default=16, help="feature extraction / decoding batch size")
     r.add_argument("--num-workers", type=int, default=min(2, os.cpu_count() or 1), help="decoding workers")
     r.add_argument("--cache-dir", help="clip and feature cache (default $SSL_VIDEO_HOME/evaluate)")
-    r.add_argument("--threads", type=int, default=max(1, (os.cpu_count() or 1) // 2),
-                   help="torch CPU threads (default: half the cores; on a shared 2-core machine 2 threads "
-                        "were 4x slower than 1)")
+    r.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: torch's own, one per core; lower it on a machine shared "
+                        "with other jobs, where oversubscribed threads are several times slower)")
 
 
 def _config(args: argparse.Namespace, **extra):
@@ -68,7 +68,8 @@ def _config(args: argparse.Namespace, **extra):
 
     from ssl_video.evaluate.label_efficiency import ProbeConfig
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     # One Trainer per (target, method, fraction, seed): Lightning's per-Trainer banners drown the results.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)
 

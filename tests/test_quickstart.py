@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
+import ssl_video
 from ssl_video.quickstart import cli_main
 
 
@@ -25,9 +27,6 @@ def test_quickstart_writes_weights_and_report(tmp_path, capsys):
 def test_quickstart_config_ships_with_the_package():
     """The main job's config is found inside the installed package (not only in a source checkout):
     ssl_video/configs links to the top-level configs/ and pyproject ships it as package data."""
-    from pathlib import Path
-
-    import ssl_video
     from ssl_video.quickstart import QUICKSTART_CONFIG
 
     package = Path(ssl_video.__file__).resolve().parent

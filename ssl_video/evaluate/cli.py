@@ -68,7 +68,7 @@ def _config(args: argparse.Namespace, **extra):
 
     from ssl_video.evaluate.label_efficiency import ProbeConfig
 
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     # One Trainer per (target, method, fraction, seed): Lightning's per-Trainer banners drown the results.
     logging.getLogger("pytorch_lightning.utilities.rank_zero").setLevel(logging.WARNING)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.models.compile import compile_encoders
 from ssl_video.models.registry import encoder_config, get_encoder
 from ssl_video.pretrain.future_features import FutureFeatures
 from ssl_video.pretrain.future_pixels import FuturePixels
@@ -53,7 +54,8 @@ class VideoPretrainer(pl.LightningModule):
         lr: peak learning rate; weight_decay on dim >= 2 tensors; warmup_steps then cosine to lr * min_lr_ratio.
         health_every: steps between feature-health logs (feat_std, eff_rank; an SVD, so not every step);
             a multiple of ``trainer.log_every_n_steps``, or Lightning drops the values.
-        compile: torch.compile the encoder (GPU; slow to start on CPU).
+        compile: torch.compile ``forward_features`` of the encoder and of its copies in the objectives
+            (EMA target), the calls the objectives make (GPU; slow to start on CPU).
         seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state).
     """
 
@@ -170,7 +172,10 @@ class VideoPretrainer(pl.LightningModule):
 
     def configure_model(self) -> None:
         if self.hparams.compile:
-            self.encoder.compile()  # in place: state_dict keys keep the `encoder.` prefix
+            # forward_features of the encoder and of the objectives' copies (EMA target); in place,
+            # so state_dict keys and checkpoints are the same as without compile
+            names = compile_encoders(self)
+            log.info("torch.compile: forward_features of %s", ", ".join(names))
 
     # -- checkpoint contract ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

@@ -1,7 +1,7 @@
 """Pretraining throughput: clips/s and model FLOPs utilisation (MFU) per encoder size.
 
     python benchmarks/train_throughput.py --models vit_tiny vit_small --frames 8 --size 64 --batch 4 --cpu-peak-gflops 100
-    python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 --compile   # GPU
+    python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 --modes eager compile   # GPU
 
 One training step = future_pixels + future_features losses (forward), backward, AdamW
 step, EMA update: what ``ssl-video fit`` runs per batch, minus data loading (synthetic
@@ -10,22 +10,33 @@ counted once with ``torch.utils.flop_counter`` (matmuls, convolutions, attention
 and backward) and MFU = FLOPs per step x steps per second / peak. Peak: the table below
 for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``; on CPU only with
 ``--cpu-peak-gflops`` (an estimate you supply, e.g. cores x GHz x FLOPs/cycle).
+
+One row per (model, mode): ``eager``, or ``compile``: ``torch.compile`` of ``forward_features`` of
+the online encoder and of the EMA target encoder (the objectives call ``forward_features``, not
+``encoder(...)``, so ``encoder.compile()`` would compile nothing); predictors, losses and the
+optimizer stay eager. ``--compile`` is an alias for ``--modes compile``. FLOPs are
+counted eagerly, before compiling, so they are the same in both modes. "warm-up (s)" is the
+wall time of the ``--warmup`` steps, which include the compilation in compile mode (much less
+when Inductor's on-disk cache already holds the graphs from an earlier run). "peak
+mem (GiB)" is ``torch.cuda.max_memory_allocated()`` over warm-up and timed steps (reset
+before warm-up; the model is freed between rows); "n/a" on CPU.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import time
 
 import torch
 
-from ssl_video.models import get_encoder
+from ssl_video.models import compile_encoders, get_encoder
 from ssl_video.models.flops import count_flops
 from ssl_video.pretrain.future_features import FutureFeatures
 from ssl_video.pretrain.future_pixels import FuturePixels
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s.
-PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
+PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
 
 
 def gpu_peak_tflops(name: str) -> float | None:
@@ -62,26 +73,47 @@ def make_step(encoder, objectives, optimizer, video, context, device):
     return loss_fn, step
 
 
-def run(model: str, args, device: torch.device) -> dict:
-    encoder, objectives, optimizer = build(model, args.frames, args.size, device)
-    if args.compile:
-        encoder.compile()
-    video = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
-    loss_fn, step = make_step(encoder, objectives, optimizer, video, args.frames // 2, device)
-    flops = count_flops(loss_fn)  # forward + backward of the summed losses
-    optimizer.zero_grad(set_to_none=True)
-    for _ in range(args.warmup):
-        step()
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def free(device: torch.device) -> None:
+    """Release what the previous row left, so that the next row's peak memory is its own."""
+    torch._dynamo.reset()  # compiled graphs and guards; also makes each row compile afresh
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def run(model: str, mode: str, args, device: torch.device) -> dict:
+    encoder, objectives, optimizer = build(model, args.frames, args.size, device)
+    video = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
+    loss_fn, step = make_step(encoder, objectives, optimizer, video, args.frames // 2, device)
+    flops = count_flops(loss_fn)  # forward + backward of the summed losses, eager (before compiling)
+    optimizer.zero_grad(set_to_none=True)
+    if mode == "compile":
+        compile_encoders(encoder)  # lazy: compiles in the first warm-up step
+        for objective in objectives:
+            compile_encoders(objective)  # the EMA target encoder of future_features
+    sync(device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    start = time.perf_counter()
+    for _ in range(args.warmup):
+        step()
+    sync(device)
+    warmup_s = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(args.steps):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+    sync(device)
     seconds = (time.perf_counter() - start) / args.steps
+    peak_gib = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
     params = sum(p.numel() for p in encoder.parameters())
-    return {"model": model, "params_m": params / 1e6, "clips_per_s": args.batch / seconds, "step_s": seconds,
+    del encoder, objectives, optimizer, video, loss_fn, step
+    return {"model": model, "mode": mode, "params_m": params / 1e6, "clips_per_s": args.batch / seconds,
+            "step_s": seconds, "warmup_s": warmup_s, "peak_gib": peak_gib,
             "gflop_per_step": flops / 1e9, "achieved_tflops": flops / seconds / 1e12}
 
 
@@ -93,7 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--compile", action="store_true", help="torch.compile the encoder")
+    parser.add_argument("--modes", nargs="+", choices=["eager", "compile"], default=["eager"],
+                        help="one row per model and mode; compile = torch.compile the encoder")
+    parser.add_argument("--compile", dest="modes", action="store_const", const=["compile"],
+                        help="alias for --modes compile")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="override the GPU peak (dense bf16)")
     parser.add_argument("--cpu-peak-gflops", type=float, default=None, help="estimated CPU fp32 peak, for MFU on CPU")
@@ -104,20 +139,26 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         name = torch.cuda.get_device_name()
         peak = args.peak_tflops or gpu_peak_tflops(name)
-        where = f"{name}, bf16 autocast"
+        dtype = "bf16 autocast"
     else:
         name = f"CPU, {torch.get_num_threads()} threads"
         peak = args.cpu_peak_gflops / 1000 if args.cpu_peak_gflops else None
-        where = f"{name}, float32"
-    print(f"device: {where}; clips {args.frames}x{args.size}x{args.size}, batch {args.batch}, "
-          f"objectives future_pixels + future_features, peak {peak if peak else 'unknown'} TFLOP/s")
-    print("| model | params (M) | clips/s | s/step | GFLOP/step (fwd+bwd) | achieved TFLOP/s | MFU |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+        dtype = "float32"
+    print(f"device: {name}; torch {torch.__version__}; dtype {dtype}; clip 3x{args.frames}x{args.size}x{args.size} "
+          f"(CxTxHxW); batch {args.batch}; warm-up {args.warmup} + timed {args.steps} steps; "
+          f"objectives future_pixels + future_features; peak {peak if peak else 'unknown'} TFLOP/s")
+    print("| model | mode | params (M) | clips/s | s/step | warm-up (s) | peak mem (GiB) | "
+          "GFLOP/step (fwd+bwd) | achieved TFLOP/s | MFU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model in args.models:
-        r = run(model, args, device)
-        mfu = f"{100 * r['achieved_tflops'] / peak:.1f}%" if peak else "n/a"
-        print(f"| {r['model']} | {r['params_m']:.1f} | {r['clips_per_s']:.2f} | {r['step_s']:.3f} | "
-              f"{r['gflop_per_step']:.1f} | {r['achieved_tflops']:.4f} | {mfu} |", flush=True)
+        for mode in args.modes:
+            r = run(model, mode, args, device)
+            free(device)
+            mfu = f"{100 * r['achieved_tflops'] / peak:.1f}%" if peak else "n/a"
+            mem = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "n/a"
+            print(f"| {r['model']} | {r['mode']} | {r['params_m']:.1f} | {r['clips_per_s']:.2f} | {r['step_s']:.3f} | "
+                  f"{r['warmup_s']:.1f} | {mem} | {r['gflop_per_step']:.1f} | {r['achieved_tflops']:.4f} | {mfu} |",
+                  flush=True)
     return 0
 
 

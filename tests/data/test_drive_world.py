@@ -33,6 +33,17 @@ def test_fixture_dataset_is_a_manifest_of_playable_videos(drive_data):
     assert frames.std() > 10  # not blank
 
 
+def test_videos_have_a_keyframe_every_two_seconds(drive_data):
+    # like dash cameras: a random clip seeks to a keyframe at most 2 s back (libx264's default is 250 frames)
+    with av.open(str(drive_data / "drive_000.mp4")) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate)
+        packets = sorted((p for p in container.demux(stream) if p.pts is not None), key=lambda p: p.pts)
+        keys = [i for i, packet in enumerate(packets) if packet.is_keyframe]
+    assert keys[0] == 0
+    assert max(np.diff(keys)) <= round(2 * fps)
+
+
 def test_windows_never_cross_drives(drive_data):
     rows = _rows(drive_data / "labels.csv")
     for row in rows:

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
@@ -245,20 +247,27 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
 
     results: list[Result] = []
     targets: dict[str, TargetInfo] = {}
-    for target in cfg.targets:
-        split = split_target(cfg, prep, target)
-        targets[target] = split.info
-        for seed in range(cfg.seeds):
-            for fraction in cfg.fractions:
-                run = make_run(cfg, prep, split, fraction, seed)
-                for mode in cfg.modes:
-                    for suffix in list(features) if mode in FROZEN else [""]:
-                        start = time.perf_counter()
-                        m = run.frozen(mode, features[suffix]) if mode in FROZEN else run.trained(mode, prep.enc)
-                        results.append(Result(target, mode + suffix, fraction, seed, m, len(run.sub),
-                                              time.perf_counter() - start, run.subset_id()))
-                        log.info("%s %s%s fraction=%g seed=%d n=%d: %s", target, mode, suffix, fraction, seed,
-                                 len(run.sub), {k: round(v, 4) for k, v in m.items()})
+    per_split = sum(len(features) if mode in FROZEN else 1 for mode in cfg.modes)
+    total = len(cfg.targets) * cfg.seeds * len(cfg.fractions) * per_split
+    # one bar over all runs (an ETA: trained modes take seconds to minutes each, frozen probes
+    # milliseconds); log lines go through the bar. Hidden when stderr is not a terminal.
+    with logging_redirect_tqdm(), tqdm(total=total, desc="probe runs", unit="run", disable=None) as bar:
+        for target in cfg.targets:
+            split = split_target(cfg, prep, target)
+            targets[target] = split.info
+            for seed in range(cfg.seeds):
+                for fraction in cfg.fractions:
+                    run = make_run(cfg, prep, split, fraction, seed)
+                    for mode in cfg.modes:
+                        for suffix in list(features) if mode in FROZEN else [""]:
+                            bar.set_postfix_str(f"{target} {mode}{suffix} {fraction:g} seed {seed}")
+                            start = time.perf_counter()
+                            m = run.frozen(mode, features[suffix]) if mode in FROZEN else run.trained(mode, prep.enc)
+                            results.append(Result(target, mode + suffix, fraction, seed, m, len(run.sub),
+                                                  time.perf_counter() - start, run.subset_id()))
+                            log.info("%s %s%s fraction=%g seed=%d n=%d: %s", target, mode, suffix, fraction, seed,
+                                     len(run.sub), {k: round(v, 4) for k, v in m.items()})
+                            bar.update()
     meta = {
         "encoder": prep.enc.source,
         "architecture": f"{prep.enc.architecture} {prep.enc.args}",

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
+
+import pytest
 
 import ssl_video
 from ssl_video.quickstart import cli_main
@@ -36,3 +42,24 @@ def test_quickstart_config_ships_with_the_package():
     if top_level.is_dir():  # a source checkout: the package's configs are the repository's configs/
         shipped = {p.relative_to(package / "configs") for p in (package / "configs").rglob("*.yaml")}
         assert shipped == {p.relative_to(top_level) for p in top_level.rglob("*.yaml")}
+
+
+@pytest.mark.slow
+def test_built_wheel_contains_the_configs(tmp_path):
+    """A wheel built from this checkout (what `pip install ssl_video` gets) holds every YAML config
+    under ssl_video/configs/, so the quickstart and the notebooks find theirs outside a checkout."""
+    setuptools = pytest.importorskip("setuptools")
+    if int(setuptools.__version__.split(".")[0]) < 68:
+        pytest.skip(f"setuptools {setuptools.__version__} < 68 (pyproject's build requirement)")
+    repo = Path(__file__).resolve().parents[1]
+    # build from a copy: the build writes build/ and *.egg-info next to the sources
+    source = tmp_path / "src"
+    shutil.copytree(repo, source, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", ".whl", "runs", "build", "*.egg-info", "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
+                    str(source)], check=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("ssl_video-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {name for name in archive.namelist() if name.startswith("ssl_video/configs/")}
+    expected = {f"ssl_video/configs/{p.relative_to(repo / 'configs').as_posix()}" for p in (repo / "configs").rglob("*.yaml")}
+    assert "ssl_video/configs/pretrain/quickstart.yaml" in expected
+    assert shipped == expected

@@ -22,6 +22,7 @@ import functools
 import logging
 import math
 import multiprocessing
+import warnings
 
 import numpy as np
 import pytorch_lightning as pl
@@ -120,7 +121,34 @@ class _ClipDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     def train_dataloader(self):
-        return self._loader(self.datasets.get("train"), shuffle=True)
+        loader = self._loader(self.datasets.get("train"), shuffle=True)
+        self._resume_mid_epoch(loader)
+        return loader
+
+    def _resume_mid_epoch(self, loader: DataLoader | list) -> None:
+        """Resumed from a checkpoint taken inside an epoch (``--ckpt_path last`` after a crash):
+        continue that epoch's clip order after the batches already trained on, instead of
+        starting the epoch over (which repeats its first clips and never shows its last ones)."""
+        trainer = self.trainer
+        if trainer is None or not isinstance(loader, DataLoader):
+            return
+        # Lightning iterates the loader once before its first set_epoch call (worker processes fetch
+        # indices ahead at that moment): start at the trainer's epoch, not 0, when resuming a later epoch.
+        loader.sampler.set_epoch(trainer.current_epoch)
+        if not trainer.fit_loop.restarting:
+            return
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # batches of this epoch trained on
+        if done == 0:
+            return
+        if trainer.world_size > 1:
+            log.warning("resumed mid-epoch with %d processes: epoch %d starts over (exact resume is single-process only)",
+                        trainer.world_size, trainer.current_epoch)
+            return
+        consumed = min(done * self.batch_size, len(loader.sampler))
+        loader.sampler.resume(trainer.current_epoch, consumed)
+        # Lightning warns about resuming mid-epoch with a loader it cannot restore itself; this one is.
+        warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+        log.info("resumed mid-epoch: epoch %d continues after its first %d batches", trainer.current_epoch, done)
 
     def val_dataloader(self):
         return self._loader(self.datasets.get("val"), shuffle=False)

@@ -105,9 +105,17 @@ class EpochSampler(Sampler):
 
     def __init__(self, length: int, *, shuffle: bool, seed: int = 0):
         self.length, self.shuffle, self.seed, self.epoch = length, shuffle, seed, 0
+        self._resume: tuple[int, int] | None = None  # (epoch, keys already consumed in it)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
+
+    def resume(self, epoch: int, consumed: int) -> None:
+        """The next pass over ``epoch`` starts after its first ``consumed`` keys (a run resumed
+        mid-epoch from a checkpoint); ``len()`` stays the full epoch, as the loop counts on it."""
+        if not 0 <= consumed <= self.length:
+            raise ValueError(f"consumed={consumed} outside 0..{self.length}")
+        self._resume = (int(epoch), int(consumed))
 
     def __len__(self) -> int:
         return self.length
@@ -118,7 +126,10 @@ class EpochSampler(Sampler):
             order = torch.randperm(self.length, generator=torch.Generator().manual_seed(_item_seed(self.seed, epoch, 0, stream=1)))
             order = order.tolist()
         else:
-            order = range(self.length)
+            order = list(range(self.length))
+        if self._resume is not None and self._resume[0] == epoch:
+            order = order[self._resume[1]:]
+        self._resume = None
         return iter([(epoch, i) for i in order])
 
 

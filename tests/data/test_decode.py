@@ -131,6 +131,24 @@ def test_reader_cache_reuses_and_evicts(video_folder):
         ReaderCache(max_open=0)
 
 
+def test_reopened_reader_reuses_the_packet_table_until_the_file_changes(tmp_path, vids, monkeypatch):
+    path = vids.write_good(tmp_path / "clip.mp4", 120, gop=30)
+    demuxed = []
+    real = decode.packet_table
+    monkeypatch.setattr(decode, "packet_table", lambda c, s: demuxed.append(c.name) or real(c, s))
+    with open_video(path, backend="pyav") as reader:
+        first = reader.get_frames([100, 3, 50])
+    with open_video(path, backend="pyav") as reader:  # a worker reopening the file for its next clip
+        assert _numbers(reader.get_frames([100, 3, 50])) == [100, 3, 50]
+        assert np.array_equal(reader.get_frames([100, 3, 50]), first)
+    assert len(demuxed) == 1  # demuxed once, not once per open
+    vids.write_good(path, 60, gop=30)  # the file is replaced: its table must be read again
+    os.utime(path, ns=(0, 10**9))  # a different modification time even on coarse clocks
+    with open_video(path, backend="pyav") as reader:
+        assert reader.num_frames == 60 and _numbers(reader.get_frames([59])) == [59]
+    assert len(demuxed) == 2
+
+
 def test_empty_request_and_bad_size(video_folder):
     with open_video(video_folder / "h264.mp4", size=(16, 24), backend="pyav") as reader:
         assert reader.get_frames([]).shape == (0, 16, 24, 3)

@@ -2,7 +2,7 @@
 # The quickstart recipe with a GPU budget: does a longer pretraining on more unlabeled video
 # make the frozen encoder beat a random one on the time-dependent labels?
 #
-#   bash benchmarks/gpu_pretrain_probe.sh OUT          # one GPU; ~6 min
+#   bash benchmarks/gpu_pretrain_probe.sh OUT          # one GPU; 4.6 min on an H100
 #
 # 1. unlabeled pretraining video: MINUTES_PER_SEED x 4 of the built-in world (seeds 1-4, in
 #    parallel), disjoint from the labeled evaluation data (seed 0, the quickstart's 30 min);

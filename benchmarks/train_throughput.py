@@ -94,8 +94,7 @@ def run(model: str, mode: str, args, device: torch.device) -> dict:
     optimizer.zero_grad(set_to_none=True)
     if mode == "compile":
         compile_encoders(encoder)  # lazy: compiles in the first warm-up step
-        for objective in objectives:
-            compile_encoders(objective)  # the EMA target encoder of future_features
+        compile_encoders(objectives)  # the EMA target encoder of future_features
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()

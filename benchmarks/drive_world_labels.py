@@ -7,10 +7,13 @@ next to chance (the majority class) and the class counts.
 
     python benchmarks/drive_world_labels.py                      # generates 30 min at 128x128 in a temp dir
     python benchmarks/drive_world_labels.py --data /tmp/drive    # reuse a dataset
+    python benchmarks/drive_world_labels.py --seed 1             # another world
 
 Features (pixels are average-pooled to ``--pool`` x ``--pool``, colour kept):
     single: the last frame of the window
-    motion: last frame, (last - first) frame, and the mean |frame(t) - frame(t-1)| over the window
+    motion: last frame, (last - first) frame, the mean |frame(t) - frame(t-1)| over the window, and the
+            mean horizontal image motion per cell (Lucas-Kanade from the frame differences: signed, so a
+            linear model can tell leftward from rightward motion, which |differences| cannot)
 """
 
 from __future__ import annotations
@@ -40,6 +43,26 @@ def _pool(frames: np.ndarray, out: int) -> np.ndarray:
     return frames.reshape(t, out, h // out, out, w // out, c).mean(axis=(2, 4), dtype=np.float32) / 255.0
 
 
+def horizontal_flow(frames: np.ndarray, out: int) -> np.ndarray:
+    """Mean horizontal image motion (pixels/frame, + = rightwards) per cell of an out x out grid.
+
+    The least-squares (Lucas-Kanade) estimate from frame differences and horizontal gradients of
+    the grey image, over all consecutive frame pairs of (T, H, W, C) uint8 frames: a signed motion
+    feature (a frame difference alone says *that* something moved, not which way).
+    """
+    grey = frames.mean(axis=-1, dtype=np.float32)
+    gx = np.zeros_like(grey)
+    gx[:, :, 1:-1] = (grey[:, :, 2:] - grey[:, :, :-2]) / 2
+    gx = (gx[1:] + gx[:-1]) / 2
+    gt = np.diff(grey, axis=0)
+    t, h, w = gt.shape
+
+    def cells(a: np.ndarray) -> np.ndarray:  # (T, H, W) -> (out, out) sums over time and each cell
+        return a.reshape(t, out, h // out, out, w // out).sum(axis=(0, 2, 4))
+
+    return (-cells(gx * gt) / (cells(gx * gx) + 1.0)).ravel()
+
+
 def window_features(data: Path, pool: int) -> tuple[np.ndarray, np.ndarray, list[dict]]:
     """(single, motion) feature matrices and the CSV rows, one per window."""
     with open(data / "labels.csv", newline="") as handle:
@@ -60,7 +83,8 @@ def window_features(data: Path, pool: int) -> tuple[np.ndarray, np.ndarray, list
             last = clip[-1].ravel()
             flicker = np.abs(np.diff(_pool(frames[a:b], pool), axis=0)).mean(axis=0).ravel()
             single.append(last)
-            motion.append(np.concatenate([last, (clip[-1] - clip[0]).ravel(), flicker]))
+            flow = horizontal_flow(frames[a:b], pool)
+            motion.append(np.concatenate([last, (clip[-1] - clip[0]).ravel(), flicker, flow]))
             ordered.append(row)
     return np.stack(single), np.stack(motion), ordered
 
@@ -80,13 +104,14 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None, help="dataset folder (default: generate one)")
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0, help="world seed of the generated dataset")
     parser.add_argument("--pool", type=int, default=16, help="pooled frame size for the features")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         data = args.data
         if data is None:
             begin, begin_cpu = time.perf_counter(), time.process_time()
-            data = make_drive_dataset(Path(tmp) / "drive", minutes=args.minutes, size=args.size).parent
+            data = make_drive_dataset(Path(tmp) / "drive", minutes=args.minutes, size=args.size, seed=args.seed).parent
             wall, cpu = time.perf_counter() - begin, time.process_time() - begin_cpu
             frames = args.minutes * 60 * 10
             print(f"generated {args.minutes:g} min at {args.size}px, 10 fps: {wall:.1f} s wall, {cpu:.1f} s CPU "

@@ -133,6 +133,7 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     sky_rows = np.ceil(sky_end - 0.5).astype(int)
     for t in range(n):
         img[t, :, : sky_rows[t]] = sky_rgb[t, :, : sky_rows[t]]
+    _draw_hills(img, drive, idx, f, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim)
     _draw_sprites(img, drive, idx, f, cx_t, cy_t, lat, elev, visible_row, dim)
     if app.weather == "rain":
         _draw_rain(img, drive, start, height, width)
@@ -140,6 +141,36 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     img += 0.5
     np.clip(img, 0.0, 255.0, out=img)
     return img.astype(np.uint8).transpose(0, 2, 3, 1).copy()  # (T, 3, H, W) -> (T, H, W, 3)
+
+
+def _draw_hills(img, drive: Drive, idx, f: float, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim: float) -> None:
+    """Distant hills above the horizon (with lights at night), fixed to world directions: they pan at the yaw rate."""
+    app = drive.appearance
+    height, width = img.shape[2:]
+    heading = road_at(drive.road_theta, drive.s[idx]) + drive.yaw[idx]  # (T,) world heading of the camera
+    azimuth = heading[:, None] + np.arctan((np.arange(width) + 0.5 - cx_t[:, None]) / f)  # (T, W)
+    angle = np.full_like(azimuth, 0.012)
+    for amp, cycles, phase in app.skyline:
+        angle += amp * (1.0 + np.sin(cycles * azimuth + phase))
+    top = cy_t[:, None] - f * angle  # (T, W) first hill row per column
+    ambient = _LIGHT[app.time_of_day][0]
+    haze = 0.9 if app.weather == "fog" else 0.45  # far away: mostly the colour of the air
+    air = np.asarray(fog_rgb if app.weather == "fog" else horizon_rgb)
+    rgb = ((1 - haze) * np.asarray(app.hills_rgb) * ambient + haze * air) * dim
+    rows = np.arange(height)[None, :, None] + 0.5
+    mask = (rows >= top[:, None, :]) & (rows < sky_rows[:, None, None])  # (T, H, W)
+    for c in range(3):
+        img[:, c][mask] = rgb[c]
+    if app.time_of_day == "night":  # the hills are black: distant lights (farms, villages) mark the skyline
+        lamp = ((1 - haze) * np.array([1.0, 0.85, 0.55]) + haze * air) * dim
+        rel = (np.asarray(app.lights)[None, :] - heading[:, None] + np.pi) % (2 * np.pi) - np.pi  # (T, L) azimuth from the axis
+        u = cx_t[:, None] + f * np.tan(np.clip(rel, -1.0, 1.0))
+        t_on, l_on = np.nonzero((np.abs(rel) < 1.0) & (u >= 0) & (u < width))
+        col = u[t_on, l_on].astype(int)
+        dot = max(1, round(height / 128))
+        row = np.floor(top[t_on, col]).astype(int) - dot
+        for t, r, c in zip(t_on.tolist(), row.tolist(), col.tolist()):
+            img[t, :, max(r, 0) : max(r + dot, 0), c : c + dot] = lamp[:, None, None]
 
 
 # Sprites are made of rectangles. Each template row is one rectangle, relative to the sprite's

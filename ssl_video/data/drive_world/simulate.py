@@ -23,7 +23,7 @@ LOOKAHEAD_S = 6.0  # s simulated after the video ends, so windows at the end sti
 TIMES_OF_DAY = ("day", "dusk", "night")
 WEATHERS = ("clear", "fog", "rain")
 KMH = 3.6
-WANDER_M, DRIFT_M = 0.4, 0.3  # lateral wander in the lane (std) and drift into upcoming curves, m
+WANDER_M = 0.15  # m: std of the ego's slow lateral wander in its lane
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,9 @@ class Appearance:
     grass_rgb: tuple[float, float, float]
     fog_m: float  # distance at which ~63% of the colour is fog
     shake_px: float  # camera shake amplitude (independent of speed)
+    hills_rgb: tuple[float, float, float]  # distant hills on the horizon (before lighting and haze)
+    skyline: tuple[tuple[float, float, float], ...]  # hill height over world azimuth: (rad, cycles per turn, phase)
+    lights: tuple[float, ...]  # world azimuths (rad) of distant lights on the skyline, seen at night
 
 
 @dataclass
@@ -49,7 +52,7 @@ class Drive:
     x: np.ndarray  # (N,) ego lateral position, m
     yaw: np.ndarray  # (N,) camera heading relative to the road tangent, rad (+ = right)
     lane: np.ndarray  # (N,) int8 target lane index (0 = left, 1 = right)
-    x_lane: np.ndarray  # (N,) the part of ``x`` due to lane changes (without the drift into curves)
+    x_lane: np.ndarray  # (N,) the part of ``x`` due to lane changes (without the wander in the lane)
     lead_gap: np.ndarray  # (N,) distance from ego to the lead vehicle, m
     veh_s: np.ndarray  # (V, N) vehicle positions along the road
     veh_x: np.ndarray  # (V, N) vehicle lateral positions
@@ -91,7 +94,12 @@ def _appearance(rng: np.random.Generator, time_of_day: str, weather: str) -> App
     road = tuple(float(np.clip(grey + d, 0, 1)) for d in rng.uniform(-0.03, 0.03, 3))
     grass = (rng.uniform(0.2, 0.45), rng.uniform(0.4, 0.6), rng.uniform(0.1, 0.3))
     fog_m = {"clear": 400.0, "fog": rng.uniform(25.0, 45.0), "rain": rng.uniform(80.0, 140.0)}[weather]
-    return Appearance(time_of_day, weather, road, tuple(float(c) for c in grass), float(fog_m), float(rng.uniform(0.2, 0.8)))
+    hills = (rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.45), rng.uniform(0.25, 0.45))
+    # Distant hills fixed to world directions: they pan across the image at the yaw rate, a cue to
+    # turning that no single frame holds (the road ahead stays in front of the car while it turns).
+    skyline = tuple((float(rng.uniform(0.006, 0.018)), float(rng.integers(4, 40)), float(rng.uniform(0, 2 * np.pi))) for _ in range(4))
+    return Appearance(time_of_day, weather, road, tuple(float(c) for c in grass), float(fog_m), float(rng.uniform(0.2, 0.8)),
+                      tuple(float(c) for c in hills), skyline, tuple(float(a) for a in rng.uniform(0, 2 * np.pi, 40)))
 
 
 def _speed_profile(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
@@ -114,18 +122,21 @@ def _speed_profile(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
 
 
 def _curvature_schedule(rng: np.random.Generator, n: int, fps: float) -> np.ndarray:
-    """Curvature (1/m) the ego meets at each frame: straights and curves of a few *seconds* each.
+    """Curvature (1/m) the ego meets at each frame: straights of 4-12 s and curves of 6-20 s.
 
-    Scheduling curves in time rather than distance keeps "the road 1-3 s after the window"
-    about as unpredictable at every speed (a curve now says little about the curve next).
+    Curves are long, gentle sweepers (150-600 m radius, as on rural roads and highways): a car
+    that is turning now is likely still turning in the next seconds, so the yaw *rate* (distant
+    hills panning past the camera, a motion cue) predicts ``turn_next``, while such a bend is
+    only a pixel or two of road near the horizon in one small frame. Scheduling curves in time
+    rather than distance keeps that relation the same at every speed.
     """
     k = np.zeros(n)
     i = 0
     while i < n:
-        curve = rng.random() < 0.62
-        step = int(rng.uniform(2.0, 5.0) * fps)
+        curve = rng.random() < 0.55
+        step = int(rng.uniform(6.0, 20.0) * fps) if curve else int(rng.uniform(4.0, 12.0) * fps)
         if curve:
-            k[i : i + step] = rng.choice([-1.0, 1.0]) / rng.uniform(60, 220)
+            k[i : i + step] = rng.choice([-1.0, 1.0]) / rng.uniform(150, 600)
         i += step
     return _smooth(k, int(1.5 * fps))  # curves come on over ~1.5 s (like a clothoid)
 
@@ -150,7 +161,7 @@ def _road(rng: np.random.Generator, s: np.ndarray, v: np.ndarray, fps: float) ->
     return k, theta, theta_int, e, de
 
 
-def _lanes(rng: np.random.Generator, v: np.ndarray, k_ahead: np.ndarray, fps: float) -> tuple[np.ndarray, ...]:
+def _lanes(rng: np.random.Generator, v: np.ndarray, fps: float) -> tuple[np.ndarray, ...]:
     """Lane index and lateral position: lane changes every few seconds (only when moving)."""
     n = len(v)
     lane = np.empty(n, dtype=np.int8)
@@ -165,10 +176,9 @@ def _lanes(rng: np.random.Generator, v: np.ndarray, k_ahead: np.ndarray, fps: fl
         t += 1
     width = int(3.0 * fps)  # a lane change takes ~3 s
     x_lane = _smooth(np.asarray(LANE_CENTRES)[lane], width)
-    # Drivers wander in their lane and drift towards the inside of an upcoming curve: a small lateral
-    # *motion* cue for turn_next, while the wander keeps the lateral *position* in one frame uninformative.
-    wander = WANDER_M * _smooth_noise(rng, n, int(5.0 * fps))
-    x = x_lane + wander + _smooth(DRIFT_M * np.clip(k_ahead * 150.0, -1.0, 1.0), width)
+    # Drivers wander a little in their lane and follow curves without cutting them, so the lateral
+    # position in one frame says nothing about the road ahead; a curve shows as the world panning past.
+    x = x_lane + WANDER_M * _smooth_noise(rng, n, int(5.0 * fps))
     return lane, x_lane, x
 
 
@@ -187,8 +197,7 @@ def simulate_drive(seed: int, index: int, *, duration_s: float, fps: float) -> D
     s = np.concatenate([[0.0], np.cumsum(v[:-1]) / fps]) + 50.0
     road_k, theta, theta_int, road_e, road_de = _road(rng, s, v, fps)
     road_len = len(road_k) * ROAD_STEP
-    k_ahead = road_at(road_k, s[np.minimum(np.arange(n) + int(2.0 * fps), n - 1)])  # the road 2 s from now
-    lane, x_lane, x = _lanes(rng, v, k_ahead, fps)
+    lane, x_lane, x = _lanes(rng, v, fps)
     yaw = np.clip(np.gradient(x) * fps / np.maximum(v, 4.0), -0.12, 0.12)
 
     # Lead vehicle: the gap opens and closes independently of ego speed; the lead never reverses.

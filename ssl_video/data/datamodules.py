@@ -28,7 +28,7 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from ssl_video.data.datasets import ClipDataset, EpochSampler, collate_clips, encode_labels
+from ssl_video.data.datasets import ClipDataset, EpochSampler, ShardedEpochSampler, collate_clips, encode_labels
 from ssl_video.data.manifest import ClipWindow, load_windows
 from ssl_video.data.sampling import ClipSpec, clip_fits
 from ssl_video.data.splits import label_fraction, split_by_sequence
@@ -95,15 +95,21 @@ class _ClipDataModule(pl.LightningDataModule):
             backend=self.backend, labels=None if labels is None else labels[idx],
             transform=augment if train else None, max_open=self.max_open, window_ids=idx)
 
-    def _loader(self, dataset: ClipDataset | None, *, shuffle: bool) -> DataLoader | list:
+    def _loader(self, dataset: ClipDataset | None, *, shuffle: bool, shard: bool = False) -> DataLoader | list:
+        """A loader over ``dataset``; ``shard``: split it over the processes of a distributed run
+        here (resumable mid-epoch) instead of leaving that to Lightning's sampler wrapper."""
         if dataset is None or len(dataset) == 0:
             return []  # Lightning skips a loop with no batches
+        sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=self.seed)
+        trainer = self.trainer
+        if shard and trainer is not None and trainer.world_size > 1 and trainer._accelerator_connector.use_distributed_sampler:
+            sampler = ShardedEpochSampler(len(dataset), shuffle=shuffle, seed=self.seed, **trainer.distributed_sampler_kwargs)
         if self.num_workers > 0 and self.worker_start == "forkserver":
             # Imported once in the server, so each worker forks with them loaded (takes effect
             # only before the server starts).
             multiprocessing.set_forkserver_preload(["torch", "av", "ssl_video.data.datasets"])
         return DataLoader(
-            dataset, batch_size=self.batch_size, sampler=EpochSampler(len(dataset), shuffle=shuffle, seed=self.seed),
+            dataset, batch_size=self.batch_size, sampler=sampler,
             num_workers=self.num_workers, persistent_workers=self.persistent_workers, pin_memory=self.pin_memory,
             collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape),
             multiprocessing_context=self.worker_start if self.num_workers > 0 else None)
@@ -121,14 +127,16 @@ class _ClipDataModule(pl.LightningDataModule):
         raise NotImplementedError
 
     def train_dataloader(self):
-        loader = self._loader(self.datasets.get("train"), shuffle=True)
+        loader = self._loader(self.datasets.get("train"), shuffle=True, shard=True)
         self._resume_mid_epoch(loader)
         return loader
 
     def _resume_mid_epoch(self, loader: DataLoader | list) -> None:
         """Resumed from a checkpoint taken inside an epoch (``--ckpt_path last`` after a crash):
         continue that epoch's clip order after the batches already trained on, instead of
-        starting the epoch over (which repeats its first clips and never shows its last ones)."""
+        starting the epoch over (which repeats its first clips and never shows its last ones).
+        In a distributed run each process skips what it trained on of its own shard, so the run
+        must resume with the same number of processes and batch size."""
         trainer = self.trainer
         if trainer is None or not isinstance(loader, DataLoader):
             return
@@ -140,11 +148,7 @@ class _ClipDataModule(pl.LightningDataModule):
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # batches of this epoch trained on
         if done == 0:
             return
-        if trainer.world_size > 1:
-            log.warning("resumed mid-epoch with %d processes: epoch %d starts over (exact resume is single-process only)",
-                        trainer.world_size, trainer.current_epoch)
-            return
-        consumed = min(done * self.batch_size, len(loader.sampler))
+        consumed = min(done * self.batch_size, len(loader.sampler))  # of this process's shard when distributed
         loader.sampler.resume(trainer.current_epoch, consumed)
         # Lightning warns about resuming mid-epoch with a loader it cannot restore itself; this one is.
         warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, Sampler, default_collate
+from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
 
 from ssl_video.data.decode import ReaderCache, read_frames, run_with_timeout
 from ssl_video.data.sampling import ClipSpec, clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
@@ -131,6 +131,46 @@ class EpochSampler(Sampler):
             order = order[self._resume[1]:]
         self._resume = None
         return iter([(epoch, i) for i in order])
+
+
+class ShardedEpochSampler(DistributedSampler):
+    """:class:`EpochSampler`'s order split over the processes of a distributed run, resumable mid-epoch.
+
+    Every process computes the same (seed, epoch) order, pads it by repeating its first keys to a
+    multiple of ``num_replicas`` and takes every ``num_replicas``-th key from ``rank`` on, as
+    ``DistributedSampler`` does. Being a ``DistributedSampler``, Lightning uses it as it is instead
+    of wrapping it; unlike Lightning's wrapper it can skip the part of this process's shard that a
+    run interrupted mid-epoch already trained on (``resume``).
+    """
+
+    def __init__(self, length: int, *, shuffle: bool, seed: int = 0, num_replicas: int, rank: int):
+        super().__init__(range(length), num_replicas=num_replicas, rank=rank, shuffle=False, seed=seed)
+        self.order = EpochSampler(length, shuffle=shuffle, seed=seed)
+        self._resume: tuple[int, int] | None = None  # (epoch, keys of this shard already consumed)
+
+    def set_epoch(self, epoch: int) -> None:
+        super().set_epoch(epoch)
+        self.order.set_epoch(epoch)
+
+    def resume(self, epoch: int, consumed: int) -> None:
+        """The next pass over ``epoch`` starts after the first ``consumed`` keys of this process's shard."""
+        if not 0 <= consumed <= self.num_samples:
+            raise ValueError(f"consumed={consumed} outside 0..{self.num_samples}")
+        self._resume = (int(epoch), int(consumed))
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        keys = list(self.order)  # this epoch's (epoch, index) keys, the same in every process
+        epoch = self.order.epoch - 1
+        while len(keys) < self.total_size:
+            keys += keys[: self.total_size - len(keys)]
+        shard = keys[self.rank : self.total_size : self.num_replicas]
+        if self._resume is not None and self._resume[0] == epoch:
+            shard = shard[self._resume[1]:]
+        self._resume = None
+        return iter(shard)
 
 
 class ClipDataset(Dataset):

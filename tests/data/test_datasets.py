@@ -4,7 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from ssl_video.data.datasets import ClipDataset, EpochSampler, collate_clips, encode_labels, infer_task
+from ssl_video.data.datasets import (
+    ClipDataset,
+    EpochSampler,
+    ShardedEpochSampler,
+    collate_clips,
+    encode_labels,
+    infer_task,
+)
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.transforms import ClipAugment
@@ -78,6 +85,26 @@ def test_train_clips_seeded_by_epoch_and_index(two_rates):
     assert [i for _, i in first] != [i for _, i in second]  # reshuffled each epoch
     sampler.set_epoch(0)
     assert list(sampler) == first
+
+
+def test_sharded_epoch_sampler_splits_the_epoch_order_and_resumes_its_shard():
+    whole = EpochSampler(7, shuffle=True, seed=3)
+    whole.set_epoch(2)
+    order = list(whole)
+    shards = [ShardedEpochSampler(7, shuffle=True, seed=3, num_replicas=3, rank=r) for r in range(3)]
+    for shard in shards:
+        shard.set_epoch(2)
+    keys = [list(shard) for shard in shards]
+    assert [len(k) for k in keys] == [len(s) for s in shards] == [3, 3, 3]
+    padded = order + order[:2]  # padded to a multiple of 3 by repeating the first keys, as DistributedSampler
+    assert keys == [padded[r::3] for r in range(3)]
+    shards[1].set_epoch(2)
+    shards[1].resume(2, 2)
+    assert list(shards[1]) == keys[1][2:]  # the rest of this process's shard, once
+    after = list(shards[1])
+    assert len(after) == 3 and {e for e, _ in after} == {3}  # the pass after it: all of epoch 3
+    with pytest.raises(ValueError, match="consumed"):
+        shards[0].resume(2, 4)
 
 
 def test_corrupt_file_returns_none_counted_and_collate_drops(two_rates, caplog):

@@ -96,16 +96,12 @@ def _item_seed(seed: int, epoch: int, index: int, stream: int = 0) -> int:
     return int(np.random.SeedSequence(words).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-class EpochSampler(Sampler):
-    """Yields ``(epoch, index)`` keys for :class:`ClipDataset`, shuffled per (seed, epoch) if asked.
+class _ResumableEpochs:
+    """What both samplers share: an epoch counter (``set_epoch``, else each pass takes the next
+    epoch) and mid-epoch resume (the next pass over an epoch skips the keys already trained on)."""
 
-    ``set_epoch(e)`` (called by Lightning each epoch) fixes the epoch of the next pass; without
-    it each pass uses the next epoch number.
-    """
-
-    def __init__(self, length: int, *, shuffle: bool, seed: int = 0):
-        self.length, self.shuffle, self.seed, self.epoch = length, shuffle, seed, 0
-        self._resume: tuple[int, int] | None = None  # (epoch, keys already consumed in it)
+    epoch: int = 0
+    _resume: tuple[int, int] | None = None  # (epoch, keys of it already consumed)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -113,64 +109,65 @@ class EpochSampler(Sampler):
     def resume(self, epoch: int, consumed: int) -> None:
         """The next pass over ``epoch`` starts after its first ``consumed`` keys (a run resumed
         mid-epoch from a checkpoint); ``len()`` stays the full epoch, as the loop counts on it."""
-        if not 0 <= consumed <= self.length:
-            raise ValueError(f"consumed={consumed} outside 0..{self.length}")
+        if not 0 <= consumed <= len(self):
+            raise ValueError(f"consumed={consumed} outside 0..{len(self)}")
         self._resume = (int(epoch), int(consumed))
+
+    def _next_epoch(self) -> tuple[int, int]:
+        """(epoch of this pass, keys of it to skip), advancing the counter and using up a resume."""
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        resume, self._resume = self._resume, None
+        return epoch, resume[1] if resume is not None and resume[0] == epoch else 0
+
+
+class EpochSampler(_ResumableEpochs, Sampler):
+    """Yields ``(epoch, index)`` keys for :class:`ClipDataset`, shuffled per (seed, epoch) if asked.
+
+    ``set_epoch(e)`` (called by Lightning each epoch) fixes the epoch of the next pass; without
+    it each pass uses the next epoch number.
+    """
+
+    def __init__(self, length: int, *, shuffle: bool, seed: int = 0):
+        self.length, self.shuffle, self.seed = length, shuffle, seed
 
     def __len__(self) -> int:
         return self.length
 
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        epoch, self.epoch = self.epoch, self.epoch + 1
+    def keys(self, epoch: int) -> list[tuple[int, int]]:
+        """All ``(epoch, index)`` keys of ``epoch`` in this sampler's order."""
         if self.shuffle:
             order = torch.randperm(self.length, generator=torch.Generator().manual_seed(_item_seed(self.seed, epoch, 0, stream=1)))
-            order = order.tolist()
-        else:
-            order = list(range(self.length))
-        if self._resume is not None and self._resume[0] == epoch:
-            order = order[self._resume[1]:]
-        self._resume = None
-        return iter([(epoch, i) for i in order])
+            return [(epoch, i) for i in order.tolist()]
+        return [(epoch, i) for i in range(self.length)]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        epoch, skip = self._next_epoch()
+        return iter(self.keys(epoch)[skip:])
 
 
-class ShardedEpochSampler(DistributedSampler):
+class ShardedEpochSampler(_ResumableEpochs, DistributedSampler):
     """:class:`EpochSampler`'s order split over the processes of a distributed run, resumable mid-epoch.
 
     Every process computes the same (seed, epoch) order, pads it by repeating its first keys to a
     multiple of ``num_replicas`` and takes every ``num_replicas``-th key from ``rank`` on, as
     ``DistributedSampler`` does. Being a ``DistributedSampler``, Lightning uses it as it is instead
     of wrapping it; unlike Lightning's wrapper it can skip the part of this process's shard that a
-    run interrupted mid-epoch already trained on (``resume``).
+    run interrupted mid-epoch already trained on (``resume`` counts keys of this shard).
     """
 
     def __init__(self, length: int, *, shuffle: bool, seed: int = 0, num_replicas: int, rank: int):
         super().__init__(range(length), num_replicas=num_replicas, rank=rank, shuffle=False, seed=seed)
         self.order = EpochSampler(length, shuffle=shuffle, seed=seed)
-        self._resume: tuple[int, int] | None = None  # (epoch, keys of this shard already consumed)
-
-    def set_epoch(self, epoch: int) -> None:
-        super().set_epoch(epoch)
-        self.order.set_epoch(epoch)
-
-    def resume(self, epoch: int, consumed: int) -> None:
-        """The next pass over ``epoch`` starts after the first ``consumed`` keys of this process's shard."""
-        if not 0 <= consumed <= self.num_samples:
-            raise ValueError(f"consumed={consumed} outside 0..{self.num_samples}")
-        self._resume = (int(epoch), int(consumed))
 
     def __len__(self) -> int:
         return self.num_samples
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        keys = list(self.order)  # this epoch's (epoch, index) keys, the same in every process
-        epoch = self.order.epoch - 1
+        epoch, skip = self._next_epoch()
+        keys = self.order.keys(epoch)  # the same in every process
         while len(keys) < self.total_size:
             keys += keys[: self.total_size - len(keys)]
-        shard = keys[self.rank : self.total_size : self.num_replicas]
-        if self._resume is not None and self._resume[0] == epoch:
-            shard = shard[self._resume[1]:]
-        self._resume = None
-        return iter(shard)
+        return iter(keys[self.rank : self.total_size : self.num_replicas][skip:])
 
 
 class ClipDataset(Dataset):

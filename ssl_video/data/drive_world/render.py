@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ssl_video.data.drive_world.simulate import ROAD_HALF_WIDTH, Drive, road_at
+from ssl_video.data.drive_world.simulate import ROAD_HALF_WIDTH, Appearance, Drive, road_at
 
 FOCAL = 0.9  # focal length as a fraction of the image width (~58 degree horizontal field of view)
 HORIZON = 0.42  # principal point row as a fraction of the height
@@ -133,7 +133,7 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     sky_rows = np.ceil(sky_end - 0.5).astype(int)
     for t in range(n):
         img[t, :, : sky_rows[t]] = sky_rgb[t, :, : sky_rows[t]]
-    _draw_hills(img, drive, idx, f, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim)
+    _draw_hills(img, app, theta0[:, 0] + yaw, f, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim)
     _draw_sprites(img, drive, idx, f, cx_t, cy_t, lat, elev, visible_row, dim)
     if app.weather == "rain":
         _draw_rain(img, drive, start, height, width)
@@ -143,11 +143,10 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     return img.astype(np.uint8).transpose(0, 2, 3, 1).copy()  # (T, 3, H, W) -> (T, H, W, 3)
 
 
-def _draw_hills(img, drive: Drive, idx, f: float, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim: float) -> None:
-    """Distant hills above the horizon (with lights at night), fixed to world directions: they pan at the yaw rate."""
-    app = drive.appearance
+def _draw_hills(img, app: Appearance, heading, f: float, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim: float) -> None:
+    """Distant hills above the horizon (with lights at night), fixed to world directions: they pan
+    as the camera's world heading (T,) (road heading + yaw relative to the road, rad) turns."""
     height, width = img.shape[2:]
-    heading = road_at(drive.road_theta, drive.s[idx]) + drive.yaw[idx]  # (T,) world heading of the camera
     azimuth = heading[:, None] + np.arctan((np.arange(width) + 0.5 - cx_t[:, None]) / f)  # (T, W)
     angle = np.full_like(azimuth, 0.012)
     for amp, cycles, phase in app.skyline:

@@ -1,61 +1,257 @@
-"""Attentive probe: a learned query cross-attends over frozen patch tokens, then a linear head.
+"""Attentive probe over frozen patch tokens, trained as a grid of (lr, weight decay) in one pass.
 
 Mean pooling understates masked and predictive encoders, whose information sits in
-particular tokens; V-JEPA (Bardes et al. 2024, "Revisiting Feature Prediction for Learning
-Visual Representations from Video", Sec. 4) evaluates with this attentive probe
-(reference: facebookresearch/jepa ``src/models/attentive_pooler.py``). Trained with the
-shared Lightning loop in :mod:`ssl_video.evaluate.training` on cached tokens.
+particular tokens; V-JEPA (Bardes et al. 2024, Sec. 4) and V-JEPA 2 (Assran et al. 2025)
+evaluate frozen encoders with an attentive probe (reference: facebookresearch/vjepa2
+``src/models/attentive_pooler.py``): ``depth - 1`` self-attention blocks over the tokens,
+then a cross-attention block in which learned query tokens attend over them (attention +
+MLP, pre-norm, residual), then a linear head. V-JEPA 2 trains one probe per point of a
+learning-rate x weight-decay grid in parallel and reports the best on validation; so does
+:func:`fit_attentive_grid`: the G probes of the grid are stacked along a leading dimension
+and trained together on the same batches (one forward, one optimizer step), and the best
+one is selected on a validation split carved by sequence from the labeled fraction.
 
-    head = AttentiveProbe(dim=192, outputs=3)
-    logits = head(tokens)          # tokens (B, N, D) -> (B, 3)
+The cross-attention is computed reassociated, which is exact and much cheaper on a CPU:
+for a query ``q_h`` of head h, ``softmax(q_h . x W_k,h) x W_v,h = softmax(x . (W_k,h q_h))
+x W_v,h``; attention then costs O(K·D) per head instead of projecting every token
+(O(K·D²)). LayerNorm's affine on the tokens folds into ``W_k``/``W_v`` (its shift is
+constant over the tokens, so the softmax ignores it), so the tokens are normalized without
+an affine.
+
+    grid = fit_attentive_grid(tokens, y, train_idx, "classification", 3, val_idx=val_idx)
+    y_pred = grid.predict(tokens, test_idx)          # tokens (N, K, D) -> (N,)
 """
 
 from __future__ import annotations
+
+import itertools
+import logging
+import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_video.evaluate.training import SupervisedModule, TrainBudget, fit_supervised, predict
+from ssl_video.errors import UserError
+from ssl_video.evaluate.probes import class_weights, metrics
 
-ATTENTIVE_BUDGET = TrainBudget(max_epochs=30, batch_size=32, lr=1e-3, weight_decay=0.05, patience=5)
+log = logging.getLogger(__name__)
 
 
-class AttentiveProbe(nn.Module):
-    """``num_queries`` learned queries attend over frozen tokens; their mean feeds a linear head."""
+@dataclass(frozen=True)
+class AttentiveConfig:
+    """Architecture and training grid of the attentive probe (V-JEPA 2's defaults, scaled to small data).
 
-    def __init__(self, dim: int, outputs: int, *, num_heads: int = 4, num_queries: int = 1):
+    V-JEPA 2 uses depth 4, 16 heads, lrs (5e-3, 3e-3, 1e-3, 3e-4, 1e-4) x wds (0.01, 0.1, 0.4, 0.8)
+    for 20 epochs on 10^5-10^6 clips; on a few hundred clips a 1-block probe with more epochs
+    and a 3 x 2 grid is as accurate and ~10x cheaper (BENCHMARKS.md, "Frozen evaluation").
+    """
+
+    depth: int = 1  # self-attention blocks over the tokens = depth - 1, then the cross-attention block
+    num_heads: int = 4  # the largest divisor of the token width <= this is used
+    num_queries: int = 1
+    mlp_ratio: float = 4.0
+    lrs: tuple[float, ...] = (1e-2, 3e-3, 1e-3)
+    weight_decays: tuple[float, ...] = (0.01, 0.1)
+    epochs: int = 40
+    batch_size: int = 64  # a step's cost is mostly fixed (optimizer, launch) on a CPU: 64 is ~2x faster than 32
+    warmup_epochs: int = 2
+
+    def __post_init__(self):
+        if self.depth < 1 or self.num_queries < 1 or self.epochs < 1 or self.batch_size < 1:
+            raise UserError(f"attentive probe needs depth, num_queries, epochs, batch_size >= 1: {self}")
+        if not self.lrs or not self.weight_decays or min(self.lrs) <= 0 or min(self.weight_decays) < 0:
+            raise UserError(f"attentive probe grid needs lrs > 0 and weight_decays >= 0, got {self.lrs}, {self.weight_decays}")
+
+    @property
+    def grid(self) -> list[tuple[float, float]]:
+        return list(itertools.product(self.lrs, self.weight_decays))
+
+
+def heads_for(dim: int, preferred: int) -> int:
+    """The largest number of heads <= ``preferred`` that divides ``dim``."""
+    return next(h for h in range(min(preferred, dim), 0, -1) if dim % h == 0)
+
+
+def _linear(g: int, d_in: int, d_out: int) -> tuple[nn.Parameter, nn.Parameter]:
+    w = torch.empty(g, d_in, d_out)
+    nn.init.trunc_normal_(w, std=0.02)  # V-JEPA's init_std
+    return nn.Parameter(w), nn.Parameter(torch.zeros(g, 1, d_out))
+
+
+class _Stacked(nn.Module):
+    """G independent copies of a layer's parameters, stacked on dim 0; ``apply`` maps (G, ..., D_in)."""
+
+    def __init__(self, g: int, d_in: int, d_out: int):
         super().__init__()
-        if dim % num_heads:
-            raise ValueError(f"token dim {dim} is not divisible by num_heads={num_heads}; pick a divisor of {dim}")
-        self.num_heads = num_heads
-        self.query = nn.Parameter(torch.zeros(1, num_queries, dim))
-        nn.init.trunc_normal_(self.query, std=0.02)  # as ViT's cls token (timm)
-        self.norm_kv = nn.LayerNorm(dim)
-        self.q, self.kv, self.proj = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim), nn.Linear(dim, dim)
-        self.norm_out = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, outputs)
+        self.weight, self.bias = _linear(g, d_in, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(G, M, D_in) -> (G, M, D_out)."""
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class _StackedNorm(nn.Module):
+    def __init__(self, g: int, dim: int):
+        super().__init__()
+        self.weight, self.bias = nn.Parameter(torch.ones(g, 1, dim)), nn.Parameter(torch.zeros(g, 1, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+
+
+class _SelfBlock(nn.Module):
+    """G pre-norm transformer blocks over tokens: (G, B, K, D) -> (G, B, K, D)."""
+
+    def __init__(self, g: int, dim: int, heads: int, mlp_ratio: float):
+        super().__init__()
+        self.heads, hidden = heads, int(dim * mlp_ratio)
+        self.norm1, self.qkv, self.proj = _StackedNorm(g, dim), _Stacked(g, dim, 3 * dim), _Stacked(g, dim, dim)
+        self.norm2, self.fc1, self.fc2 = _StackedNorm(g, dim), _Stacked(g, dim, hidden), _Stacked(g, hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        G, B, K, D = x.shape
+        h = self.heads
+        x = x.reshape(G, B * K, D)
+        qkv = self.qkv(self.norm1(x))  # (G, B*K, 3D)
+        q, k, v = qkv.reshape(G * B, K, 3, h, D // h).permute(2, 0, 3, 1, 4)  # 3 x (G*B, h, K, D/h)
+        a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(G, B * K, D)  # (G, B*K, D)
+        x = x + self.proj(a)
+        x = x + self.fc2(F.gelu(self.fc1(self.norm2(x))))
+        return x.reshape(G, B, K, D)
+
+
+class AttentiveProbeGrid(nn.Module):
+    """G attentive probes (one per grid point) on the same tokens.
+
+    forward: tokens (B, K, D) float -> logits (G, B, outputs). Probe g is the V-JEPA 2
+    attentive classifier: ``depth - 1`` self-attention blocks, a cross-attention block of
+    ``num_queries`` learned queries (attention + MLP), the queries' mean, a linear head.
+    """
+
+    def __init__(self, g: int, dim: int, outputs: int, cfg: AttentiveConfig = AttentiveConfig()):
+        super().__init__()
+        self.g, self.heads = g, heads_for(dim, cfg.num_heads)
+        self.blocks = nn.ModuleList(_SelfBlock(g, dim, self.heads, cfg.mlp_ratio) for _ in range(cfg.depth - 1))
+        self.query = nn.Parameter(torch.zeros(g, cfg.num_queries, dim))
+        nn.init.trunc_normal_(self.query, std=0.02)
+        self.wq, self.wk = _Stacked(g, dim, dim), _Stacked(g, dim, dim)  # wk's bias cancels in the softmax (unused)
+        self.wv, self.proj = _Stacked(g, dim, dim), _Stacked(g, dim, dim)
+        hidden = int(dim * cfg.mlp_ratio)
+        self.norm_mlp, self.fc1, self.fc2 = _StackedNorm(g, dim), _Stacked(g, dim, hidden), _Stacked(g, hidden, dim)
+        self.head = _Stacked(g, dim, outputs)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (B, N, D) float (any float dtype) -> (B, outputs)."""
-        B, N, D = tokens.shape
-        h = self.num_heads
-        x = self.norm_kv(tokens.float())
-        k, v = self.kv(x).reshape(B, N, 2, h, D // h).permute(2, 0, 3, 1, 4)  # (B, N, 2D) -> 2 x (B, h, N, D/h)
-        q = self.q(self.query).expand(B, -1, -1)  # (B, Q, D)
-        q = q.reshape(B, -1, h, D // h).transpose(1, 2)  # (B, Q, D) -> (B, h, Q, D/h)
-        pooled = F.scaled_dot_product_attention(q, k, v)  # (B, h, Q, D/h)
-        pooled = pooled.transpose(1, 2).reshape(B, -1, D)  # (B, h, Q, D/h) -> (B, Q, D)
-        pooled = self.proj(pooled).mean(1)  # (B, Q, D) -> (B, D)
-        return self.head(self.norm_out(pooled))
+        B, K, D = tokens.shape
+        G, h = self.g, self.heads
+        x = tokens.float()
+        if self.blocks:
+            x = x.unsqueeze(0).expand(G, B, K, D)
+            for block in self.blocks:
+                x = block(x)  # (G, B, K, D)
+        x = F.layer_norm(x, (D,))  # affine folded into wk / wv (module docstring)
+        q = self.wq(self.query)  # (G, Q, D); V-JEPA normalizes the tokens, not the queries
+        Q = q.shape[1]
+        q = q.reshape(G, Q, h, D // h)
+        wk = self.wk.weight.reshape(G, D, h, D // h)
+        q_in_x = torch.einsum("gdhe,gqhe->ghqd", wk, q) / math.sqrt(D // h)  # (G, h, Q, D): W_k q per head
+        x_spec = "bkd" if x.dim() == 3 else "gbkd"
+        scores = torch.einsum(f"{x_spec},ghqd->gbhqk", x, q_in_x)  # (G, B, h, Q, K)
+        pooled = torch.einsum(f"gbhqk,{x_spec}->gbhqd", scores.softmax(-1), x)  # (G, B, h, Q, D)
+        wv = self.wv.weight.reshape(G, D, h, D // h)
+        v = torch.einsum("gbhqd,gdhe->gbqhe", pooled, wv).reshape(G, B * Q, D) + self.wv.bias  # (G, B*Q, D)
+        out = self.query.unsqueeze(1).expand(G, B, Q, D).reshape(G, B * Q, D) + self.proj(v)  # residual on the queries
+        out = out + self.fc2(F.gelu(self.fc1(self.norm_mlp(out))))
+        out = out.reshape(G, B, Q, D).mean(2)  # (G, B, Q, D) -> (G, B, D)
+        return self.head(out)  # (G, B, outputs)
+
+    def decayed(self) -> list[nn.Parameter]:
+        """Matrices and query tokens (weight decay); biases and norms are not decayed (as nanoGPT, V-JEPA)."""
+        return [self.query] + [m.weight for m in self.modules() if isinstance(m, _Stacked)]
 
 
-def _heads_for(dim: int, preferred: int = 4) -> int:
-    return next(h for h in (preferred, 8, 4, 3, 2, 1) if dim % h == 0)
+class _GridAdamW:
+    """AdamW (Loshchilov & Hutter 2019; torch.optim.AdamW's update and defaults) with a learning rate and a
+    weight decay per probe of the grid: ``lr``, ``wd`` of shape (G,) broadcast over each stacked parameter."""
+
+    def __init__(self, params: list[nn.Parameter], decayed: list[nn.Parameter], lr: torch.Tensor, wd: torch.Tensor,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8):
+        self.params, self.lr, self.betas, self.eps, self.t = params, lr, betas, eps, 0
+        ids = {id(p) for p in decayed}
+        self.wd = [wd if id(p) in ids else torch.zeros_like(wd) for p in params]
+        self.m = [torch.zeros_like(p) for p in params]
+        self.v = [torch.zeros_like(p) for p in params]
+
+    @torch.no_grad()
+    def step(self, scale: float = 1.0) -> None:
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1 - b1 ** self.t, 1 - b2 ** self.t
+        for p, m, v, wd in zip(self.params, self.m, self.v, self.wd):
+            if p.grad is None:  # as torch's optimizers: e.g. wk's bias, which the softmax cancels
+                continue
+            shape = (-1,) + (1,) * (p.dim() - 1)
+            lr = (self.lr * scale).view(shape)
+            p.mul_(1 - lr * wd.view(shape))
+            m.lerp_(p.grad, 1 - b1)
+            v.mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            p.sub_(lr / c1 * m / ((v / c2).sqrt() + self.eps))
+            p.grad = None
 
 
-def fit_attentive_probe(
+def _schedule(step: int, warmup: int, total: int) -> float:
+    """Linear warmup, then cosine to 0 (V-JEPA 2's probe schedule)."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
+
+
+def _batches(indices: np.ndarray, batch_size: int, rng: np.random.Generator | None):
+    order = rng.permutation(indices) if rng is not None else indices
+    for start in range(0, len(order), batch_size):
+        yield np.sort(order[start : start + batch_size])  # sorted: fast reads from a memmap
+
+
+def _rows(tokens, idx: np.ndarray, device) -> torch.Tensor:
+    return torch.from_numpy(np.asarray(tokens[idx], dtype=np.float32)).to(device)
+
+
+@dataclass
+class AttentiveGrid:
+    """A trained grid: ``model`` (each probe at its best validation epoch), the selected probe
+    ``best``, the grid's (lr, wd) points and each probe's validation score (None without validation)."""
+
+    model: AttentiveProbeGrid
+    best: int
+    grid: list[tuple[float, float]]
+    val_scores: list[float] | None
+    task: str
+    target_mean: float = 0.0
+    target_std: float = 1.0
+    batch_size: int = 256
+
+    @torch.no_grad()
+    def outputs(self, tokens, indices: np.ndarray) -> torch.Tensor:
+        """Raw outputs of every probe for ``tokens[indices]``: (G, N, outputs) on the CPU."""
+        device = next(self.model.parameters()).device
+        self.model.eval()
+        out = [self.model(_rows(tokens, idx, device)).float() for idx in _batches(np.asarray(indices), self.batch_size, None)]
+        return torch.cat(out, dim=1).cpu() if out else torch.zeros(self.model.g, 0, 1)
+
+    def decode(self, out: torch.Tensor) -> np.ndarray:
+        """Outputs (..., N, outputs) -> class ids or targets in the label's units (..., N)."""
+        if self.task == "classification":
+            return out.argmax(-1).numpy()
+        return (out.squeeze(-1) * self.target_std + self.target_mean).numpy()
+
+    def predict(self, tokens, indices: np.ndarray) -> np.ndarray:
+        """Predictions (N,) of the selected probe."""
+        return self.decode(self.outputs(tokens, indices)[self.best])
+
+
+def fit_attentive_grid(
     tokens,
     labels: np.ndarray,
     train_idx: np.ndarray,
@@ -63,16 +259,77 @@ def fit_attentive_probe(
     outputs: int,
     *,
     val_idx: np.ndarray | None = None,
-    budget: TrainBudget = ATTENTIVE_BUDGET,
+    cfg: AttentiveConfig = AttentiveConfig(),
     seed: int = 0,
-) -> SupervisedModule:
-    """Train an attentive probe on ``tokens[train_idx]`` ((N, K, D) array, e.g. a memmap)."""
-    with torch.random.fork_rng():
+    device: str | None = None,
+) -> AttentiveGrid:
+    """Train one attentive probe per (lr, wd) of ``cfg.grid`` on ``tokens[train_idx]`` ((N, K, D),
+    e.g. a float16 memmap); keep each probe's weights from its best epoch on ``val_idx`` and
+    select the probe with the best validation balanced accuracy (classification; ties: lower
+    loss) or R² (regression). Without validation clips the grid's middle lr and smallest wd is used.
+    Classification uses class-balanced cross-entropy, the loss that matches balanced accuracy."""
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    train_idx = np.asarray(train_idx)
+    has_val = val_idx is not None and len(val_idx) > 0
+    grid = cfg.grid
+    y = torch.as_tensor(np.asarray(labels))
+    mean = std = None
+    if task == "classification":
+        weight = torch.as_tensor(class_weights(labels[train_idx], outputs), dtype=torch.float32, device=device)
+        loss_fn = lambda out, t: F.cross_entropy(out.flatten(0, 1), t.long().repeat(len(out)), weight=weight)  # noqa: E731
+    else:
+        mean, std = float(labels[train_idx].mean()), float(labels[train_idx].std()) or 1.0
+        loss_fn = lambda out, t: F.mse_loss(out.squeeze(-1), ((t.float() - mean) / std).expand(len(out), -1))  # noqa: E731
+    with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        head = AttentiveProbe(tokens.shape[-1], outputs, num_heads=_heads_for(tokens.shape[-1]))
-    return fit_supervised(head, tokens, labels, train_idx, task, budget, val_idx=val_idx, seed=seed)
+        model = AttentiveProbeGrid(len(grid), tokens.shape[-1], outputs, cfg).to(device)
+    lr = torch.tensor([p[0] for p in grid], device=device)
+    wd = torch.tensor([p[1] for p in grid], device=device)
+    params = list(model.parameters())
+    opt = _GridAdamW(params, model.decayed(), lr, wd)
+    rng = np.random.default_rng(seed)
+    steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
+    total, warmup = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+    result = AttentiveGrid(model, 0, grid, None, task, mean or 0.0, std or 1.0)
+    best_score = torch.full((len(grid),), -math.inf)
+    best_loss = torch.full((len(grid),), math.inf)
+    best_state = [p.detach().clone() for p in params]
+    step = 0
+    for _ in range(cfg.epochs):
+        model.train()
+        for idx in _batches(train_idx, cfg.batch_size, rng):
+            # One loss over the grid: probes share nothing, so each gets exactly its own gradient.
+            loss = loss_fn(model(_rows(tokens, idx, device)), y[idx].to(device)) * len(grid)
+            loss.backward()
+            opt.step(_schedule(step, warmup, total))
+            step += 1
+        if has_val:
+            score, vloss = _validate(result, tokens, labels, val_idx, task, loss_fn)
+            better = (score > best_score) | ((score == best_score) & (vloss < best_loss))
+            best_score, best_loss = torch.where(better, score, best_score), torch.where(better, vloss, best_loss)
+            with torch.no_grad():
+                for p, b in zip(params, best_state):
+                    b[better.to(device)] = p[better.to(device)]
+    if has_val:
+        with torch.no_grad():
+            for p, b in zip(params, best_state):
+                p.copy_(b)
+        order = sorted(range(len(grid)), key=lambda g: (-float(best_score[g]), float(best_loss[g])))
+        result.best, result.val_scores = order[0], [float(s) for s in best_score]
+    else:
+        result.best = grid.index((cfg.lrs[len(cfg.lrs) // 2], min(cfg.weight_decays)))
+        log.info("attentive probe: no validation clips; using lr=%g wd=%g", *grid[result.best])
+    return result
 
 
-def predict_attentive(module: SupervisedModule, tokens, indices: np.ndarray) -> np.ndarray:
-    """Class ids or regression targets (N,) for ``tokens[indices]``."""
-    return predict(module, tokens, indices)
+def _validate(result: AttentiveGrid, tokens, labels, val_idx, task, loss_fn) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-probe (score, loss) on the validation clips: balanced accuracy or R², and the training loss."""
+    out = result.outputs(tokens, val_idx)  # (G, N, outputs)
+    target = torch.as_tensor(np.asarray(labels[val_idx]))
+    with torch.no_grad():
+        losses = torch.stack([loss_fn(out[g : g + 1].to(result.model.query.device), target.to(result.model.query.device))
+                              for g in range(len(out))]).cpu()
+    primary = "balanced_accuracy" if task == "classification" else "r2"
+    pred = result.decode(out)
+    scores = torch.tensor([metrics(labels[val_idx], pred[g], task)[primary] for g in range(len(out))])
+    return scores, losses

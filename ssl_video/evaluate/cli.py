@@ -16,8 +16,8 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ssl_video.evaluate.attentive import ATTENTIVE_BUDGET
-from ssl_video.evaluate.finetune import FINETUNE_BUDGET
+from ssl_video.evaluate.attentive import AttentiveConfig
+from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET
 from ssl_video.evaluate.training import TrainBudget
 
 log = logging.getLogger(__name__)
@@ -95,22 +95,41 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--target", action="extend", nargs="+", required=True, help="label column(s) to evaluate")
     parser.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.1, 1.0])
     parser.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (label fractions, heads, training)")
-    parser.add_argument("--modes", default="linear,knn",
-                        help="comma list of linear,knn,attentive,finetune,scratch (default: %(default)s)")
+    parser.add_argument("--trained-seeds", type=int, default=None,
+                        help="seeds of the finetune and scratch modes (default: --seeds); each costs minutes on a CPU")
+    parser.add_argument("--modes", default="pixels,linear,temporal,knn,attentive",
+                        help="comma list of: pixels (linear probe on raw downsampled frames and frame differences, no "
+                             "model), linear (mean-pooled features), temporal (per-time-step mean and std of the "
+                             "tokens), knn, attentive (V-JEPA 2 attentive probe, lr x wd grid), finetune, scratch "
+                             "(same architecture from random weights, same budget as finetune), ceiling (scratch "
+                             "to convergence on 100%% of the labels, cached) (default: %(default)s)")
     parser.add_argument("--no-random", action="store_true",
                         help="skip the frozen probes on a randomly initialised encoder of the same architecture")
     parser.add_argument("--knn-k", type=int, default=20)
-    parser.add_argument("--max-tokens", type=int, default=256, help="patch tokens kept for the attentive probe")
-    parser.add_argument("--attentive-epochs", type=int, default=ATTENTIVE_BUDGET.max_epochs)
-    parser.add_argument("--attentive-lr", type=float, default=ATTENTIVE_BUDGET.lr)
+    parser.add_argument("--pixels-size", type=int, default=8, help="frame side of the pixels baseline")
+    a = parser.add_argument_group("attentive probe (trained as a grid, the best on the validation split is reported)")
+    d = AttentiveConfig()
+    a.add_argument("--max-tokens", type=int, default=256, help="patch tokens kept (average-pooled on the token grid)")
+    a.add_argument("--attentive-epochs", type=int, default=d.epochs)
+    a.add_argument("--attentive-lrs", type=float, nargs="+", default=list(d.lrs))
+    a.add_argument("--attentive-wds", type=float, nargs="+", default=list(d.weight_decays))
+    a.add_argument("--attentive-depth", type=int, default=d.depth,
+                   help="blocks: depth-1 self-attention blocks over the tokens, then the cross-attention block "
+                        "(V-JEPA 2 uses 4)")
+    a.add_argument("--attentive-queries", type=int, default=d.num_queries)
+    parser.add_argument("--ceiling-epochs", type=int, default=CEILING_BUDGET.max_epochs,
+                        help="epoch cap of the ceiling (early stopping decides before)")
     args = parser.parse_args(list(argv) if argv is not None else None)
     from ssl_video.evaluate.label_efficiency import run_label_efficiency
 
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
-    attentive = dataclasses.replace(ATTENTIVE_BUDGET, max_epochs=args.attentive_epochs, lr=args.attentive_lr)
+    attentive = AttentiveConfig(depth=args.attentive_depth, num_queries=args.attentive_queries,
+                                lrs=tuple(args.attentive_lrs), weight_decays=tuple(args.attentive_wds),
+                                epochs=args.attentive_epochs)
     cfg = _config(args, targets=list(dict.fromkeys(args.target)), fractions=tuple(args.fractions), seeds=args.seeds,
-                  modes=modes, random_baseline=not args.no_random, knn_k=args.knn_k, max_tokens=args.max_tokens,
-                  attentive_budget=attentive)
+                  modes=modes, trained_seeds=args.trained_seeds, random_baseline=not args.no_random, knn_k=args.knn_k, max_tokens=args.max_tokens,
+                  attentive=attentive, pixels_size=args.pixels_size,
+                  ceiling_budget=dataclasses.replace(CEILING_BUDGET, max_epochs=args.ceiling_epochs))
     report = run_label_efficiency(cfg)
     print(f"wrote {args.out / 'report.json'}, {args.out / 'report.md'}, {args.out / 'label_efficiency.png'} "
           f"({report['meta']['seconds']} s)")
@@ -120,6 +139,11 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
         for method, b in found["beats_random"].items():
             print(f"  {target}: {method} beats random-encoder {method} at every fraction: "
                   f"{'yes' if b['every_fraction'] else 'NO (not at ' + ', '.join(b['not_at']) + ')'}")
+        for frac, m in found["margin"].items():
+            print(f"  {target} @ {frac}: best pretrained {m['pretrained']} {m['pretrained_mean']:.3f} vs best baseline "
+                  f"{m['baseline']} {m['baseline_mean']:.3f} ({m['margin']:+.3f})")
+        for w in found["more_labels_worse"]:
+            print(f"  {target}: WARNING {w['method']} is worse at {w['more']} than at {w['fraction']} by {w['drop']:.3f}")
     return 0
 
 

@@ -7,9 +7,13 @@ written atomically (tmp + os.replace) under a file lock:
   key = sha256 of the windows (video path, size, mtime, start/end) and the ClipSpec. Feature
   extraction, fine-tuning and the scratch baseline all read clips from here (as a memmap), so
   each clip is decoded once per evaluation, not once per seed and fraction.
-- ``features-<key>-{pooled,tokens}.npy``: ``(N, D)`` float32 mean-pooled features and
+- ``features-<key>-{pooled,temporal,tokens}.npy``: ``(N, D)`` float32 mean-pooled features,
+  ``(N, T' * 2D)`` float32 per-time-step mean and std over space (:func:`temporal_pool`) and
   ``(N, K, D)`` float16 patch tokens (average-pooled on the token grid to at most
   ``max_tokens``), key = clips key + sha256 of the encoder's weights + normalization.
+
+:func:`pixel_features` is the baseline without a model: downsampled frames, their
+differences and the differences' magnitudes.
 
 Windows whose clip failed to decode (or is shorter than one clip) have ``ok[i] = False``.
 
@@ -109,7 +113,7 @@ class Clips:
     ok: np.ndarray
 
 
-def _digest(payload: Any) -> str:
+def digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 
@@ -118,7 +122,7 @@ def _window_key(window, info) -> list:
     return [window.video, stat.st_size, stat.st_mtime, window.start_s, window.end_s, info.fps, info.frames]
 
 
-def _cache_dir(cache_dir: str | Path | None) -> Path:
+def evaluate_cache_dir(cache_dir: str | Path | None) -> Path:
     path = Path(cache_dir) if cache_dir else ssl_video_home() / "evaluate"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -152,8 +156,8 @@ def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, b
 def decode_clips(windows, infos, spec: ClipSpec, *, cache_dir: str | Path | None = None, num_workers: int = 2,
                  batch_size: int = 16, backend: str = "auto") -> Clips:
     """Decode each window's centred clip once into ``cache_dir/clips-<key>.npy`` (see module doc)."""
-    cache_dir = _cache_dir(cache_dir)
-    key = _digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec)])
+    cache_dir = evaluate_cache_dir(cache_dir)
+    key = digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec)])
     clips_path, ok_path = cache_dir / f"clips-{key}.npy", cache_dir / f"clips-{key}-ok.npy"
     with FileLock(str(clips_path) + ".lock"):
         if clips_path.exists() and ok_path.exists():
@@ -184,10 +188,30 @@ def pool_tokens(tokens: torch.Tensor, grid: tuple[int, int, int], max_tokens: in
     return x.flatten(2).transpose(1, 2)  # (B, D, t, h, w) -> (B, K, D)
 
 
+def temporal_pool(tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+    """(B, N, D) tokens on a (T', H', W') grid -> (B, T' * 2D): per time step, the mean and the std
+    over space, concatenated. Mean pooling over time erases motion; this keeps its order."""
+    B, N, D = tokens.shape
+    x = tokens.reshape(B, grid[0], grid[1] * grid[2], D)  # (B, N, D) -> (B, T', H'W', D); tokens are T'-major
+    std = x.std(2, unbiased=False) if x.shape[2] > 1 else torch.zeros_like(x[:, :, 0])
+    return torch.cat([x.mean(2), std], dim=-1).flatten(1)  # (B, T', 2D) -> (B, T' * 2D)
+
+
 @dataclass
 class Features:
     pooled: np.ndarray  # (N, D) float32, mean over all tokens
+    temporal: np.ndarray  # (N, T' * 2D) float32, per-time-step mean and std over space (temporal_pool)
     tokens: np.ndarray | None  # (N, K, D) float16, or None when not asked for
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, video: torch.Tensor, mean, std, *, max_tokens: int = 256, tokens: bool = False):
+    """One batch through a frozen encoder: video (B, C, T, H, W) uint8 on the encoder's device ->
+    (pooled (B, D), temporal (B, T' * 2D), tokens (B, K, D) or None), float32 on that device."""
+    grid = encoder.grid_size(*video.shape[2:])
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=video.is_cuda):
+        feats = encoder.forward_features(normalize_clip(video, mean, std)).float()  # (B, N, D)
+    return feats.mean(1), temporal_pool(feats, grid), pool_tokens(feats, grid, max_tokens) if tokens else None
 
 
 @torch.no_grad()
@@ -201,35 +225,56 @@ def extract_features(enc: EvalEncoder, clips: Clips, *, mean=None, std=None, tok
     """
     mean, std = tuple(mean or enc.mean), tuple(std or enc.std)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    cache_dir = _cache_dir(cache_dir)
-    key = _digest([clips.key, enc.fingerprint(), mean, std, max_tokens])
-    pooled_path, tokens_path = cache_dir / f"features-{key}-pooled.npy", cache_dir / f"features-{key}-tokens.npy"
-    if pooled_path.exists() and (not tokens or tokens_path.exists()):
-        log.info("reusing cached features %s", pooled_path.name)
-        return Features(np.load(pooled_path), np.load(tokens_path, mmap_mode="r") if tokens else None)
+    cache_dir = evaluate_cache_dir(cache_dir)
+    key = digest([clips.key, enc.fingerprint(), mean, std, max_tokens])
+    paths = {name: cache_dir / f"features-{key}-{name}.npy" for name in ("pooled", "temporal", "tokens")}
+    if paths["pooled"].exists() and paths["temporal"].exists() and (not tokens or paths["tokens"].exists()):
+        log.info("reusing cached features %s", paths["pooled"].name)
+        return Features(np.load(paths["pooled"]), np.load(paths["temporal"]),
+                        np.load(paths["tokens"], mmap_mode="r") if tokens else None)
 
     encoder = enc.encoder.to(device).eval()
-    n, (_, T, H, W) = len(clips.array), clips.array.shape[1:]
-    grid = encoder.grid_size(T, H, W)
     rows = np.flatnonzero(clips.ok)
-    use_bf16 = device.startswith("cuda")
-    pending: list[tuple[np.ndarray, torch.Tensor, torch.Tensor | None]] = []
+    pending = []
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
         video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).to(device, non_blocking=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            feats = encoder.forward_features(normalize_clip(video, mean, std)).float()  # (B, N, D)
-        pending.append((idx, feats.mean(1), pool_tokens(feats, grid, max_tokens).half() if tokens else None))
-    pooled = np.zeros((n, encoder.embed_dim), dtype=np.float32)
-    token_array = None
-    if tokens:
-        k = pending[0][2].shape[1] if pending else 1
-        token_array = np.zeros((n, k, encoder.embed_dim), dtype=np.float16)
-    for idx, pooled_batch, token_batch in pending:  # device -> host after the loop, not per step
-        pooled[idx] = pooled_batch.cpu().numpy()
-        if token_array is not None:
-            token_array[idx] = token_batch.cpu().numpy()
-    _save_atomic(pooled_path, pooled)
-    if token_array is not None:
-        _save_atomic(tokens_path, token_array)
-    return Features(pooled, token_array)
+        pending.append((idx, embed(encoder, video, mean, std, max_tokens=max_tokens, tokens=tokens)))
+    arrays: dict[str, np.ndarray] = {}
+    for idx, batch in pending:  # device -> host after the loop, not per step
+        for name, value in zip(("pooled", "temporal", "tokens"), batch):
+            if value is None:
+                continue
+            if name not in arrays:
+                dtype = np.float16 if name == "tokens" else np.float32
+                arrays[name] = np.zeros((len(clips.array), *value.shape[1:]), dtype=dtype)
+            arrays[name][idx] = value.cpu().numpy()
+    for name, array in arrays.items():
+        _save_atomic(paths[name], array)
+    return Features(arrays["pooled"], arrays["temporal"], arrays.get("tokens"))
+
+
+PIXELS_SIZE = 8  # side of the downsampled frame of the pixels baseline
+
+
+def pixel_features(clips: Clips, *, size: int = PIXELS_SIZE, batch_size: int = 64) -> np.ndarray:
+    """The "no model at all" baseline: raw pixels of each clip -> (N, F) float32 features.
+
+    Every frame of the clip (C, T, H, W), scaled to [0, 1], is area-averaged to ``size`` x ``size``
+    (aspect ratio not kept); the features are, per time step, the frames (T x C x size x size),
+    the differences of consecutive frames (T-1 x C x size x size) and their magnitudes
+    |difference| (T-1 x C x size x size), concatenated. The linear probe standardizes them. A
+    label that a linear model can read from where things are and how much and which way they
+    changed is within reach of this row; an encoder's features must beat it to be worth having.
+    Rows of failed clips are zeros (see ``clips.ok``).
+    """
+    n, (C, T, _, _) = len(clips.array), clips.array.shape[1:]
+    out = np.zeros((n, (3 * T - 2) * C * size * size), dtype=np.float32)
+    rows = np.flatnonzero(clips.ok)
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
+        video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).float() / 255  # (B, C, T, H, W)
+        small = F.adaptive_avg_pool3d(video, (T, size, size))  # (B, C, T, s, s)
+        diff = small[:, :, 1:] - small[:, :, :-1]  # (B, C, T-1, s, s)
+        out[idx] = torch.cat([small.flatten(1), diff.flatten(1), diff.abs().flatten(1)], dim=1).numpy()
+    return out

@@ -7,10 +7,15 @@ Protocol (the V-JEPA / VideoMAE low-shot evaluation, with the splits made by dri
 2. For each seed, nested stratified label fractions of the train split
    (``label_fraction(train, labels, sequences, fraction, seed)``). Every method sees exactly
    these indices, so rows of the report differ only by method.
-3. Frozen probes (linear, knn, attentive) on features extracted once per encoder (cached);
-   the same probes on a randomly initialised encoder of the same architecture ("-random"
-   rows); fine-tuning and training from scratch (same architecture, same budget), with early
-   stopping on a validation split carved by sequence from the same fraction.
+3. Frozen probes (linear, temporal, knn, attentive) on features extracted once per encoder
+   (cached); the same probes on a randomly initialised encoder of the same architecture
+   ("-random" rows); fine-tuning and training from scratch (same architecture, same budget),
+   with early stopping on a validation split carved by sequence from the same fraction.
+4. Baselines that need no pretraining: ``pixels`` (a linear probe on downsampled frames,
+   their differences and the differences' magnitudes, :func:`~ssl_video.evaluate.features.pixel_features`)
+   and ``ceiling`` (the architecture trained from scratch on 100 % of the labels with a budget
+   large enough to converge, early-stopped on a by-sequence validation split; once per
+   (data, target, architecture), cached), which says how high a label can go at all.
 
     report = run_label_efficiency(ProbeConfig(encoder="runs/quickstart/weights",
                                               data="data/drive/labels.csv", targets=["turn_next"], out="runs/probe"))
@@ -21,7 +26,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+import json
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,21 +38,23 @@ import numpy as np
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ssl_video.errors import UserError
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.splits import label_fraction, split_by_sequence
-from ssl_video.evaluate.attentive import ATTENTIVE_BUDGET, fit_attentive_probe
-from ssl_video.evaluate.features import EvalEncoder, decode_clips, extract_features, load_eval_encoder, random_encoder
-from ssl_video.evaluate.finetune import FINETUNE_BUDGET, fit_encoder_head
+from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
+from ssl_video.evaluate.features import (PIXELS_SIZE, EvalEncoder, decode_clips, digest, evaluate_cache_dir, extract_features,
+                                         load_eval_encoder, pixel_features, random_encoder)
+from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET, fit_encoder_head
 from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
 from ssl_video.evaluate.report import Result, TargetInfo, write_report
 from ssl_video.evaluate.training import TrainBudget, predict
 
 log = logging.getLogger(__name__)
 
-MODES = ("linear", "knn", "attentive", "finetune", "scratch")
-FROZEN = ("linear", "knn", "attentive")
+MODES = ("pixels", "linear", "temporal", "knn", "attentive", "finetune", "scratch", "ceiling")
+FROZEN = ("linear", "temporal", "knn", "attentive")  # probes of an encoder's frozen features (also run on random weights)
 
 
 @dataclass
@@ -56,6 +65,7 @@ class ProbeConfig:
     out: str | Path
     fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
     seeds: int = 3
+    trained_seeds: int | None = None  # seeds of finetune/scratch (None: seeds); they cost 100x a frozen probe
     modes: tuple[str, ...] = ("linear", "knn")
     task: str = "auto"
     random_baseline: bool = True  # frozen probes also on a random encoder of the same architecture
@@ -72,8 +82,10 @@ class ProbeConfig:
     split_seed: int = 0
     knn_k: int = 20
     max_tokens: int = 256
-    attentive_budget: TrainBudget = ATTENTIVE_BUDGET
+    attentive: AttentiveConfig = AttentiveConfig()
     finetune_budget: TrainBudget = FINETUNE_BUDGET
+    ceiling_budget: TrainBudget = CEILING_BUDGET
+    pixels_size: int = PIXELS_SIZE
     batch_size: int = 16
     num_workers: int = 2
     cache_dir: str | None = None
@@ -81,14 +93,14 @@ class ProbeConfig:
     def __post_init__(self) -> None:
         unknown = sorted(set(self.modes) - set(MODES))
         if unknown:
-            raise ValueError(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
+            raise UserError(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
         bad = [f for f in self.fractions if not 0 < f <= 1]
         if bad:
-            raise ValueError(f"fractions must be in (0, 1], got {bad}")
-        if self.seeds < 1:
-            raise ValueError(f"seeds must be >= 1, got {self.seeds}")
+            raise UserError(f"fractions must be in (0, 1], got {bad}")
+        if self.seeds < 1 or (self.trained_seeds is not None and not 1 <= self.trained_seeds <= self.seeds):
+            raise UserError(f"need seeds >= 1 and 1 <= trained_seeds <= seeds, got {self.seeds}, {self.trained_seeds}")
         if not self.targets:
-            raise ValueError("give at least one --target label column")
+            raise UserError("give at least one --target label column")
 
 
 def clip_spec(cfg: ProbeConfig, enc: EvalEncoder) -> ClipSpec:
@@ -107,7 +119,7 @@ def _labels(windows, target: str, task: str) -> tuple[np.ndarray, np.ndarray, li
     has = np.array([target in w.labels for w in windows], dtype=bool)
     if not has.any():
         columns = sorted({c for w in windows for c in w.labels})
-        raise ValueError(f"no window has a {target!r} label; label columns: {', '.join(columns) or 'none'}")
+        raise UserError(f"no window has a {target!r} label; label columns: {', '.join(columns) or 'none'}")
     encoded, classes, task = encode_labels([w.labels[target] for w, h in zip(windows, has) if h], task, column=target)
     full = np.zeros(len(windows), dtype=encoded.dtype)
     full[has] = encoded
@@ -140,7 +152,14 @@ def prepare(cfg: ProbeConfig) -> Prepared:
     spec = clip_spec(cfg, enc)
     windows, index = load_windows(cfg.data)
     if not windows:
-        raise ValueError(f"{cfg.data}: no usable windows ({len(index.skipped)} videos skipped)")
+        first = f"; e.g. {index.skipped[0].path}: {index.skipped[0].reason}" if index.skipped else ""
+        raise UserError(f"{cfg.data}: no usable windows ({len(index.skipped)} videos skipped{first}); "
+                        f"`ssl-video data index {cfg.data}` lists every file with its reason")
+    columns = {c for w in windows for c in w.labels}
+    missing = [t for t in cfg.targets if t not in columns]
+    if missing:  # before minutes of decoding
+        raise UserError(f"{cfg.data}: no label column {', '.join(map(repr, missing))}; label columns: "
+                        f"{', '.join(sorted(columns)) or 'none'}")
     clips = decode_clips(windows, index.by_path(), spec, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
                          batch_size=cfg.batch_size)
     sequences = np.asarray([w.sequence or w.video for w in windows], dtype=object)
@@ -165,7 +184,7 @@ def split_target(cfg: ProbeConfig, prep: Prepared, target: str) -> TargetSplit:
                               test_size=cfg.test_size, val_size=0.0, seed=cfg.split_seed)
     train, test = usable[np.concatenate([parts["train"], parts["val"]])], usable[parts["test"]]
     if len(test) == 0 or len(train) == 0:
-        raise ValueError(f"{target}: need clips of at least 2 sequences to hold out a test split "
+        raise UserError(f"{target}: need clips of at least 2 sequences to hold out a test split "
                          f"({len(usable)} usable clips)")
     info = TargetInfo(task, classes, len(usable), {"train": len(train), "test": len(test)},
                       sorted(set(prep.sequences[test].tolist())))
@@ -191,17 +210,25 @@ class _Run:
     def subset_id(self) -> str:
         return hashlib.sha1(np.asarray(self.sub, dtype=np.int64).tobytes()).hexdigest()[:12]
 
+    def linear(self, X: np.ndarray) -> dict[str, float]:
+        """Linear probe on features X (N, F) of the labeled subset, scored on the test split."""
+        model = fit_linear_probe(X[self.sub], self.labels[self.sub], self.task, groups=self.sequences[self.sub],
+                                 seed=self.seed)
+        return score(model, X[self.test], self.labels[self.test], self.task)
+
     def frozen(self, mode: str, feats) -> dict[str, float]:
-        X, y, sub, test = feats.pooled, self.labels, self.sub, self.test
+        y, sub, test = self.labels, self.sub, self.test
         if mode == "linear":
-            model = fit_linear_probe(X[sub], y[sub], self.task, groups=self.sequences[sub], seed=self.seed)
-            return score(model, X[test], y[test], self.task)
+            return self.linear(feats.pooled)
+        if mode == "temporal":
+            return self.linear(feats.temporal)
         if mode == "knn":
+            X = feats.pooled
             return score(fit_knn_probe(X[sub], y[sub], self.task, k=self.cfg.knn_k), X[test], y[test], self.task)
         train, val = carve_val(sub, y, self.sequences, self.task, self.cfg.val_size, self.seed)
-        module = fit_attentive_probe(feats.tokens, y, train, self.task, self.outputs, val_idx=val,
-                                     budget=self.cfg.attentive_budget, seed=self.seed)
-        return metrics(y[test], predict(module, feats.tokens, test), self.task)
+        grid = fit_attentive_grid(feats.tokens, y, train, self.task, self.outputs, val_idx=val, cfg=self.cfg.attentive,
+                                  seed=self.seed)
+        return metrics(y[test], grid.predict(feats.tokens, test), self.task)
 
     def trained(self, mode: str, enc: EvalEncoder) -> dict[str, float]:
         return self.train_encoder(mode, enc)[0]
@@ -209,8 +236,9 @@ class _Run:
     def train_encoder(self, mode: str, enc: EvalEncoder):
         """-> (test metrics, trained SupervisedModule)."""
         # Fine-tune a copy of the encoder, or train the same architecture from scratch (same budget;
-        # no layer-wise decay from scratch: there is nothing pretrained to preserve).
-        budget = self.cfg.finetune_budget
+        # no layer-wise decay from scratch: there is nothing pretrained to preserve). The ceiling
+        # is scratch with a budget large enough to converge.
+        budget = self.cfg.ceiling_budget if mode == "ceiling" else self.cfg.finetune_budget
         if mode == "finetune":
             encoder = copy.deepcopy(enc.encoder).cpu()
         else:
@@ -229,6 +257,27 @@ def make_run(cfg: ProbeConfig, prep: Prepared, split: TargetSplit, fraction: flo
                 prep.clips.array, prep.mean, prep.std)
 
 
+def ceiling(cfg: ProbeConfig, prep: Prepared, split: TargetSplit) -> tuple[dict[str, float], float, int]:
+    """The ``ceiling`` row: -> (test metrics, seconds, n_train). Trained once per (clips, target and
+    its split, architecture, budget, normalization) and cached as JSON next to the features."""
+    key = digest([prep.clips.key, split.labels[split.train].tolist(), split.train.tolist(), split.test.tolist(),
+                   prep.enc.architecture, prep.enc.args, dataclasses.asdict(cfg.ceiling_budget), prep.mean, prep.std,
+                   cfg.val_size])
+    path = evaluate_cache_dir(cfg.cache_dir) / f"ceiling-{key}.json"
+    if path.exists():
+        cached = json.loads(path.read_text())
+        log.info("reusing the cached ceiling %s", path.name)
+        return cached["metrics"], cached["seconds"], cached["n_train"]
+    start = time.perf_counter()
+    run = make_run(cfg, prep, split, 1.0, 0)
+    found = run.trained("ceiling", prep.enc)
+    seconds = round(time.perf_counter() - start, 1)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"metrics": found, "seconds": seconds, "n_train": len(run.sub)}))
+    os.replace(tmp, path)
+    return found, seconds, len(run.sub)
+
+
 def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
     """Run every (target, mode, fraction, seed) and write the report; returns report.json's dict."""
     t0 = time.perf_counter()
@@ -243,26 +292,46 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
                                  max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
         for suffix, e in (encoders.items() if frozen else [])
     }
+    pixels = pixel_features(prep.clips, size=cfg.pixels_size) if "pixels" in cfg.modes else None
     log.info("features ready (%d encoder(s)), %.1f s", len(features), time.perf_counter() - t0)
 
     results: list[Result] = []
     targets: dict[str, TargetInfo] = {}
-    per_split = sum(len(features) if mode in FROZEN else 1 for mode in cfg.modes)
-    total = len(cfg.targets) * cfg.seeds * len(cfg.fractions) * per_split
+    trained_seeds = cfg.trained_seeds or cfg.seeds
+
+    def runs(mode: str, seed: int) -> list[str]:
+        """Encoder suffixes to run ``mode`` with at ``seed`` (empty: not at this seed)."""
+        if mode in FROZEN:
+            return list(features)
+        return [""] if mode != "ceiling" and (mode == "pixels" or seed < trained_seeds) else []
+
+    per_target = sum(len(runs(m, s)) for m in cfg.modes for s in range(cfg.seeds)) * len(cfg.fractions)
+    total = len(cfg.targets) * (per_target + ("ceiling" in cfg.modes))
     # one bar over all runs (an ETA: trained modes take seconds to minutes each, frozen probes
     # milliseconds); log lines go through the bar. Hidden when stderr is not a terminal.
     with logging_redirect_tqdm(), tqdm(total=total, desc="probe runs", unit="run", disable=None) as bar:
         for target in cfg.targets:
             split = split_target(cfg, prep, target)
             targets[target] = split.info
+            if "ceiling" in cfg.modes:
+                bar.set_postfix_str(f"{target} ceiling")
+                m, seconds, n_train = ceiling(cfg, prep, split)
+                results.append(Result(target, "ceiling", 1.0, 0, m, n_train, seconds))
+                log.info("%s ceiling n=%d: %s (%.0f s)", target, n_train, {k: round(v, 4) for k, v in m.items()}, seconds)
+                bar.update()
             for seed in range(cfg.seeds):
                 for fraction in cfg.fractions:
                     run = make_run(cfg, prep, split, fraction, seed)
                     for mode in cfg.modes:
-                        for suffix in list(features) if mode in FROZEN else [""]:
+                        for suffix in runs(mode, seed):
                             bar.set_postfix_str(f"{target} {mode}{suffix} {fraction:g} seed {seed}")
                             start = time.perf_counter()
-                            m = run.frozen(mode, features[suffix]) if mode in FROZEN else run.trained(mode, prep.enc)
+                            if mode in FROZEN:
+                                m = run.frozen(mode, features[suffix])
+                            elif mode == "pixels":
+                                m = run.linear(pixels)
+                            else:
+                                m = run.trained(mode, prep.enc)
                             results.append(Result(target, mode + suffix, fraction, seed, m, len(run.sub),
                                                   time.perf_counter() - start, run.subset_id()))
                             log.info("%s %s%s fraction=%g seed=%d n=%d: %s", target, mode, suffix, fraction, seed,
@@ -275,13 +344,23 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
         "data": str(cfg.data),
         "clip": dataclasses.asdict(prep.spec),
         "normalize": {"mean": list(prep.mean), "std": list(prep.std)},
-        "seeds": cfg.seeds,
+        "seeds": cfg.seeds if trained_seeds == cfg.seeds else f"{cfg.seeds} (finetune/scratch: {trained_seeds})",
         "split": f"test {cfg.test_size:g} of the clips, by sequence (split seed {cfg.split_seed}); "
                  f"nested label fractions of the rest",
-        "budgets": {"attentive": dataclasses.asdict(cfg.attentive_budget),
-                    "finetune/scratch": dataclasses.asdict(cfg.finetune_budget)},
+        "budgets": {"attentive": dataclasses.asdict(cfg.attentive),
+                    "finetune/scratch": dataclasses.asdict(cfg.finetune_budget),
+                    "ceiling": dataclasses.asdict(cfg.ceiling_budget)},
         "seconds": round(time.perf_counter() - t0, 1),
+        "seconds_per_method": seconds_per_method(results),
     }
     report = write_report(cfg.out, results, targets, meta)
     log.info("wrote %s/report.{json,md} and label_efficiency.png in %.1f s", cfg.out, time.perf_counter() - t0)
     return report
+
+
+def seconds_per_method(results: list[Result]) -> dict[str, float]:
+    """Total seconds each method (row) took over all targets, fractions and seeds."""
+    out: dict[str, float] = {}
+    for r in results:
+        out[r.method] = round(out.get(r.method, 0.0) + r.seconds, 1)
+    return out

@@ -27,6 +27,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+from ssl_video.errors import UserError
+
 log = logging.getLogger(__name__)
 
 C_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)  # inverse L2 strength of LogisticRegression
@@ -47,12 +49,27 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, floa
     return {"mae": float(mean_absolute_error(y_true, y_pred)), "r2": float(r2_score(y_true, y_pred))}
 
 
+def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """Balanced class weights ``n / (k * count)`` (scikit-learn's "balanced") for classes 0..n_classes-1
+    over the k classes present in ``y``; 1.0 for absent classes. Balanced accuracy is the metric,
+    so the loss weighs classes as the metric does: a class with one labeled drive is not ignored."""
+    counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=n_classes).astype(np.float64)
+    present = counts > 0
+    weights = np.ones(n_classes)
+    weights[present] = counts.sum() / (present.sum() * counts[present])
+    return weights
+
+
 def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
     """A CV splitter with as many folds as the data allows (None when fewer than 2)."""
     n_groups = len(np.unique(groups)) if groups is not None else len(y)
     n_splits = min(MAX_FOLDS, n_groups, len(y))
     if task == "classification":
         n_splits = min(n_splits, int(np.unique(y, return_counts=True)[1].min()))  # every fold sees every class
+        if groups is not None:
+            # ... and trains on every class: a class whose clips all come from one drive would be missing
+            # from the training folds whenever that drive is held out, and CV would score noise.
+            n_splits = min(n_splits, min(len(np.unique(groups[y == c])) for c in np.unique(y)))
     if n_splits < 2:
         return None
     if task == "classification":
@@ -66,7 +83,7 @@ def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
 def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseEstimator:
     cv = _folds(y, task, groups, seed)
     if task == "classification" and len(np.unique(y)) < 2:
-        raise ValueError("the training fraction holds a single class; a probe needs at least two")
+        raise UserError("the training fraction holds a single class; a probe needs at least two")
     if cv is None:
         log.info("too few samples/groups for cross-validation (%d samples); using default regularization", len(y))
         return model.fit(X, y)
@@ -88,7 +105,10 @@ def fit_linear_probe(
     """StandardScaler + LogisticRegression (classification) or Ridge (regression), the L2
     strength chosen by (group-)k-fold CV on (X, y). X: (N, D); y: (N,)."""
     if task == "classification":
-        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
+        # class_weight="balanced": the report's metric is balanced accuracy, and a small label fraction
+        # often holds one drive of a class next to several of another (a class would be lost otherwise).
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, class_weight="balanced",
+                                                                   random_state=seed))
         grid = {"logisticregression__C": list(C_GRID)}
     else:
         model = make_pipeline(StandardScaler(), Ridge())

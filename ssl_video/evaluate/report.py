@@ -26,9 +26,10 @@ import numpy as np
 # "higher is better", so one comparison rule serves classification and regression.
 PRIMARY_METRIC = {"classification": "balanced_accuracy", "regression": "r2"}
 METRICS = {"classification": ("accuracy", "balanced_accuracy"), "regression": ("mae", "r2")}
-# Methods that use the pretrained weights; "scratch" and "*-random" rows are baselines.
-PRETRAINED_METHODS = ("linear", "knn", "attentive", "finetune")
-METHOD_ORDER = ("linear", "knn", "attentive", "finetune", "linear-random", "knn-random", "attentive-random", "scratch")
+# Methods that use the pretrained weights; "pixels", "scratch", "ceiling" and "*-random" rows are baselines.
+PRETRAINED_METHODS = ("linear", "temporal", "knn", "attentive", "finetune")
+FROZEN_BASELINES = ("pixels", "linear-random", "temporal-random", "knn-random", "attentive-random")
+METHOD_ORDER = (*PRETRAINED_METHODS, *FROZEN_BASELINES, "scratch", "ceiling")
 
 
 @dataclass(frozen=True)
@@ -90,10 +91,17 @@ def summarize(results: Iterable[Result | Mapping[str, Any]]) -> dict[str, dict[s
 
 
 def findings(summary: Mapping, targets: Mapping[str, TargetInfo]) -> dict[str, dict[str, Any]]:
-    """Per target: the smallest fraction at which each pretrained method matches scratch@100%,
-    and whether each frozen probe beats the same probe on a random encoder at every fraction.
+    """Per target, on the primary metric:
 
-    "Matches" means mean(method @ f) >= mean(scratch @ 1.0) on the primary metric.
+    - ``matches_scratch_full``: the smallest fraction at which each pretrained method's mean
+      reaches scratch@100%'s;
+    - ``beats_random``: whether each frozen probe beats the same probe on a random encoder at every fraction;
+    - ``margin``: per fraction, the best pretrained row, the best frozen baseline row (pixels or
+      random weights) and the difference of their means (> 0: pretraining paid off there);
+    - ``more_labels_worse``: (method, smaller, larger fraction) where the mean at the larger
+      fraction is below the smaller one's by more than the larger of the two stds (a probe
+      that gets clearly worse with more labels is undertrained or noisy);
+    - ``ceiling``: the ceiling row's mean, when computed.
     """
     out: dict[str, dict[str, Any]] = {}
     for target, info in targets.items():
@@ -118,8 +126,39 @@ def findings(summary: Mapping, targets: Mapping[str, TargetInfo]) -> dict[str, d
             common = sorted(set(by_method[method]) & set(random_rows), key=float)
             losing = [f for f in common if by_method[method][f][metric]["mean"] <= random_rows[f][metric]["mean"]]
             result["beats_random"][method] = {"every_fraction": not losing and bool(common), "not_at": losing}
+        result["margin"] = _margins(by_method, metric)
+        result["more_labels_worse"] = _worse_with_more_labels(by_method, metric)
+        ceiling = by_method.get("ceiling", {}).get(fraction_key(1.0), {}).get(metric)
+        result["ceiling"] = ceiling["mean"] if ceiling else None
         out[target] = result
     return out
+
+
+def _best(by_method: Mapping, methods: Iterable[str], frac: str, metric: str) -> tuple[str, float] | None:
+    rows = [(m, by_method[m][frac][metric]["mean"]) for m in methods if frac in by_method.get(m, {})]
+    return max(rows, key=lambda r: r[1]) if rows else None
+
+
+def _margins(by_method: Mapping, metric: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for frac in sorted({f for rows in by_method.values() for f in rows}, key=float):
+        best = _best(by_method, PRETRAINED_METHODS, frac, metric)
+        base = _best(by_method, FROZEN_BASELINES, frac, metric)
+        if best and base:
+            out[frac] = {"pretrained": best[0], "pretrained_mean": best[1], "baseline": base[0],
+                         "baseline_mean": base[1], "margin": best[1] - base[1]}
+    return out
+
+
+def _worse_with_more_labels(by_method: Mapping, metric: str) -> list[dict[str, Any]]:
+    flagged = []
+    for method, rows in by_method.items():
+        fractions = sorted(rows, key=float)
+        for small, large in zip(fractions, fractions[1:]):
+            a, b = rows[small][metric], rows[large][metric]
+            if b["mean"] < a["mean"] - max(a["std"], b["std"]):
+                flagged.append({"method": method, "fraction": small, "more": large, "drop": a["mean"] - b["mean"]})
+    return flagged
 
 
 def _cell(stats: Mapping[str, float] | None) -> str:
@@ -154,6 +193,14 @@ def markdown(summary: Mapping, targets: Mapping[str, TargetInfo], found: Mapping
         for method, b in f.get("beats_random", {}).items():
             verdict = "yes, at every fraction" if b["every_fraction"] else f"NO (not at {', '.join(b['not_at']) or 'any'})"
             lines.append(f"- {method} probe on the pretrained encoder beats the random-encoder probe: **{verdict}**")
+        for frac, m in f.get("margin", {}).items():
+            lines.append(f"- at fraction {frac}: best pretrained row {m['pretrained']} {m['pretrained_mean']:.3f} vs "
+                         f"best baseline {m['baseline']} {m['baseline_mean']:.3f}: **{m['margin']:+.3f}**")
+        if f.get("ceiling") is not None:
+            lines.append(f"- ceiling (scratch to convergence on 100 % of the labels): {f['ceiling']:.3f}")
+        for w in f.get("more_labels_worse", []):
+            lines.append(f"- WARNING: {w['method']} is worse with fraction {w['more']} than with {w['fraction']} "
+                         f"by {w['drop']:.3f}, more than one std: undertrained or noisy")
         lines.append("")
     return "\n".join(lines)
 
@@ -174,7 +221,7 @@ def plot(summary: Mapping, targets: Mapping[str, TargetInfo], path: Path) -> Non
             x = np.array([float(f) for f in fractions])
             mean = np.array([rows[f][metric]["mean"] for f in fractions])
             std = np.array([rows[f][metric]["std"] for f in fractions])
-            style = "--" if method == "scratch" or method.endswith("-random") else "-"
+            style = "-" if method in PRETRAINED_METHODS else "--"
             (line,) = ax.plot(x, mean, style, marker="o", label=method)
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set_xscale("log")

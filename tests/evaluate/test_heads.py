@@ -5,15 +5,67 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ssl_video.evaluate.attentive import AttentiveProbe, fit_attentive_probe
+import torch.nn.functional as F
+
+from ssl_video.evaluate.attentive import AttentiveConfig, AttentiveProbeGrid, _GridAdamW, fit_attentive_grid
 from ssl_video.evaluate.finetune import EncoderHead, encoder_layers, fit_encoder_head, layer_decay_param_groups
 from ssl_video.evaluate.probes import metrics
 from ssl_video.evaluate.training import TrainBudget, predict
 from ssl_video.models import get_encoder
 
 
-def test_attentive_probe_shape_and_learns_a_token_it_must_find():
-    assert AttentiveProbe(32, 5)(torch.randn(2, 7, 32)).shape == (2, 5)
+def _reference_probe(grid: AttentiveProbeGrid, g: int, tokens: torch.Tensor) -> torch.Tensor:
+    """Probe g of the grid computed the textbook way (V-JEPA's CrossAttentionBlock: project every token)."""
+    B, K, D = tokens.shape
+    h = grid.heads
+    x = F.layer_norm(tokens, (D,))
+    k = x @ grid.wk.weight[g] + grid.wk.bias[g]
+    v = x @ grid.wv.weight[g] + grid.wv.bias[g]
+    q = (grid.query[g] @ grid.wq.weight[g] + grid.wq.bias[g]).expand(B, -1, -1)  # (B, Q, D)
+    split = lambda t: t.reshape(B, t.shape[1], h, D // h).transpose(1, 2)  # noqa: E731
+    a = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(1, 2).reshape(B, -1, D)
+    out = grid.query[g] + a @ grid.proj.weight[g] + grid.proj.bias[g]
+    mlp_in = F.layer_norm(out, (D,)) * grid.norm_mlp.weight[g] + grid.norm_mlp.bias[g]
+    hidden = F.gelu(mlp_in @ grid.fc1.weight[g] + grid.fc1.bias[g])
+    out = out + hidden @ grid.fc2.weight[g] + grid.fc2.bias[g]
+    return out.mean(1) @ grid.head.weight[g] + grid.head.bias[g]
+
+
+def test_attentive_grid_shapes_and_reassociated_attention_matches_the_textbook_block():
+    torch.manual_seed(0)
+    grid = AttentiveProbeGrid(3, 32, 5, AttentiveConfig(num_queries=2))
+    for p in grid.parameters():  # away from the init so that every term matters
+        p.data.add_(torch.randn_like(p) * 0.2)
+    tokens = torch.randn(4, 7, 32)
+    out = grid(tokens)
+    assert out.shape == (3, 4, 5)
+    for g in range(3):
+        torch.testing.assert_close(out[g], _reference_probe(grid, g, tokens), rtol=1e-4, atol=1e-4)
+    assert AttentiveProbeGrid(2, 32, 3, AttentiveConfig(depth=3))(tokens).shape == (2, 4, 3)
+
+
+def test_grid_adamw_matches_torch_adamw_per_probe():
+    torch.manual_seed(0)
+    lrs, wds = torch.tensor([1e-2, 3e-3]), torch.tensor([0.1, 0.0])
+    stacked = torch.nn.Parameter(torch.randn(2, 3, 4))
+    bias = torch.nn.Parameter(torch.randn(2, 1, 4))
+    refs = [(torch.nn.Parameter(stacked[g].detach().clone()), torch.nn.Parameter(bias[g].detach().clone())) for g in range(2)]
+    opt = _GridAdamW([stacked, bias], [stacked], lrs, wds)
+    ref_opts = [torch.optim.AdamW([{"params": [w], "weight_decay": float(wds[g])}, {"params": [b], "weight_decay": 0.0}],
+                                  lr=float(lrs[g])) for g, (w, b) in enumerate(refs)]
+    for _ in range(5):
+        grads = torch.randn(2, 3, 4), torch.randn(2, 1, 4)
+        stacked.grad, bias.grad = grads[0].clone(), grads[1].clone()
+        opt.step()
+        for g, ((w, b), ref) in enumerate(zip(refs, ref_opts)):
+            w.grad, b.grad = grads[0][g].clone(), grads[1][g].clone()
+            ref.step()
+    for g, (w, b) in enumerate(refs):
+        torch.testing.assert_close(stacked[g], w, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(bias[g], b, rtol=1e-5, atol=1e-6)
+
+
+def test_attentive_grid_learns_a_token_it_must_find_and_selects_on_validation():
     # The class is written into one random token out of 16; the mean over tokens dilutes it.
     rng = np.random.default_rng(0)
     n, k, d = 240, 16, 32
@@ -23,9 +75,10 @@ def test_attentive_probe_shape_and_learns_a_token_it_must_find():
     tokens[np.arange(n), where, :4] = (np.where(y == 1, 3.0, -3.0)[:, None]).astype(np.float16)
     tokens[np.arange(n), where, 4:8] = 3.0  # a marker so attention can find the informative token
     train, val, test = np.arange(0, 160), np.arange(160, 190), np.arange(190, n)
-    budget = TrainBudget(max_epochs=15, batch_size=32, lr=3e-3, patience=5)
-    module = fit_attentive_probe(tokens, y, train, "classification", 2, val_idx=val, budget=budget, seed=0)
-    assert metrics(y[test], predict(module, tokens, test), "classification")["accuracy"] > 0.9
+    cfg = AttentiveConfig(lrs=(3e-3, 1e-6), weight_decays=(0.01,), epochs=30, batch_size=32)
+    grid = fit_attentive_grid(tokens, y, train, "classification", 2, val_idx=val, cfg=cfg, seed=0)
+    assert grid.best == 0 and grid.val_scores[0] > grid.val_scores[1]  # lr 1e-6 barely moves
+    assert metrics(y[test], grid.predict(tokens, test), "classification")["accuracy"] > 0.9
 
 
 def test_layer_decay_groups_cover_every_parameter_once():

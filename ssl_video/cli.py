@@ -8,14 +8,20 @@ importing the CLI stays cheap and one broken subcommand cannot break the others.
     ssl-video data index data/drive --json index.json
     ssl-video fit --config configs/pretrain/quickstart.yaml
     ssl-video probe --encoder runs/quickstart/weights --data data/drive --target speed_bucket --out runs/probe
+
+A mistake in the input (a missing file, an unknown column, a bad value) prints one line and
+exits 2; add ``--debug`` (or set ``SSL_VIDEO_DEBUG=1``) for the traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
+
+from ssl_video.errors import UserError
 
 # (command words) -> ("module", "function", one-line help). The function takes the remaining argv.
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
@@ -44,13 +50,24 @@ def _usage() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Route to a subcommand. A :class:`~ssl_video.errors.UserError` (bad path, column or value)
+    becomes one line on stderr and exit status 2; ``--debug`` (anywhere) or ``SSL_VIDEO_DEBUG=1``
+    lets it raise with its traceback. Any other exception is a bug and raises as it is."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv or os.environ.get("SSL_VIDEO_DEBUG", "") not in ("", "0")
+    argv = [a for a in argv if a != "--debug"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for words, (module_name, function_name, _) in COMMANDS.items():
         if tuple(argv[: len(words)]) == words:
             rest = argv if words in _PASS_COMMAND_WORD else argv[len(words) :]
             function = getattr(importlib.import_module(module_name), function_name)
-            return int(function(rest) or 0)
+            try:
+                return int(function(rest) or 0)
+            except UserError as error:
+                if debug:
+                    raise
+                print(f"ssl-video {' '.join(words)}: error: {error} (--debug shows the traceback)", file=sys.stderr)
+                return 2
     print(_usage(), file=sys.stderr if argv and argv[0] not in ("-h", "--help") else sys.stdout)
     return 0 if argv and argv[0] in ("-h", "--help") else 2
 

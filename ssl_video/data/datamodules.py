@@ -23,11 +23,13 @@ import logging
 import math
 import multiprocessing
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
+from ssl_video.errors import MissingInput, UserError
 from ssl_video.data.datasets import ClipDataset, EpochSampler, ShardedEpochSampler, collate_clips, encode_labels
 from ssl_video.data.manifest import ClipWindow, load_windows
 from ssl_video.data.sampling import ClipSpec, clip_fits
@@ -58,7 +60,7 @@ class _ClipDataModule(pl.LightningDataModule):
                  max_open: int, pin_memory: bool, worker_start: str | None = "forkserver"):
         super().__init__()
         if batch_size < 1 or num_workers < 0:
-            raise ValueError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
+            raise UserError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         self.data, self.seed, self.backend = str(data), seed, backend
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
@@ -74,6 +76,10 @@ class _ClipDataModule(pl.LightningDataModule):
         return self._spec
 
     def _load_windows(self) -> list[ClipWindow]:
+        if not Path(self.data).exists():
+            folder = Path(self.data).parent if Path(self.data).suffix == ".csv" else Path(self.data)
+            raise MissingInput(f"data.data={self.data}: no such folder or manifest CSV; render the built-in drives with "
+                               f"`ssl-video data make-drive {folder}` or point --data.data at your videos or a manifest CSV")
         windows, self.index = load_windows(self.data)
         log.info("%s: %s", self.data, self.index.summary())
         infos = self.index.by_path()
@@ -82,7 +88,7 @@ class _ClipDataModule(pl.LightningDataModule):
             log.warning("%d of %d windows are shorter than one clip (%.2f s at %g fps) and are skipped",
                         len(windows) - len(fit), len(windows), self._spec.span_s, self._spec.fps)
         if not fit:
-            raise ValueError(f"{self.data}: no usable video window holds one clip "
+            raise UserError(f"{self.data}: no usable video window holds one clip "
                              f"({self._spec.num_frames} frames at {self._spec.fps:g} fps); "
                              f"{len(self.index.skipped)} file(s) skipped")
         return fit
@@ -227,9 +233,9 @@ class LabeledClipDataModule(_ClipDataModule):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
                          backend, max_open, pin_memory, worker_start)
         if task not in ("auto", "classification", "regression"):
-            raise ValueError(f"task must be auto, classification or regression, got {task!r}")
+            raise UserError(f"task must be auto, classification or regression, got {task!r}")
         if not 0 < fraction <= 1:
-            raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+            raise UserError(f"fraction must be in (0, 1], got {fraction}")
         self.save_hyperparameters()
         self.target, self.fraction, self.task = target, fraction, task
         self.clips_per_video, self.eval_clips_per_video = clips_per_video, eval_clips_per_video
@@ -246,7 +252,7 @@ class LabeledClipDataModule(_ClipDataModule):
         windows = super()._load_windows()
         if not any(self.target in w.labels for w in windows):
             columns = sorted({k for w in windows for k in w.labels})
-            raise ValueError(f"{self.data}: no label column {self.target!r}; columns found: {columns or 'none'}")
+            raise UserError(f"{self.data}: no label column {self.target!r}; columns found: {columns or 'none'}")
         labeled = [w for w in windows if not _is_missing(w.labels.get(self.target))]
         if len(labeled) < len(windows):
             log.warning("%d of %d windows have no %r label and are skipped", len(windows) - len(labeled),

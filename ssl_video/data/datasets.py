@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
 
+from ssl_video.errors import UserError
 from ssl_video.data.decode import ReaderCache, read_frames, run_with_timeout
 from ssl_video.data.sampling import ClipSpec, clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
 
@@ -75,14 +76,14 @@ def encode_labels(values: Sequence[str | float], task: str = "auto", *, column: 
     numbers that are not integers or have more than MAX_CLASSES_FOR_NUMERIC distinct values.
     """
     if task not in ("auto", "classification", "regression"):
-        raise ValueError(f"task must be auto, classification or regression, got {task!r}")
+        raise UserError(f"task must be auto, classification or regression, got {task!r}")
     if task == "auto":
         task = infer_task(values)
     numbers = _as_numbers(values)
     if task == "regression":
         if numbers is None:
             bad = next(v for v in values if _as_numbers([v]) is None)
-            raise ValueError(f"label column {column!r} has non-numeric value {bad!r}; regression needs numbers")
+            raise UserError(f"label column {column!r} has non-numeric value {bad!r}; regression needs numbers")
         return numbers.astype(np.float32), None, task
     names = [_class_name(v) for v in values]
     unique = sorted(set(names), key=(lambda n: float(n)) if numbers is not None else None)

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ssl_video.errors import MissingInput, UserError
 from ssl_video.data.index import VideoIndex, index_videos, video_candidates
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,9 @@ def _parse_float(text: str, csv_path: Path, row: int, column: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise ValueError(f"{csv_path}: row {row}, column {column!r}: {text!r} is not a number") from None
+        raise UserError(f"{csv_path}: row {row}, column {column!r}: {text!r} is not a number") from None
     if not math.isfinite(value):
-        raise ValueError(f"{csv_path}: row {row}, column {column!r}: {text!r} is not a finite number")
+        raise UserError(f"{csv_path}: row {row}, column {column!r}: {text!r} is not a finite number")
     return value
 
 
@@ -62,7 +63,7 @@ def read_manifest(csv_path: str | Path) -> list[ClipWindow]:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         if "video" not in columns:
-            raise ValueError(f"{csv_path}: no `video` column (columns: {', '.join(columns) or 'none'})")
+            raise UserError(f"{csv_path}: no `video` column (columns: {', '.join(columns) or 'none'})")
         rows = [{(k or "").strip(): (v or "").strip() for k, v in r.items()} for r in reader]
     label_columns = [c for c in columns if c not in RESERVED_COLUMNS and c]
     numeric = {c: all(_is_number(r[c]) for r in rows if r.get(c)) and any(r.get(c) for r in rows)
@@ -71,13 +72,13 @@ def read_manifest(csv_path: str | Path) -> list[ClipWindow]:
     windows = []
     for number, r in enumerate(rows, start=2):
         if not r.get("video"):
-            raise ValueError(f"{csv_path}: row {number}, column 'video': empty path")
+            raise UserError(f"{csv_path}: row {number}, column 'video': empty path")
         video = Path(r["video"]).expanduser()
         video = os.path.abspath(video if video.is_absolute() else base / video)  # same key as the index
         start = _parse_float(r["start_s"], csv_path, number, "start_s") if r.get("start_s") else 0.0
         end = _parse_float(r["end_s"], csv_path, number, "end_s") if r.get("end_s") else None
         if start < 0 or (end is not None and end <= start):
-            raise ValueError(f"{csv_path}: row {number}: window start_s={start} end_s={end} is empty or negative")
+            raise UserError(f"{csv_path}: row {number}: window start_s={start} end_s={end} is empty or negative")
         labels = {c: (float(r[c]) if numeric[c] else r[c]) for c in label_columns if r.get(c, "") != ""}
         windows.append(ClipWindow(video=str(video), start_s=start, end_s=end,
                                   sequence=r.get("sequence") or str(video), labels=labels))
@@ -92,7 +93,7 @@ def load_windows(source: str | Path, *, min_frames: int = 2, progress: bool = Fa
     """
     source = Path(source)
     if not source.exists():
-        raise FileNotFoundError(f"{source}: no such folder or manifest CSV")
+        raise MissingInput(f"{source}: no such folder or manifest CSV (give a folder of videos or a CSV with a `video` column)")
     if source.is_dir():
         index = index_videos(video_candidates(source), min_frames=min_frames, progress=progress,
                              cache_path=cache_path)

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from ssl_video.errors import UserError
+
 if TYPE_CHECKING:
     from ssl_video.data.index import VideoInfo
     from ssl_video.data.manifest import ClipWindow
@@ -44,12 +46,12 @@ class ClipSpec:
 
     def __post_init__(self) -> None:
         if self.context < 1 or self.future < 0:
-            raise ValueError(f"ClipSpec needs context >= 1 and future >= 0, got {self.context}, {self.future}")
+            raise UserError(f"ClipSpec needs context >= 1 and future >= 0, got {self.context}, {self.future}")
         if not self.fps > 0:
-            raise ValueError(f"ClipSpec.fps must be > 0, got {self.fps}")
+            raise UserError(f"ClipSpec.fps must be > 0, got {self.fps}")
         size = tuple(int(v) for v in self.size)
         if len(size) != 2 or min(size) <= 0:
-            raise ValueError(f"ClipSpec.size must be (H, W) with positive entries, got {self.size}")
+            raise UserError(f"ClipSpec.size must be (H, W) with positive entries, got {self.size}")
         object.__setattr__(self, "size", size)
 
     @property

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_video.errors import UserError
 from ssl_video.engine import scoring
 from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
@@ -66,7 +67,7 @@ def load_mining_windows(data: str | Path, *, window_s: float | None, stride_s: f
             log.warning("--window-s %.3g is shorter than one clip (%.3g s); using %.3g s", window_s, clip_s, clip_s)
         windows = sliding_windows(windows, {p: i.duration_s for p, i in infos.items()}, window_s=length, stride_s=stride_s)
     if not windows:
-        raise ValueError(f"no usable video windows in {data}")
+        raise UserError(f"no usable video windows in {data}")
     return windows, infos
 
 
@@ -105,7 +106,7 @@ def fit_probe_probs(labeled_emb: np.ndarray, labels: Sequence, query_emb: np.nda
 
     task = infer_task(list(labels))
     if task != "classification":
-        raise ValueError("--by uncertainty needs a class label column (entropy of class probabilities); "
+        raise UserError("--by uncertainty needs a class label column (entropy of class probabilities); "
                          f"the target looks numeric ({task})")
     y, classes, _ = encode_labels(list(labels), task)
     probe = fit_linear_probe(labeled_emb, y, task, groups=groups, seed=seed)
@@ -129,9 +130,9 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
          num_workers: int = 0, sheet_rows: int = 8, progress: bool = False) -> MineResult:
     """Score ``windows``, write the ranking and contact sheets into ``out``; see the module docstring."""
     if by not in MINE_STRATEGIES:
-        raise ValueError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
+        raise UserError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
     if by == "uncertainty" and not (labeled and target):
-        raise ValueError("--by uncertainty needs --labels CSV and --target COLUMN (a probe is trained on them)")
+        raise UserError("--by uncertainty needs --labels CSV and --target COLUMN (a probe is trained on them)")
     out = Path(out)
     labeled = list(labeled or [])
     if labeled:
@@ -154,7 +155,7 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
         if by == "uncertainty":
             missing = [w.video for w in lab_windows if target not in w.labels]
             if missing:
-                raise ValueError(f"label column {target!r} missing for {len(missing)} labeled windows, e.g. {missing[0]}")
+                raise UserError(f"label column {target!r} missing for {len(missing)} labeled windows, e.g. {missing[0]}")
             probs_q, classes = fit_probe_probs(lab.embeddings, [w.labels[target] for w in lab_windows], emb,
                                                groups=np.asarray([w.sequence or w.video for w in lab_windows]), seed=seed)
             probs = probs_q
@@ -241,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
 def cli_main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
     if args.top < 1:
-        raise SystemExit("--top must be >= 1")
+        raise UserError("--top must be >= 1")
     model = load_model(args.encoder, clip_overrides=clip_overrides(args))
     windows, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
                                          clip_s=model.spec.duration_s)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_video.errors import UserError
 from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
 from ssl_video.engine.mining import add_model_args, clip_overrides, load_mining_windows, overlap_mask
@@ -60,7 +61,7 @@ def split_probe_windows(labeled: list, compare: list, *, holdout: float, seed: i
                  len(train), len(parts["test"]))
     kept = [c for c, hit in zip(compare, overlap_mask(compare, train)) if not hit]
     if not kept:
-        raise ValueError("every --data window overlaps a probe-training window; give other data or a larger --holdout")
+        raise UserError("every --data window overlaps a probe-training window; give other data or a larger --holdout")
     return train, kept
 
 
@@ -160,7 +161,7 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
     out = Path(out)
     missing = [w.video for w in labeled if target not in w.labels]
     if missing:
-        raise ValueError(f"label column {target!r} is missing for {len(missing)} labeled windows (e.g. {missing[0]}); "
+        raise UserError(f"label column {target!r} is missing for {len(missing)} labeled windows (e.g. {missing[0]}); "
                          f"columns: {sorted(labeled[0].labels) if labeled else []}")
     y_all, classes, task = encode_labels([w.labels[target] for w in labeled], task, column=target)
     train, compare = split_probe_windows(labeled, compare, holdout=holdout, seed=seed,

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ssl_video.errors import UserError
 from ssl_video.hub.download import download, is_url, resolve_url
 from ssl_video.hub.format import (
     CONFIG_FILE,
@@ -75,7 +76,7 @@ def load_encoder_with_config(source: str | Path, *, device: str | torch.device =
             raise WeightsFormatError(f"weights {text!r}: registry says {entry.config['architecture']}, "
                                      f"file says {config['architecture']}")
     else:
-        raise ValueError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
+        raise UserError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
                          f"(registered: {[e.name for e in list_weights()]})")
     encoder = build_encoder(state, config, text, **overrides)
     return encoder.to(device).eval(), config

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from ssl_video.hub.api import load_encoder_with_config
@@ -104,6 +105,6 @@ def cli_main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (WeightsFormatError, DownloadError, ValueError) as e:
-        print(f"error: {e}")
+    except (WeightsFormatError, DownloadError) as e:  # verification or download failed: exit 1
+        print(f"ssl-video weights: error: {e}", file=sys.stderr)
         return 1

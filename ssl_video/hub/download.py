@@ -24,6 +24,8 @@ from pathlib import Path
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from ssl_video.errors import UserError
+
 log = logging.getLogger(__name__)
 
 SCHEMES = ("https://", "http://", "file://", "hf://")
@@ -46,11 +48,11 @@ def resolve_url(url: str) -> str:
     """``hf://org/repo[/path]`` -> an https resolve URL; other schemes unchanged."""
     if not url.startswith("hf://"):
         if not is_url(url):
-            raise ValueError(f"unsupported weights source {url!r}; use one of {SCHEMES}")
+            raise UserError(f"unsupported weights source {url!r}; use one of {SCHEMES}")
         return url
     parts = url[len("hf://"):].strip("/").split("/")
     if len(parts) < 2 or not all(parts[:2]):
-        raise ValueError(f"hf:// source must be hf://org/repo[/file], got {url!r}")
+        raise UserError(f"hf:// source must be hf://org/repo[/file], got {url!r}")
     path = "/".join(parts[2:]) or "model.safetensors"
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
     return f"{endpoint}/{parts[0]}/{parts[1]}/resolve/main/{path}"

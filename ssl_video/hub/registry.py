@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ssl_video.errors import UserError
 from ssl_video.hub.download import SCHEMES, download
 from ssl_video.paths import ssl_video_home
 
@@ -45,9 +46,9 @@ class WeightsEntry:
 
     def __post_init__(self) -> None:
         if not self.url.startswith(SCHEMES):
-            raise ValueError(f"weights {self.name!r}: url {self.url!r} must start with one of {SCHEMES}")
+            raise UserError(f"weights {self.name!r}: url {self.url!r} must start with one of {SCHEMES}")
         if not _SHA256.fullmatch(self.sha256):
-            raise ValueError(f"weights {self.name!r}: sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
+            raise UserError(f"weights {self.name!r}: sha256 must be 64 lowercase hex digits, got {self.sha256!r}")
 
     @property
     def filename(self) -> str:
@@ -79,15 +80,15 @@ def read_registry_file(path: str | Path) -> list[WeightsEntry]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"weights registry {path}: cannot read ({e})") from e
+        raise UserError(f"weights registry {path}: cannot read ({e})") from e
     if not isinstance(data, dict) or not isinstance(data.get("weights"), list):
-        raise ValueError(f"weights registry {path}: expected {{\"weights\": [...]}}")
+        raise UserError(f"weights registry {path}: expected {{\"weights\": [...]}}")
     entries = []
     for i, item in enumerate(data["weights"]):
         try:
             entries.append(WeightsEntry(**item))
         except TypeError as e:
-            raise ValueError(f"weights registry {path}: entry {i}: {e}") from e
+            raise UserError(f"weights registry {path}: entry {i}: {e}") from e
     return entries
 
 
@@ -100,7 +101,7 @@ def list_weights() -> list[WeightsEntry]:
     seen: dict[str, WeightsEntry] = {}
     for entry in entries:
         if entry.name in seen and seen[entry.name] != entry:
-            raise ValueError(f"weights name {entry.name!r} is defined twice with different contents")
+            raise UserError(f"weights name {entry.name!r} is defined twice with different contents")
         seen[entry.name] = entry
     return list(seen.values())
 
@@ -123,7 +124,7 @@ def get_weights(name: str) -> WeightsEntry:
     for entry in list_weights():
         if entry.name == name:
             return entry
-    raise ValueError(f"unknown weights {name!r}; registered: {[e.name for e in list_weights()]} "
+    raise UserError(f"unknown weights {name!r}; registered: {[e.name for e in list_weights()]} "
                      f"(add some with {REGISTRY_ENV}=/path/registry.json)")
 
 

@@ -22,6 +22,8 @@ from typing import Any, TypeVar
 
 from torch import nn
 
+from ssl_video.errors import UserError
+
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 C = TypeVar("C")
 
@@ -53,7 +55,7 @@ def _with_weights(name: str, weights: str, overrides: dict[str, Any]) -> nn.Modu
 
     encoder, config = load_encoder_with_config(weights, **overrides)
     if config["architecture"] != name:
-        raise ValueError(f"weights {weights!r} are for {config['architecture']!r}, not {name!r}")
+        raise UserError(f"weights {weights!r} are for {config['architecture']!r}, not {name!r}")
     return encoder.train()  # like any freshly built module; load_encoder returns eval mode
 
 
@@ -62,7 +64,7 @@ def apply_overrides(config: C, overrides: dict[str, Any]) -> C:
     fields = [f.name for f in dataclasses.fields(config)]
     unknown = sorted(set(overrides) - set(fields))
     if unknown:
-        raise ValueError(f"unknown {type(config).__name__} field(s) {unknown}; valid fields: {fields}")
+        raise UserError(f"unknown {type(config).__name__} field(s) {unknown}; valid fields: {fields}")
     return dataclasses.replace(config, **overrides)
 
 
@@ -74,7 +76,7 @@ def get_encoder(name: str, *, weights: str | None = None, **overrides: Any) -> n
     """Build the encoder registered as ``name``; ``overrides`` are fields of its config dataclass;
     ``weights`` (optional) names pretrained weights to load (see module docstring)."""
     if name not in _BUILDERS:
-        raise ValueError(f"unknown encoder {name!r}; registered encoders: {list_encoders()}")
+        raise UserError(f"unknown encoder {name!r}; registered encoders: {list_encoders()}")
     return _BUILDERS[name](weights=weights, **overrides)
 
 

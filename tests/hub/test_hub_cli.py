@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+from ssl_video.cli import main
 from ssl_video.hub import cli_main
 
 
@@ -35,7 +36,7 @@ def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, ca
 
 
 def test_errors_are_reported_not_raised(tmp_path, capsys):
-    assert cli_main(["download", "nope"]) == 1
-    assert "unknown weights 'nope'" in capsys.readouterr().out
+    assert main(["weights", "download", "nope"]) == 2
+    assert "unknown weights 'nope'" in capsys.readouterr().err
     assert cli_main(["list"]) == 0
     assert "no weights registered" in capsys.readouterr().out

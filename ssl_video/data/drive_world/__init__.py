@@ -22,6 +22,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ssl_video.errors import UserError
 from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
 from ssl_video.data.drive_world.render import render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
@@ -36,15 +37,15 @@ CSV_COLUMNS = ("video", "start_s", "end_s", "sequence", *LABEL_COLUMNS)
 
 def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s: float) -> None:
     if minutes <= 0:
-        raise ValueError(f"minutes must be > 0, got {minutes}")
+        raise UserError(f"minutes must be > 0, got {minutes}")
     if size < 16 or size % 2:
-        raise ValueError(f"size must be an even number of pixels >= 16 (H.264 with yuv420p), got {size}")
+        raise UserError(f"size must be an even number of pixels >= 16 (H.264 with yuv420p), got {size}")
     if fps <= 0:
-        raise ValueError(f"fps must be > 0, got {fps}")
+        raise UserError(f"fps must be > 0, got {fps}")
     if not 0 < window_s <= drive_s:
-        raise ValueError(f"window_s must be in (0, drive_s={drive_s}], got {window_s}")
+        raise UserError(f"window_s must be in (0, drive_s={drive_s}], got {window_s}")
     if window_s * fps < 2:
-        raise ValueError(f"a window of {window_s} s at {fps} fps has fewer than 2 frames")
+        raise UserError(f"a window of {window_s} s at {fps} fps has fewer than 2 frames")
 
 
 def drive_count(minutes: float, drive_s: float) -> int:

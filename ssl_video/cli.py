@@ -27,6 +27,8 @@ from ssl_video.errors import UserError
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("quickstart",): ("ssl_video.quickstart", "cli_main", "generate data, pretrain, export, probe: the whole idea in one run"),
     ("data", "index"): ("ssl_video.data.index", "cli_main", "probe a folder or manifest of videos and report usable/skipped files"),
+    ("data", "prepare"): ("ssl_video.data.prepare", "cli_main", "raw footage -> training-ready copy (size, fps, short GOP) + manifest"),
+    ("data", "merge"): ("ssl_video.data.prepare", "merge_main", "merge the shard manifests of `data prepare --num-shards`"),
     ("data", "make-drive"): ("ssl_video.data.drive_world", "cli_main", "render the built-in driving world to mp4 + labels.csv"),
     ("fit",): ("ssl_video.pretrain.cli", "main", "pretrain an encoder (LightningCLI)"),
     ("validate",): ("ssl_video.pretrain.cli", "main", "validate a pretraining config/checkpoint (LightningCLI)"),

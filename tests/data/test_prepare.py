@@ -1,0 +1,122 @@
+"""prepare.py: raw footage -> training-ready copy; frame-exact resampling, short GOP, resumable after kill -9, shards."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from ssl_video.data.decode import packet_table
+from ssl_video.data.prepare import PrepareSettings, merge_shards, output_size, prepare_dataset, resample_indices
+from ssl_video.testing import read_frame_number, write_numbered_video
+
+
+def _raw(root: Path, count: int = 3, frames: int = 90) -> Path:
+    """``count`` 30 fps numbered videos (96x64, a keyframe every 250 frames) + a broken file + a manifest."""
+    root.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for v in range(count):
+        write_numbered_video(root / f"cam_{v}.mp4", frames, fps=30.0, gop=250)
+        rows += [{"video": f"cam_{v}.mp4", "start_s": s, "end_s": s + 1.0, "sequence": f"drive_{v}", "speed": 10 * v + s}
+                 for s in (0.0, 1.0, 2.0)]
+    (root / "broken.mp4").write_bytes(b"\x00" * 2048)
+    rows.append({"video": "broken.mp4", "start_s": 0.0, "end_s": 1.0, "sequence": "x", "speed": 1})
+    with open(root / "labels.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return root / "labels.csv"
+
+
+def _rows(path: Path) -> list[dict]:
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _digests(out: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted([*out.glob("videos/*"), out / "manifest.csv"]) if not p.name.startswith(".")}
+
+
+def test_resampling_and_sizes():
+    assert resample_indices(90, 30.0, 10.0).tolist() == list(range(0, 90, 3))
+    assert resample_indices(10, 10.0, 20.0).tolist()[:5] == [0, 1, 1, 2, 2]  # nearest: up-sampling repeats (ties round up)
+    assert output_size(640, 360, 128) == (228, 128) and output_size(360, 640, 128) == (128, 228)
+
+
+def test_prepare_is_frame_exact_short_gop_and_keeps_windows(tmp_path):
+    manifest = _raw(tmp_path / "raw")
+    summary = prepare_dataset(manifest, tmp_path / "out", PrepareSettings(size=32, fps=10.0), num_workers=1,
+                              progress=False)
+    assert summary == {"videos": 3, "skipped": 1, "windows": 9, "manifest": str(tmp_path / "out" / "manifest.csv")}
+    skipped = _rows(tmp_path / "out" / "skipped.csv")
+    assert [Path(s["path"]).name for s in skipped] == ["broken.mp4"] and skipped[0]["reason"]
+    rows = _rows(tmp_path / "out" / "manifest.csv")
+    assert [(r["sequence"], r["start_s"], r["end_s"], r["speed"]) for r in rows[:3]] == [
+        ("drive_0", "0.0", "1.0", "0.0"), ("drive_0", "1.0", "2.0", "1.0"), ("drive_0", "2.0", "3.0", "2.0")]
+    video = tmp_path / "out" / rows[0]["video"]
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        assert (stream.codec_context.width, stream.codec_context.height) == (48, 32)
+        assert float(stream.average_rate) == 10.0
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+    with av.open(str(video)) as container:
+        stream = container.streams.video[0]
+        _, keys = packet_table(container, stream)
+        dts_order = [p.pts for p in container.demux(stream) if p.size]
+    assert len(frames) == 30  # 3 s at 10 fps
+    assert [read_frame_number(f) for f in frames] == list(range(0, 90, 3))  # frame j = source frame nearest j/10 s
+    assert keys[0] == 0 and max(np.diff(keys)) <= 10  # a keyframe every second
+    assert dts_order == sorted(dts_order)  # no B-frames: decode order is presentation order
+
+
+@pytest.mark.slow
+def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+    manifest = _raw(tmp_path / "raw", count=6, frames=600)
+    argv = [sys.executable, "-m", "ssl_video.cli", "data", "prepare", str(manifest), None, "--size", "64", "--fps",
+            "15", "--workers", "1", "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    whole = tmp_path / "whole"
+    subprocess.run([*argv[:6], str(whole), *argv[7:]], check=True, env=env, capture_output=True)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*argv[:6], str(killed), *argv[7:]], env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list((killed / "videos").glob("*.json"))) < 2:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the worker process too, mid-file
+    proc.wait()
+    done = len(list((killed / "videos").glob("*.json")))
+    assert 2 <= done < 6, done  # killed mid-run
+    assert not (killed / "manifest.csv").exists()
+    for mp4 in [p for p in (killed / "videos").glob("*.mp4") if not p.name.startswith(".")]:  # final names: whole files
+        with av.open(str(mp4)) as container:
+            assert sum(1 for _ in container.decode(video=0)) == 300
+
+    subprocess.run([*argv[:6], str(killed), *argv[7:]], check=True, env=env, capture_output=True)
+    assert _digests(killed) == _digests(whole)
+    assert not [p for p in (killed / "videos").iterdir() if ".tmp" in p.name]
+
+
+def test_shards_merge_into_the_unsharded_manifest(tmp_path):
+    manifest = _raw(tmp_path / "raw")
+    settings = PrepareSettings(size=32, fps=10.0)
+    prepare_dataset(manifest, tmp_path / "one", settings, num_workers=1, progress=False)
+    for shard in (0, 1):
+        prepare_dataset(manifest, tmp_path / "two", settings, num_workers=1, num_shards=2, shard_id=shard,
+                        progress=False)
+    merge_shards(tmp_path / "two")
+    key = lambda r: (r["video"], r["start_s"])  # noqa: E731
+    assert sorted(_rows(tmp_path / "two" / "manifest.csv"), key=key) == sorted(_rows(tmp_path / "one" / "manifest.csv"), key=key)
+    assert len(_rows(tmp_path / "two" / "skipped.csv")) == 1
+    assert _digests(tmp_path / "two").keys() - {"manifest.csv"} == _digests(tmp_path / "one").keys() - {"manifest.csv"}

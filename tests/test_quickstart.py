@@ -18,14 +18,14 @@ from ssl_video.quickstart import cli_main
 def test_quickstart_writes_weights_and_report(tmp_path, capsys):
     out = tmp_path / "qs"
     argv = ["--out", str(out), "--minutes", "4", "--max-steps", "2", "--targets", "speed_bucket",
-            "--modes", "linear", "--seeds", "1", "--fractions", "1.0"]
+            "--modes", "pixels,linear,attentive", "--seeds", "1", "--fractions", "1.0"]
     assert cli_main(argv) == 0
     assert (out / "data" / "labels.csv").is_file()
     assert (out / "pretrain" / "checkpoints" / "last.ckpt").is_file()
     config = json.loads((out / "weights" / "config.json").read_text())
     assert config["architecture"] == "vit_tiny"
     report = json.loads((out / "probe" / "report.json").read_text())
-    assert {r["method"] for r in report["results"]} >= {"linear", "linear-random"}
+    assert {r["method"] for r in report["results"]} == {"pixels", "linear", "linear-random", "attentive", "attentive-random"}
     assert (out / "probe" / "label_efficiency.png").is_file()
     assert "quickstart finished" in capsys.readouterr().out
 

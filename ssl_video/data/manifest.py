@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ssl_video.errors import MissingInput, UserError
 from ssl_video.data.index import VideoIndex, index_videos, video_candidates
+from ssl_video.errors import MissingInput, UserError
 
 log = logging.getLogger(__name__)
 

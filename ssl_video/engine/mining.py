@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_video.errors import UserError
 from ssl_video.engine import scoring
 from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
 from ssl_video.engine.ranking import sliding_windows, write_ranking, write_rows_csv
+from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
 

@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ssl_video.errors import UserError
 from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
 from ssl_video.engine.mining import add_model_args, clip_overrides, load_mining_windows, overlap_mask
 from ssl_video.engine.ranking import atomic_write_text, write_ranking
+from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
 

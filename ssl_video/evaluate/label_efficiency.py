@@ -38,14 +38,23 @@ import numpy as np
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from ssl_video.errors import UserError
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.splits import label_fraction, split_by_sequence
+from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
-from ssl_video.evaluate.features import (PIXELS_SIZE, EvalEncoder, decode_clips, digest, evaluate_cache_dir, extract_features,
-                                         load_eval_encoder, pixel_features, random_encoder)
+from ssl_video.evaluate.features import (
+    PIXELS_SIZE,
+    EvalEncoder,
+    decode_clips,
+    digest,
+    evaluate_cache_dir,
+    extract_features,
+    load_eval_encoder,
+    pixel_features,
+    random_encoder,
+)
 from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET, fit_encoder_head
 from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
 from ssl_video.evaluate.report import Result, TargetInfo, write_report

@@ -32,11 +32,11 @@ import numpy as np
 import pytorch_lightning as pl
 import torch
 
-from ssl_video.errors import UserError
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.splits import split_by_sequence
+from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
 from ssl_video.evaluate.features import decode_clips, embed
 from ssl_video.evaluate.label_efficiency import carve_val

@@ -22,10 +22,10 @@ from pathlib import Path
 import av
 import numpy as np
 
-from ssl_video.errors import UserError
 from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
 from ssl_video.data.drive_world.render import render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
+from ssl_video.errors import UserError
 
 __all__ = ["LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
 

@@ -1,0 +1,170 @@
+"""Recipe search: pretrain each recipe at the same step budget, judge it by frozen probes, one table.
+
+Every recipe is ``configs/pretrain/quickstart.yaml`` with ONE lever changed (objective, target,
+predictor depth, lr, batch, repeated sampling, augmentation, encoder...), so a row differs from
+``baseline`` by one thing. Per (recipe, seed):
+
+1. ``ssl-video fit`` for ``--steps`` steps on ``--data`` (unlabeled), with the online probe
+   (``ssl_video.evaluate.online.OnlineProbe`` on ``--labels``, 4 points + step 0);
+2. ``ssl-video weights export``;
+3. ``ssl-video probe`` on ``--labels``: pixels, linear, attentive (and their random-weights rows)
+   at 10 % and 100 % of the labels, 3 seeds, by-drive held-out test split.
+
+Writes ``OUT/recipes.md`` and ``OUT/recipes.json``: recipe, seed, minutes, val PSNR vs copy-last,
+the online-probe curve, and per target the best frozen probe at 10 % / 100 % next to pixels and
+random weights. Rerunning skips (recipe, seed) pairs whose report exists.
+
+    python benchmarks/recipe_search.py --data data/unlabeled --labels data/drive/labels.csv --out runs/recipes
+    python benchmarks/recipe_search.py ... --recipes baseline features masked --seeds 0 1 --steps 400
+    python benchmarks/recipe_search.py ... -- --trainer.accelerator gpu --trainer.precision bf16-mixed  # GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "pretrain" / "quickstart.yaml"
+PIXELS = "ssl_video.pretrain.future_pixels.FuturePixels"
+FEATURES = "ssl_video.pretrain.future_features.FutureFeatures"
+MASKED = "ssl_video.pretrain.masked.Masked"
+BASE_PIXELS = {"weight": 1.0, "target": "residual", "last_patch_skip": True, "predictor_dim": 128, "predictor_depth": 2,
+               "predictor_heads": 4}
+
+
+def _objectives(*items: tuple[str, dict]) -> list[str]:
+    return ["--model.objectives", json.dumps([{"class_path": c, "init_args": a} for c, a in items])]
+
+
+# name -> (the one lever, overrides of the quickstart config)
+RECIPES: dict[str, tuple[str, list[str]]] = {
+    "baseline": ("quickstart.yaml: future pixels, residual target, last_patch_skip", []),
+    "no_skip": ("last_patch_skip off (the shortcut that extrapolates pixels without the encoder)",
+                _objectives((PIXELS, {**BASE_PIXELS, "last_patch_skip": False}))),
+    "pixel_target": ("absolute future pixels instead of the residual to the last frame",
+                     _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels"}))),
+    "features": ("future features (V-JEPA) instead of future pixels",
+                 _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2, "predictor_heads": 4}))),
+    "pixels+features": ("future features added to the baseline",
+                        _objectives((PIXELS, BASE_PIXELS), (FEATURES, {"weight": 1.0, "predictor_dim": 128,
+                                                                       "predictor_depth": 2, "predictor_heads": 4}))),
+    "masked": ("VideoMAE tube masking (90 %) over the whole clip instead of future pixels",
+               _objectives((MASKED, {"weight": 1.0, "mask_ratio": 0.9, "predictor_dim": 128, "predictor_depth": 2,
+                                     "predictor_heads": 4}))),
+    "deep_predictor": ("predictor depth 4 instead of 2", _objectives((PIXELS, {**BASE_PIXELS, "predictor_depth": 4}))),
+    "lr_3e-4": ("lr 3e-4 instead of 1e-3", ["--model.lr", "3e-4"]),
+    "lr_3e-3": ("lr 3e-3 instead of 1e-3", ["--model.lr", "3e-3"]),
+    "batch_32": ("batch 32 instead of 16 (same steps: twice the clips)", ["--data.batch_size", "32"]),
+    "repeat_32": ("32 clips per video per epoch instead of 8 (repeated sampling)", ["--data.clips_per_video", "32"]),
+    "no_augment": ("no random crops or flips", ["--data.augment", "false"]),
+    "tubelet_1": ("tubelet 1x8x8 instead of 2x8x8 (twice the tokens)",
+                  ["--model.encoder_args", json.dumps({"img_size": 64, "num_frames": 8, "tubelet": [1, 8, 8],
+                                                       "embed_dim": 192, "depth": 4, "num_heads": 3})]),
+}
+
+
+def _run(cmd: list[str], log: Path) -> None:
+    with open(log, "a") as handle:
+        handle.write(f"\n$ {' '.join(cmd)}\n")
+        handle.flush()
+        subprocess.run(cmd, check=True, stdout=handle, stderr=subprocess.STDOUT, cwd=ROOT)
+
+
+def _csv(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def run_recipe(name: str, seed: int, args, out: Path) -> dict:
+    """Pretrain, export, probe one (recipe, seed); -> its row (cached in out/<name>/seed<seed>/row.json)."""
+    run = out / name / f"seed{seed}"
+    row_path = run / "row.json"
+    if row_path.is_file():
+        return json.loads(row_path.read_text())
+    run.mkdir(parents=True, exist_ok=True)
+    log = run / "log.txt"
+    probe_yaml = run / "online_probe.yaml"
+    probe_yaml.write_text(yaml.safe_dump({"trainer": {"callbacks": [{
+        "class_path": "ssl_video.evaluate.online.OnlineProbe",
+        "init_args": {"data": str(args.labels), "targets": args.targets, "every_n_steps": max(1, args.steps // 4)}}]}}))
+    py = [sys.executable, "-m", "ssl_video.cli"]
+    start = time.perf_counter()
+    _run([*py, "fit", "--config", str(CONFIG), "--config", str(probe_yaml), "--data.data", str(args.data),
+          "--trainer.default_root_dir", str(run / "pretrain"), "--trainer.max_steps", str(args.steps),
+          "--trainer.val_check_interval", str(max(1, args.steps // 4)), "--trainer.enable_progress_bar", "false",
+          "--seed_everything", str(seed), *RECIPES[name][1], *args.overrides], log)
+    fit_minutes = (time.perf_counter() - start) / 60
+    _run([*py, "weights", "export", str(run / "pretrain" / "checkpoints" / "last.ckpt"), str(run / "weights")], log)
+    _run([*py, "probe", "--encoder", str(run / "weights"), "--data", str(args.labels), "--target", *args.targets,
+          "--modes", "pixels,linear,attentive", "--fractions", "0.1", "1", "--seeds", str(args.probe_seeds),
+          "--out", str(run / "probe")], log)
+    metrics = _csv(run / "pretrain" / "csv" / "version_0" / "metrics.csv")
+    val = [r for r in metrics if r.get("val/psnr")]
+    curve = {k: [(int(r["step"]), round(float(r[k]), 3)) for r in metrics if r.get(k)]
+             for k in metrics[0] if k.startswith("probe/") and k != "probe/seconds"}
+    summary = json.loads((run / "probe" / "report.json").read_text())["summary"]
+    probes = {}
+    for target in args.targets:
+        rows = summary[target]
+        cell = lambda m, f: rows.get(m, {}).get(f, {}).get("balanced_accuracy", {}).get("mean")  # noqa: E731
+        probes[target] = {f: {"best": max((cell(m, f), m) for m in ("linear", "attentive") if cell(m, f) is not None),
+                              "random": max(cell(m, f) for m in ("linear-random", "attentive-random")),
+                              "pixels": cell("pixels", f)} for f in ("0.1", "1")}
+    row = {"recipe": name, "lever": RECIPES[name][0], "seed": seed, "steps": args.steps,
+           "fit_minutes": round(fit_minutes, 1), "val_psnr": float(val[-1]["val/psnr"]) if val else None,
+           "val_psnr_copy_last": float(val[-1]["val/psnr_copy_last"]) if val else None,
+           "online_probe": curve, "probes": probes}
+    row_path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def table(rows: list[dict], targets: list[str]) -> str:
+    head = "| recipe | seed | fit min | val PSNR (copy-last) | " + " | ".join(
+        f"{t} 10% / 100%: best probe (random, pixels)" for t in targets) + " |"
+    lines = [head, "|---|---:|---:|---|" + "---|" * len(targets)]
+    for r in rows:
+        psnr = f"{r['val_psnr']:.2f} ({r['val_psnr_copy_last']:.2f})" if r["val_psnr"] is not None else "–"
+        cells = []
+        for t in targets:
+            p = r["probes"][t]
+            cells.append(" / ".join(f"{p[f]['best'][0]:.2f} {p[f]['best'][1]} ({p[f]['random']:.2f}, {p[f]['pixels']:.2f})"
+                                    for f in ("0.1", "1")))
+        lines.append(f"| {r['recipe']} | {r['seed']} | {r['fit_minutes']} | {psnr} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", required=True, type=Path, help="unlabeled pretraining videos (folder or manifest)")
+    parser.add_argument("--labels", required=True, type=Path, help="labeled manifest (other drives than --data)")
+    parser.add_argument("--targets", nargs="+", default=["speed_bucket", "turn_next"])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--steps", type=int, default=400, help="pretraining steps per recipe (the equal budget)")
+    parser.add_argument("--probe-seeds", type=int, default=3)
+    parser.add_argument("overrides", nargs="*", help="more `ssl-video fit` options for every recipe, after --")
+    args = parser.parse_args(argv)
+    args.data, args.labels, args.out = args.data.resolve(), args.labels.resolve(), args.out.resolve()
+    rows = []
+    for seed in args.seeds:
+        for name in args.recipes:
+            rows.append(run_recipe(name, seed, args, args.out))
+            print(table(rows[-1:], args.targets).splitlines()[-1], flush=True)
+    text = table(rows, args.targets)
+    (args.out / "recipes.md").write_text(text + "\n")
+    (args.out / "recipes.json").write_text(json.dumps(rows, indent=1))
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

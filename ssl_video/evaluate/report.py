@@ -99,8 +99,8 @@ def findings(summary: Mapping, targets: Mapping[str, TargetInfo]) -> dict[str, d
     - ``margin``: per fraction, the best pretrained row, the best frozen baseline row (pixels or
       random weights) and the difference of their means (> 0: pretraining paid off there);
     - ``more_labels_worse``: (method, smaller, larger fraction) where the mean at the larger
-      fraction is below the smaller one's by more than the larger of the two stds (a probe
-      that gets clearly worse with more labels is undertrained or noisy);
+      fraction is below the smaller one's by more than the larger of the two stds, both over
+      at least 2 seeds (a probe that gets clearly worse with more labels is undertrained or noisy);
     - ``ceiling``: the ceiling row's mean, when computed.
     """
     out: dict[str, dict[str, Any]] = {}
@@ -156,6 +156,8 @@ def _worse_with_more_labels(by_method: Mapping, metric: str) -> list[dict[str, A
         fractions = sorted(rows, key=float)
         for small, large in zip(fractions, fractions[1:]):
             a, b = rows[small][metric], rows[large][metric]
+            if min(a["n"], b["n"]) < 2:  # one seed has no spread to compare with
+                continue
             if b["mean"] < a["mean"] - max(a["std"], b["std"]):
                 flagged.append({"method": method, "fraction": small, "more": large, "drop": a["mean"] - b["mean"]})
     return flagged

@@ -131,20 +131,25 @@ class OnlineProbe(pl.Callback):
                  ", ".join(self.targets), self.every)
 
     @torch.no_grad()
-    def _features(self, pl_module) -> tuple[np.ndarray, np.ndarray]:
-        """(pooled (N, D) float32, tokens (N, K, D) float32) of the subset with the current encoder."""
+    def _features(self, pl_module) -> tuple[np.ndarray, np.ndarray | None]:
+        """(pooled (N, D), tokens (N, K, D) or None without the attentive probe) of the subset, float32,
+        with the current encoder in eval mode (its mode is restored after)."""
         encoder, hp = pl_module.encoder, pl_module.hparams
+        want_tokens = "attentive" in self.methods
         was_training = encoder.training
         encoder.eval()
         pooled, tokens = [], []
         array = self._clips.array
-        for start in range(0, len(array), self.batch_size):
-            video = torch.from_numpy(np.array(array[start : start + self.batch_size])).to(pl_module.device)  # a copy: memmaps are read-only
-            p, _, t = embed(encoder, video, hp.mean, hp.std, max_tokens=self.max_tokens, tokens="attentive" in self.methods)
-            pooled.append(p)
-            tokens.append(t if t is not None else p[:, None])
-        encoder.train(was_training)
-        return torch.cat(pooled).cpu().numpy(), torch.cat(tokens).cpu().numpy()  # one host copy per probe
+        try:
+            for start in range(0, len(array), self.batch_size):
+                video = torch.from_numpy(np.array(array[start : start + self.batch_size])).to(pl_module.device)  # a copy: memmaps are read-only
+                p, _, t = embed(encoder, video, hp.mean, hp.std, max_tokens=self.max_tokens, tokens=want_tokens)
+                pooled.append(p)
+                tokens.append(t)
+        finally:
+            encoder.train(was_training)
+        # one host copy per probe, after the loop
+        return torch.cat(pooled).cpu().numpy(), torch.cat(tokens).cpu().numpy() if want_tokens else None
 
     def probe(self, pl_module) -> dict[str, float]:
         """Fit and score every (target, method) once with the current encoder: ``{"probe/t/m": value}``."""
@@ -154,11 +159,12 @@ class OnlineProbe(pl.Callback):
         values = {}
         for target, t in self._targets.items():
             primary = PRIMARY_METRIC[t.task]
-            X, T, y, test = pooled[t.rows], tokens[t.rows], t.y, t.test
+            X, y, test = pooled[t.rows], t.y, t.test
             if "linear" in self.methods:
                 model = fit_linear_probe(X[t.train], y[t.train], t.task, groups=t.groups[t.train], seed=self.seed)
                 values[f"probe/{target}/linear"] = score(model, X[test], y[test], t.task)[primary]
             if "attentive" in self.methods:
+                T = tokens[t.rows]
                 grid = fit_attentive_grid(T, y, t.fit, t.task, t.outputs, val_idx=t.val, cfg=ONLINE_ATTENTIVE,
                                           seed=self.seed, device=str(pl_module.device))
                 values[f"probe/{target}/attentive"] = metrics(y[test], grid.predict(T, test), t.task)[primary]

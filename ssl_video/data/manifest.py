@@ -85,22 +85,37 @@ def read_manifest(csv_path: str | Path) -> list[ClipWindow]:
     return windows
 
 
+def _shard(paths, shard: tuple[int, int] | None) -> list:
+    """Every n-th path of the sorted paths, from the i-th (``shard`` = (i, n)); all of them for None."""
+    if shard is None:
+        return list(paths)
+    i, n = shard
+    return sorted(paths)[i::n]
+
+
 def load_windows(source: str | Path, *, min_frames: int = 2, progress: bool = False,
-                 cache_path: Path | None = None) -> tuple[list[ClipWindow], VideoIndex]:
+                 cache_path: Path | None = None,
+                 shard: tuple[int, int] | None = None) -> tuple[list[ClipWindow], VideoIndex]:
     """Folder -> one window per usable video; CSV -> its rows whose video is usable.
 
     Windows of skipped videos are dropped, counted and logged with the reason, never silently.
+    ``shard=(i, n)`` loads only the i-th of n disjoint shares of the videos (every n-th of the
+    sorted paths), and probes only those: a job array splits a fleet's footage without each job
+    probing all of it.
     """
     source = Path(source)
     if not source.exists():
         raise MissingInput(f"{source}: no such folder or manifest CSV (give a folder of videos or a CSV with a `video` column)")
     if source.is_dir():
-        index = index_videos(video_candidates(source), min_frames=min_frames, progress=progress,
+        index = index_videos(_shard(video_candidates(source), shard), min_frames=min_frames, progress=progress,
                              cache_path=cache_path)
         return [ClipWindow(video=v.path, sequence=v.path) for v in index.usable], index
     windows = read_manifest(source)
-    index = index_videos(dict.fromkeys(w.video for w in windows), min_frames=min_frames, progress=progress,
-                         cache_path=cache_path)
+    videos = _shard(dict.fromkeys(w.video for w in windows), shard)
+    if shard is not None:
+        mine = set(videos)
+        windows = [w for w in windows if w.video in mine]
+    index = index_videos(videos, min_frames=min_frames, progress=progress, cache_path=cache_path)
     usable = index.by_path()
     kept = [w for w in windows if w.video in usable]
     if len(kept) < len(windows):

@@ -15,7 +15,8 @@ nearest to time j / fps, as :mod:`ssl_video.data.sampling` picks clip frames, so
 ``size`` (aspect ratio kept, even sides for yuv420p; AREA), and encoded with libx264: a
 keyframe every ``keyframe_s``, no B-frames, one thread (deterministic output).
 
-Layout of OUT: ``videos/<stem>-<hash of the source path>.mp4`` plus a ``.json`` record (source
+Shards: every n-th video of the sorted source paths (``load_windows(shard=...)``), so each job
+probes and transcodes only its own. Layout of OUT: ``videos/<stem>-<hash of the source path>.mp4`` plus a ``.json`` record (source
 path, size, mtime, settings, frames), ``manifest.csv`` (or ``manifest-<i>-of-<n>.csv`` per
 shard): every window of the source with its labels and ``sequence``, its ``video`` pointing
 at the prepared file; ``skipped.csv`` (or per shard): each unusable or failed file with the
@@ -223,10 +224,9 @@ def prepare_dataset(src: str | Path, out: str | Path, settings: PrepareSettings,
     src, out = Path(src), Path(out)
     if not src.exists():
         raise MissingInput(f"{src}: no such folder or manifest CSV (give a folder of videos or a CSV with a `video` column)")
-    windows, index = load_windows(src, progress=progress)
-    videos = sorted(index.usable, key=lambda v: v.path)[shard_id::num_shards]
-    mine = {v.path for v in videos}
-    skipped = [{"path": s.path, "reason": s.reason} for s in index.skipped if hash_shard(s.path, num_shards) == shard_id]
+    windows, index = load_windows(src, progress=progress, shard=(shard_id, num_shards))  # probes this shard's only
+    videos = index.usable
+    skipped = [{"path": s.path, "reason": s.reason} for s in index.skipped]
     (out / "videos").mkdir(parents=True, exist_ok=True)
     for v in videos:  # temporary files a killed run of this shard left behind (other shards' are theirs)
         for stale in (out / "videos").glob(f".{Path(prepared_name(v.path)).stem}*.tmp*"):
@@ -242,7 +242,7 @@ def prepare_dataset(src: str | Path, out: str | Path, settings: PrepareSettings,
                 log.warning("skipped %s: %s", name, reason)
             bar.update()
     root = src if src.is_dir() else src.parent
-    fields, rows = _manifest_rows([w for w in windows if w.video in mine], names, root.resolve())
+    fields, rows = _manifest_rows(windows, names, root.resolve())
     suffix = _shard_suffix(num_shards, shard_id)
     manifest = out / f"manifest{suffix}.csv"
     _write_csv(manifest, fields, rows)
@@ -251,11 +251,6 @@ def prepare_dataset(src: str | Path, out: str | Path, settings: PrepareSettings,
     log.info("prepared %d videos (%d skipped, see %s), %d windows -> %s", len(names), len(skipped),
              out / f"skipped{suffix}.csv", len(rows), manifest)
     return summary
-
-
-def hash_shard(path: str, num_shards: int) -> int:
-    """Shard of a skipped file (usable files are dealt by sorted position; skipped ones by path hash)."""
-    return int(hashlib.sha1(path.encode()).hexdigest(), 16) % num_shards
 
 
 def merge_shards(out: str | Path) -> Path:

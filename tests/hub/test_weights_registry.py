@@ -5,8 +5,20 @@ import json
 import os
 
 import pytest
+import torch
 
-from ssl_video.hub import WeightsEntry, get_weights, list_weights, register_weights, resolve_url, unregister_weights
+from ssl_video.hub import (
+    WeightsEntry,
+    get_weights,
+    list_weights,
+    load_encoder,
+    register_weights,
+    resolve_url,
+    unregister_weights,
+)
+from ssl_video.hub.download import DownloadError
+from ssl_video.hub.format import export_weights
+from ssl_video.hub.registry import add_to_registry, builtin_weights
 
 SHA = "ab" * 32
 
@@ -28,12 +40,13 @@ def test_entry_is_validated_and_frozen():
         WeightsEntry("a", "ftp://example.org/m.safetensors", SHA)
 
 
-def test_builtin_registry_is_empty_and_env_files_extend_it(tmp_path, monkeypatch):
-    assert list_weights() == []
+def test_env_files_extend_the_builtin_entries(tmp_path, monkeypatch):
+    builtin = [e.name for e in builtin_weights()]
+    assert [e.name for e in list_weights()] == builtin
     one = _write_registry(tmp_path / "one.json", WeightsEntry("one", "file:///w/one.safetensors", SHA))
     two = _write_registry(tmp_path / "two.json", WeightsEntry("two", "hf://org/repo", "cd" * 32, 5))
     monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", os.pathsep.join([str(one), str(two)]))
-    assert [e.name for e in list_weights()] == ["one", "two"]
+    assert [e.name for e in list_weights()] == [*builtin, "one", "two"]
     assert get_weights("two").size == 5
     with pytest.raises(ValueError, match="unknown weights 'three'.*'one', 'two'"):
         get_weights("three")
@@ -69,3 +82,26 @@ def test_resolve_url(monkeypatch):
         resolve_url("hf://org")
     with pytest.raises(ValueError, match="unsupported"):
         resolve_url("s3://bucket/x")
+
+
+def test_registry_folder_holds_its_weights_with_relative_urls(tiny_ckpt, tmp_path, monkeypatch):
+    ckpt, encoder = tiny_ckpt
+    exported = export_weights(ckpt, tmp_path / "exported") / "model.safetensors"
+    registry = tmp_path / "team" / "registry.json"
+    entry = add_to_registry(exported, registry, name="team-tiny", config={"architecture": "vit_tiny"})
+    assert json.loads(registry.read_text())["weights"][0]["url"] == "team-tiny.safetensors"  # relative: movable
+    assert entry.url == (tmp_path / "team" / "team-tiny.safetensors").as_uri()
+    add_to_registry(exported, registry, name="team-tiny", config={"architecture": "vit_tiny"})  # replaces, no dup
+    assert len(json.loads(registry.read_text())["weights"]) == 1
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
+    loaded = load_encoder("team-tiny", progress=False)
+    for a, b in zip(loaded.state_dict().values(), encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    # The same verification as a download: a changed file is refused.
+    entry.cache_path().unlink()
+    with open(tmp_path / "team" / "team-tiny.safetensors", "r+b") as f:
+        f.seek(300)
+        f.write(b"\x00\x01\x02")
+    with pytest.raises(DownloadError, match="sha256"):
+        load_encoder("team-tiny", progress=False)
+

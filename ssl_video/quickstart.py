@@ -46,10 +46,21 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
                         help="probe modes (default: %(default)s; see `ssl-video probe --help`)")
     parser.add_argument("--fractions", nargs="+", type=float, default=[0.01, 0.1, 1.0])
     parser.add_argument("--seed", type=int, default=0, help="seed for data and pretraining")
+    parser.add_argument("--compare", nargs="*", default=None, metavar="NAME=ENCODER",
+                        help="encoders to compare with the one just pretrained (default: the built-in weights, "
+                             "builtin=<name> for each; none: --compare with no value)")
     parser.add_argument(
         "--small", action="store_true", help="a few-minute smoke run: 6 minutes of video, 60 steps, 1 probe seed"
     )
     return parser.parse_args(list(argv))
+
+
+def _builtin_compare() -> list[str]:
+    """``--compare`` items for the weights shipped in the package: ``builtin=<name>`` (``builtin-<name>`` if several)."""
+    from ssl_video.hub.registry import builtin_weights
+
+    entries = builtin_weights()
+    return [f"builtin={e.name}" if len(entries) == 1 else f"builtin-{e.name}={e.name}" for e in entries]
 
 
 def _step(number: int, text: str) -> float:
@@ -109,6 +120,9 @@ def cli_main(argv: Sequence[str]) -> int:
         probe_args += ["--target", target]
     probe_args += ["--modes", args.modes, "--seeds", str(args.seeds), "--trained-seeds",
                    str(min(args.trained_seeds, args.seeds)), "--fractions", *map(str, args.fractions)]
+    compare = args.compare if args.compare is not None else _builtin_compare()
+    if compare:
+        probe_args += ["--compare", *compare]
     probe_main(probe_args)
     print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
 

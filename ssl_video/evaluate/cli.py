@@ -16,11 +16,23 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig
 from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET
 from ssl_video.evaluate.training import TrainBudget
 
 log = logging.getLogger(__name__)
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    """["a=x", "b=y"] -> {"a": "x", "b": "y"}; a malformed item is a user error."""
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or not value:
+            raise UserError(f"{flag} {item!r}: expected NAME=VALUE, e.g. builtin=drive-future-vit-tiny")
+        out[name] = value
+    return out
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +117,9 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
                              "to convergence on 100%% of the labels, cached) (default: %(default)s)")
     parser.add_argument("--no-random", action="store_true",
                         help="skip the frozen probes on a randomly initialised encoder of the same architecture")
+    parser.add_argument("--compare", nargs="+", default=[], metavar="NAME=ENCODER",
+                        help="more encoders (same sources as --encoder, e.g. builtin=drive-future-vit-tiny) whose "
+                             "frozen probes join the report as <mode>@NAME rows; same clips as --encoder")
     parser.add_argument("--knn-k", type=int, default=20)
     parser.add_argument("--pixels-size", type=int, default=8, help="frame side of the pixels baseline")
     a = parser.add_argument_group("attentive probe (trained as a grid, the best on the validation split is reported)")
@@ -127,7 +142,8 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
                                 lrs=tuple(args.attentive_lrs), weight_decays=tuple(args.attentive_wds),
                                 epochs=args.attentive_epochs)
     cfg = _config(args, targets=list(dict.fromkeys(args.target)), fractions=tuple(args.fractions), seeds=args.seeds,
-                  modes=modes, trained_seeds=args.trained_seeds, random_baseline=not args.no_random, knn_k=args.knn_k, max_tokens=args.max_tokens,
+                  modes=modes, trained_seeds=args.trained_seeds, random_baseline=not args.no_random,
+                  compare=_pairs(args.compare, "--compare"), knn_k=args.knn_k, max_tokens=args.max_tokens,
                   attentive=attentive, pixels_size=args.pixels_size,
                   ceiling_budget=dataclasses.replace(CEILING_BUDGET, max_epochs=args.ceiling_epochs))
     report = run_label_efficiency(cfg)

@@ -78,6 +78,9 @@ class ProbeConfig:
     modes: tuple[str, ...] = ("linear", "knn")
     task: str = "auto"
     random_baseline: bool = True  # frozen probes also on a random encoder of the same architecture
+    # Other encoders whose frozen probes join the report as "<mode>@<name>" rows (name -> source, as --encoder);
+    # they must read the same clips (fps, context, future, size) as the main encoder.
+    compare: dict[str, str] = field(default_factory=dict)
     encoder_args: dict[str, Any] = field(default_factory=dict)
     # Clip options; None = what the checkpoint recorded (ClipSpec defaults for a bare architecture).
     fps: float | None = None
@@ -293,13 +296,19 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
     prep = prepare(cfg)
     log.info("clips ready: %d windows, %s, %.1f s", len(prep.windows), prep.spec, time.perf_counter() - t0)
     frozen = [m for m in cfg.modes if m in FROZEN]
-    encoders = {"": prep.enc}
+    encoders = {"": (prep.enc, prep.mean, prep.std)}
     if frozen and cfg.random_baseline and prep.enc.pretrained:
-        encoders["-random"] = random_encoder(prep.enc, seed=cfg.split_seed)
+        encoders["-random"] = (random_encoder(prep.enc, seed=cfg.split_seed), prep.mean, prep.std)
+    for name, source in cfg.compare.items() if frozen else ():
+        other = load_eval_encoder(source)
+        if (spec := clip_spec(cfg, other)) != prep.spec:
+            raise UserError(f"--compare {name}={source} reads clips {spec}, the encoder reads {prep.spec}; compare "
+                            f"encoders with the same fps, context, future and size")
+        encoders[f"@{name}"] = (other, tuple(cfg.mean or other.mean), tuple(cfg.std or other.std))
     features = {
-        suffix: extract_features(e, prep.clips, mean=prep.mean, std=prep.std, tokens="attentive" in frozen,
+        suffix: extract_features(e, prep.clips, mean=mean, std=std, tokens="attentive" in frozen,
                                  max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
-        for suffix, e in (encoders.items() if frozen else [])
+        for suffix, (e, mean, std) in (encoders.items() if frozen else [])
     }
     pixels = pixel_features(prep.clips, size=cfg.pixels_size) if "pixels" in cfg.modes else None
     log.info("features ready (%d encoder(s)), %.1f s", len(features), time.perf_counter() - t0)
@@ -348,6 +357,7 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
                             bar.update()
     meta = {
         "encoder": prep.enc.source,
+        **({"compared": dict(cfg.compare)} if cfg.compare else {}),
         "architecture": f"{prep.enc.architecture} {prep.enc.args}",
         "pretrained": prep.enc.pretrained,
         "data": str(cfg.data),

@@ -127,6 +127,8 @@ def findings(summary: Mapping, targets: Mapping[str, TargetInfo]) -> dict[str, d
             losing = [f for f in common if by_method[method][f][metric]["mean"] <= random_rows[f][metric]["mean"]]
             result["beats_random"][method] = {"every_fraction": not losing and bool(common), "not_at": losing}
         result["margin"] = _margins(by_method, metric)
+        if any("@" in m for m in by_method):
+            result["encoders"] = encoder_table(by_method, metric)
         result["more_labels_worse"] = _worse_with_more_labels(by_method, metric)
         ceiling = by_method.get("ceiling", {}).get(fraction_key(1.0), {}).get(metric)
         result["ceiling"] = ceiling["mean"] if ceiling else None
@@ -147,6 +149,22 @@ def _margins(by_method: Mapping, metric: str) -> dict[str, dict[str, Any]]:
         if best and base:
             out[frac] = {"pretrained": best[0], "pretrained_mean": best[1], "baseline": base[0],
                          "baseline_mean": base[1], "margin": best[1] - base[1]}
+    return out
+
+
+def encoder_table(by_method: Mapping, metric: str) -> dict[str, dict[str, dict[str, Any]]]:
+    """Best frozen probe per encoder and fraction: ``{encoder: {fraction: {"method", "mean"}}}`` for this encoder,
+    each ``--compare`` encoder (``<mode>@<name>`` rows), random weights and pixels (no model)."""
+    names = sorted({m.split("@", 1)[1] for m in by_method if "@" in m})
+    groups = {"this encoder": [m for m in PRETRAINED_METHODS if m != "finetune"],
+              **{name: [m for m in by_method if m.endswith(f"@{name}")] for name in names},
+              "random weights": [m for m in FROZEN_BASELINES if m.endswith("-random")], "pixels": ["pixels"]}
+    fractions = sorted({f for rows in by_method.values() for f in rows}, key=float)
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for group, methods in groups.items():
+        cells = {f: b for f in fractions if (b := _best(by_method, methods, f, metric))}
+        if cells:
+            out[group] = {f: {"method": m, "mean": v} for f, (m, v) in cells.items()}
     return out
 
 
@@ -198,6 +216,14 @@ def markdown(summary: Mapping, targets: Mapping[str, TargetInfo], found: Mapping
         for frac, m in f.get("margin", {}).items():
             lines.append(f"- at fraction {frac}: best pretrained row {m['pretrained']} {m['pretrained_mean']:.3f} vs "
                          f"best baseline {m['baseline']} {m['baseline_mean']:.3f}: **{m['margin']:+.3f}**")
+        if f.get("encoders"):
+            fracs = sorted({k for cells in f["encoders"].values() for k in cells}, key=float)
+            lines += ["", f"Best frozen probe per encoder ({f.get('primary_metric')}):", "",
+                      "| encoder | " + " | ".join(fracs) + " |", "|---|" + "---|" * len(fracs)]
+            for group, cells in f["encoders"].items():
+                lines.append(f"| {group} | " + " | ".join(
+                    f"{cells[k]['mean']:.3f} ({cells[k]['method']})" if k in cells else "–" for k in fracs) + " |")
+            lines.append("")
         if f.get("ceiling") is not None:
             lines.append(f"- ceiling (scratch to convergence on 100 % of the labels): {f['ceiling']:.3f}")
         for w in f.get("more_labels_worse", []):
@@ -223,7 +249,7 @@ def plot(summary: Mapping, targets: Mapping[str, TargetInfo], path: Path) -> Non
             x = np.array([float(f) for f in fractions])
             mean = np.array([rows[f][metric]["mean"] for f in fractions])
             std = np.array([rows[f][metric]["std"] for f in fractions])
-            style = "-" if method in PRETRAINED_METHODS else "--"
+            style = "-" if method in PRETRAINED_METHODS or "@" in method else "--"
             (line,) = ax.plot(x, mean, style, marker="o", label=method)
             ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.2)
         ax.set_xscale("log")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from safetensors import safe_open
 
+from ssl_video.errors import UserError
 from ssl_video.evaluate.cli import finetune_main, probe_main
 from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, split_target
 from ssl_video.evaluate.report import fraction_key, mean_std
@@ -103,3 +104,25 @@ def test_probe_main_on_drive_data_with_a_tiny_random_encoder(drive_data, tmp_pat
     assert report["targets"]["speed_kmh"]["task"] == "regression"
     assert {r["method"] for r in report["results"]} == {"linear", "scratch"}
     assert report["meta"]["clip"]["size"] == [32, 32] and not report["meta"]["pretrained"]
+
+
+def test_compare_adds_rows_of_other_encoders_on_the_same_clips(labeled_videos, tiny_checkpoint, tmp_path):
+    """--compare twin=<the same checkpoint> gives @twin rows equal to the encoder's own, and an encoder
+    table in the findings; an encoder that reads other clips is refused with one clear message."""
+    out = tmp_path / "report"
+    argv = ["--encoder", str(tiny_checkpoint), "--data", str(labeled_videos), "--target", "direction",
+            "--modes", "pixels,linear", "--seeds", "1", "--fractions", "0.5", "1.0", "--num-workers", "0",
+            "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--compare", f"twin={tiny_checkpoint}"]
+    assert probe_main(argv) == 0
+    report = json.loads((out / "report.json").read_text())
+    rows = report["summary"]["direction"]
+    assert set(rows) == {"pixels", "linear", "linear-random", "linear@twin"}
+    assert rows["linear@twin"] == rows["linear"]
+    table = report["findings"]["direction"]["encoders"]
+    assert list(table) == ["this encoder", "twin", "random weights", "pixels"]
+    assert table["twin"]["1"]["method"] == "linear@twin"
+    assert "| twin |" in (out / "report.md").read_text()
+    with pytest.raises(UserError, match="--compare bare=vit_tiny reads clips"):
+        probe_main([*argv[:-1], "bare=vit_tiny"])
+    with pytest.raises(UserError, match="expected NAME=VALUE"):
+        probe_main([*argv[:-1], "novalue"])

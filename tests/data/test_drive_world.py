@@ -196,3 +196,24 @@ def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
     assert plt.imread(tmp_path / "grid.png").shape[:2] == (6 * 32, 4 * 32)
     with pytest.raises(SystemExit):
         cli_main([str(tmp_path / "bad"), "--size", "31"])
+
+
+def test_another_camera_and_a_wide_frame_show_the_same_drive_differently(tmp_path):
+    """--width and --camera: the same simulated drive (same labels) seen by another dash cam, at 16:9."""
+    from ssl_video.data.drive_world import Camera, cli_main
+
+    drive = simulate_drive(3, 0, duration_s=2.0, fps=10.0)
+    low, high = (render_frames(drive, 48, 80, 0, 1, Camera(horizon=h))[0].astype(float) for h in (0.35, 0.6))
+    assert low.shape == (48, 80, 3)
+    road = lambda img: (np.abs(img[..., 0] - img[..., 2]) < 12).mean(axis=1)  # noqa: E731 grey rows (road) per row
+    assert road(high)[:25].mean() < road(low)[:25].mean()  # a lower horizon: less road in the top half
+    out = tmp_path / "wide"
+    assert cli_main([str(out), "--minutes", "0.1", "--drive-s", "6", "--size", "32", "--width", "56", "--fps", "15",
+                     "--camera", "0.6", "0.5", "1.9", "--seed", "3", "--quiet"]) == 0
+    frames = _decode(out / "drive_000.mp4")
+    assert frames.shape[1:] == (32, 56, 3) and len(frames) == 90
+    assert [r["speed_bucket"] for r in _rows(out / "labels.csv")] == [
+        r["speed_bucket"] for r in _rows(make_drive_dataset(tmp_path / "square", minutes=0.1, drive_s=6, size=32,
+                                                            fps=15, seed=3))]  # labels do not depend on the camera
+    with pytest.raises(SystemExit):
+        cli_main([str(tmp_path / "bad"), "--camera", "0.9", "1.5", "1.4", "--quiet"])

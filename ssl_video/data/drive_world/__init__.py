@@ -23,11 +23,11 @@ import av
 import numpy as np
 
 from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
-from ssl_video.data.drive_world.render import render_frames
+from ssl_video.data.drive_world.render import Camera, render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
 from ssl_video.errors import UserError
 
-__all__ = ["LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
+__all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 50  # frames rendered at once: amortises Python overhead, keeps memory small
@@ -35,11 +35,12 @@ KEYFRAME_S = 2.0  # seconds between H.264 keyframes
 CSV_COLUMNS = ("video", "start_s", "end_s", "sequence", *LABEL_COLUMNS)
 
 
-def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s: float) -> None:
+def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s: float, width: int | None = None) -> None:
     if minutes <= 0:
         raise UserError(f"minutes must be > 0, got {minutes}")
-    if size < 16 or size % 2:
-        raise UserError(f"size must be an even number of pixels >= 16 (H.264 with yuv420p), got {size}")
+    for name, px in (("size", size), ("width", size if width is None else width)):
+        if px < 16 or px % 2:
+            raise UserError(f"{name} must be an even number of pixels >= 16 (H.264 with yuv420p), got {px}")
     if fps <= 0:
         raise UserError(f"fps must be > 0, got {fps}")
     if not 0 < window_s <= drive_s:
@@ -53,24 +54,26 @@ def drive_count(minutes: float, drive_s: float) -> int:
     return max(1, round(minutes * 60.0 / drive_s))
 
 
-def render_drive(drive: Drive, size: int) -> np.ndarray:
+def render_drive(drive: Drive, size: int, width: int | None = None, cam: Camera = Camera()) -> np.ndarray:
     """All video frames of a drive as (T, H, W, 3) uint8 (for tests and previews; the writer streams chunks)."""
-    return np.concatenate([render_frames(drive, size, size, a, min(a + _CHUNK, drive.n_video)) for a in range(0, drive.n_video, _CHUNK)])
+    w = size if width is None else width
+    return np.concatenate([render_frames(drive, size, w, a, min(a + _CHUNK, drive.n_video), cam)
+                           for a in range(0, drive.n_video, _CHUNK)])
 
 
-def _write_video(drive: Drive, path: Path, size: int) -> None:
+def _write_video(drive: Drive, path: Path, size: int, width: int | None = None, cam: Camera = Camera()) -> None:
     """Encode a drive with libx264 (one thread, deterministic) to ``path`` atomically."""
     tmp = path.with_name(path.name + ".tmp")
     with av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(drive.fps).limit_denominator(1000))
-        stream.width = stream.height = size
+        stream.height, stream.width = size, size if width is None else width
         stream.pix_fmt = "yuv420p"
         # A keyframe every 2 s, as dash cameras write (0.5-2 s): a random clip then decodes from a
         # keyframe at most 2 s back, not from libx264's default 250 frames back (4x faster reads).
         stream.options = {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * drive.fps)))}
         stream.codec_context.thread_count = 1
         for a in range(0, drive.n_video, _CHUNK):
-            for frame in render_frames(drive, size, size, a, min(a + _CHUNK, drive.n_video)):
+            for frame in render_frames(drive, size, stream.width, a, min(a + _CHUNK, drive.n_video), cam):
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
     os.replace(tmp, path)
@@ -86,6 +89,8 @@ def make_drive_dataset(
     drive_s: float = 60.0,
     window_s: float = 2.0,
     progress: bool = False,
+    width: int | None = None,
+    camera: Camera = Camera(),
 ) -> Path:
     """Render ``round(minutes * 60 / drive_s)`` drives to ``out_dir`` and return the labels.csv path.
 
@@ -93,7 +98,7 @@ def make_drive_dataset(
     ``sequence`` column is the drive id, so splits by sequence keep drives apart. A window is
     ``round(window_s * fps)`` whole frames, so ``end_s - start_s`` may differ slightly from ``window_s``.
     """
-    _check_args(minutes, size, fps, drive_s, window_s)
+    _check_args(minutes, size, fps, drive_s, window_s, width)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     n_drives = drive_count(minutes, drive_s)
@@ -108,7 +113,7 @@ def make_drive_dataset(
     for index in drives:
         drive = simulate_drive(seed, index, duration_s=drive_s, fps=fps)
         name = f"drive_{index:0{digits}d}"
-        _write_video(drive, out / f"{name}.mp4", size)
+        _write_video(drive, out / f"{name}.mp4", size, width, camera)
         for start in range(0, drive.n_video - window + 1, window):
             labels = window_labels(drive, start, start + window)
             rows.append({"video": f"{name}.mp4", "start_s": round(start / fps, 4), "end_s": round((start + window) / fps, 4), "sequence": name, **labels})
@@ -145,7 +150,11 @@ def cli_main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="output folder (mp4 files + labels.csv)")
     parser.add_argument("--minutes", type=float, default=30.0, help="total video length (default 30)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=128, help="frame height and width in pixels (default 128)")
+    parser.add_argument("--size", type=int, default=128, help="frame height (and width) in pixels (default 128)")
+    parser.add_argument("--width", type=int, default=None, help="frame width when not square, e.g. 228 for 16:9 at 128")
+    parser.add_argument("--camera", type=float, nargs=3, default=None, metavar=("FOCAL", "HORIZON", "HEIGHT_M"),
+                        help="another dash camera: focal length (fraction of the width, default 0.9), horizon row "
+                             "(fraction of the height, 0.42), mounting height in metres (1.4)")
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--drive-s", type=float, default=60.0, help="length of one drive (one mp4) in seconds")
     parser.add_argument("--window-s", type=float, default=2.0, help="length of a labelled clip window in seconds")
@@ -154,7 +163,10 @@ def cli_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     begin = time.perf_counter()
     try:
-        csv_path = make_drive_dataset(args.out, minutes=args.minutes, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s, window_s=args.window_s, progress=not args.quiet)
+        cam = Camera(*args.camera) if args.camera else Camera()
+        csv_path = make_drive_dataset(args.out, minutes=args.minutes, seed=args.seed, size=args.size, fps=args.fps,
+                                      drive_s=args.drive_s, window_s=args.window_s, progress=not args.quiet,
+                                      width=args.width, camera=cam)
     except ValueError as error:
         parser.error(str(error))
     seconds = time.perf_counter() - begin

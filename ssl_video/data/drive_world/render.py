@@ -14,6 +14,8 @@ Frames are (T, H, W, 3) uint8.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ssl_video.data.drive_world.simulate import ROAD_HALF_WIDTH, Appearance, Drive, road_at
@@ -36,9 +38,23 @@ _WHITE = np.array([0.92, 0.92, 0.9], np.float32)
 _YELLOW = np.array([0.95, 0.78, 0.2], np.float32)
 
 
-def camera(height: int, width: int) -> tuple[float, float, float]:
+@dataclass(frozen=True)
+class Camera:
+    """Dash camera: focal length (fraction of the image width), horizon row (fraction of the height), mounting
+    height in metres. Another camera shows the same world as another car's dash cam would."""
+
+    focal: float = FOCAL
+    horizon: float = HORIZON
+    height_m: float = CAMERA_HEIGHT
+
+    def __post_init__(self) -> None:
+        if not (self.focal > 0 and 0 < self.horizon < 1 and self.height_m > 0):
+            raise ValueError(f"camera needs focal > 0, 0 < horizon < 1, height_m > 0, got {self}")
+
+
+def camera(height: int, width: int, cam: Camera = Camera()) -> tuple[float, float, float]:
     """(focal px, centre column, horizon row) of the dash camera for an image size."""
-    return FOCAL * width, width / 2.0, HORIZON * height
+    return cam.focal * width, width / 2.0, cam.horizon * height
 
 
 def _lighting(drive: Drive, z: np.ndarray, weather_dim: float) -> tuple[np.ndarray, np.ndarray]:
@@ -53,10 +69,10 @@ def _lighting(drive: Drive, z: np.ndarray, weather_dim: float) -> tuple[np.ndarr
     return a, b
 
 
-def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) -> np.ndarray:
-    """Render frames ``start:stop`` of ``drive`` as (T, H, W, 3) uint8."""
+def render_frames(drive: Drive, height: int, width: int, start: int, stop: int, cam: Camera = Camera()) -> np.ndarray:
+    """Render frames ``start:stop`` of ``drive`` as (T, H, W, 3) uint8, seen by the dash camera ``cam``."""
     idx = np.arange(start, stop)
-    f, cx, cy = camera(height, width)
+    f, cx, cy = camera(height, width, cam)
     px = height / 128.0  # shake amplitudes are given for a 128-pixel-high image
     app = drive.appearance
     s_e, x_e, yaw = drive.s[idx], drive.x[idx], drive.yaw[idx]
@@ -68,7 +84,7 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     theta0 = road_at(drive.road_theta, s_e)[:, None]
     lat = road_at(drive.road_theta_int, s_grid) - road_at(drive.road_theta_int, s_e)[:, None] - theta0 * _Z_GRID
     elev = road_at(drive.road_e, s_grid) - road_at(drive.road_e, s_e)[:, None] - road_at(drive.road_de, s_e)[:, None] * _Z_GRID
-    row_of_z = cy_t[:, None] + f * (CAMERA_HEIGHT - elev) / _Z_GRID  # (T, Z)
+    row_of_z = cy_t[:, None] + f * (cam.height_m - elev) / _Z_GRID  # (T, Z)
     visible_row = np.minimum.accumulate(row_of_z, axis=1)  # a crest hides the road behind it
 
     rows = np.arange(height) + 0.5
@@ -134,7 +150,7 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int) 
     for t in range(n):
         img[t, :, : sky_rows[t]] = sky_rgb[t, :, : sky_rows[t]]
     _draw_hills(img, app, theta0[:, 0] + yaw, f, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim)
-    _draw_sprites(img, drive, idx, f, cx_t, cy_t, lat, elev, visible_row, dim)
+    _draw_sprites(img, drive, idx, f, cx_t, cy_t, lat, elev, visible_row, dim, cam.height_m)
     if app.weather == "rain":
         _draw_rain(img, drive, start, height, width)
     img *= 255.0
@@ -212,7 +228,8 @@ def _at_distance(table: np.ndarray, t: np.ndarray, z: np.ndarray) -> np.ndarray:
     return table[t, j] * (1 - w) + table[t, j + 1] * w
 
 
-def _draw_sprites(img, drive: Drive, idx, f: float, cx_t, cy_t, lat, elev, visible_row, dim: float) -> None:
+def _draw_sprites(img, drive: Drive, idx, f: float, cx_t, cy_t, lat, elev, visible_row, dim: float,
+                  camera_height: float = CAMERA_HEIGHT) -> None:
     """Roadside objects and vehicles of (T, 3, H, W) frames, far to near (painter's algorithm).
 
     All projection work is vectorised over the chunk; the only Python loop fills rectangles.
@@ -231,7 +248,7 @@ def _draw_sprites(img, drive: Drive, idx, f: float, cx_t, cy_t, lat, elev, visib
     kind = np.concatenate([drive.obj_kind[obj], np.full(len(veh), 3, np.int8)])
     ref = np.concatenate([obj, veh])
     size_m = np.concatenate([drive.obj_h[obj], np.full(len(veh), 1.45)])
-    v = cy_t[t] + f * (CAMERA_HEIGHT - _at_distance(elev, t, z)) / z
+    v = cy_t[t] + f * (camera_height - _at_distance(elev, t, z)) / z
     sc = f / z
     keep = (v <= _at_distance(visible_row, t, z) + 2.0) & (sc * size_m >= 1.0)  # not behind a crest, >= 1 px
     keep = np.flatnonzero(keep)

@@ -6,7 +6,8 @@ features of the future tokens. The target encoder is an exponential moving avera
 online one (no gradient), encodes the whole clip, and its features are layer-normalised
 before the loss, as in V-JEPA [0] (``F.layer_norm(h, (h.size(-1),))`` in src/train.py).
 Instead of V-JEPA's random spatio-temporal masks, the "mask" is the future: the clip's
-last frames. Collapse shows up as falling ``train/feat_std`` / ``train/eff_rank``.
+last frames; with ``context_mask`` > 0 a spatial block of the context is hidden too and
+predicted with the future (V-JEPA's multi-block mask, the future as one of the blocks). Collapse shows up as falling ``train/feat_std`` / ``train/eff_rank``.
 
 [0] Bardes et al., "Revisiting Feature Prediction for Learning Visual Representations from
     Video" (V-JEPA), 2024, https://github.com/facebookresearch/jepa
@@ -28,7 +29,7 @@ from torch import nn
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.ema import cosine_momentum, ema_update_
 from ssl_video.pretrain.objective import Objective, ObjectiveOutput
-from ssl_video.pretrain.patches import future_split
+from ssl_video.pretrain.patches import context_block_split, future_split, gather_tokens
 
 LOSSES = ("l1", "smooth_l1")
 
@@ -54,8 +55,10 @@ class FutureFeatures(Objective):
     name = "future_features"
 
     def __init__(self, weight: float = 1.0, loss: str = "l1", momentum_start: float = 0.996, momentum_end: float = 1.0,
-                 predictor_dim: int = 192, predictor_depth: int = 2, predictor_heads: int = 3):
+                 predictor_dim: int = 192, predictor_depth: int = 2, predictor_heads: int = 3, context_mask: float = 0.0):
         super().__init__(weight)
+        if not 0.0 <= context_mask < 1.0:
+            raise ValueError(f"future_features: context_mask must be in [0, 1), got {context_mask}")
         if loss not in LOSSES:
             raise ValueError(f"future_features: loss must be one of {LOSSES}, got {loss!r}")
         if not 0.0 <= momentum_start <= momentum_end <= 1.0:
@@ -64,7 +67,8 @@ class FutureFeatures(Objective):
             raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.loss_kind = loss
         self.init_args.update(loss=loss, momentum_start=momentum_start, momentum_end=momentum_end, predictor_dim=predictor_dim,
-                              predictor_depth=predictor_depth, predictor_heads=predictor_heads)
+                              predictor_depth=predictor_depth, predictor_heads=predictor_heads, context_mask=context_mask)
+        self.context_mask = context_mask
         self.momentum_start, self.momentum_end = momentum_start, momentum_end
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
@@ -78,11 +82,17 @@ class FutureFeatures(Objective):
         if self.predictor is None or self.target_encoder is None:
             raise RuntimeError("future_features: call attach(encoder) before forward")
         grid = encoder.grid_size(*video.shape[2:])
-        ctx_ids, fut_ids = future_split(grid, context, encoder.tubelet[0], device=video.device)
+        B = video.shape[0]
+        if self.context_mask:  # a context block joins the future as targets: ids (B, Nc), (B, Nt)
+            ctx_ids, fut_ids = context_block_split(B, grid, context, encoder.tubelet[0], self.context_mask, generator,
+                                                   device=video.device)
+        else:
+            ctx_ids, fut_ids = future_split(grid, context, encoder.tubelet[0], device=video.device)
         with torch.no_grad():
-            target = self.target_encoder.forward_features(video)[:, fut_ids]  # (B, N, D) -> (B, Nf, D)
+            target = gather_tokens(self.target_encoder.forward_features(video), fut_ids)  # (B, N, D) -> (B, Nt, D)
             target = F.layer_norm(target.float(), (target.shape[-1],))
-        features = encoder.forward_features(video, keep=ctx_ids[None].expand(video.shape[0], -1))  # -> (B, Nc, D)
+        keep = ctx_ids if ctx_ids.ndim == 2 else ctx_ids[None].expand(B, -1)
+        features = encoder.forward_features(video, keep=keep)  # -> (B, Nc, D)
         pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, D)
         per_sample = future_feature_loss(pred, target, self.loss_kind, reduction="none")
         return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach())

@@ -56,3 +56,35 @@ def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     if ids.ndim == 1:
         return x[:, ids]  # (B, N, D) -> (B, K, D)
     return torch.gather(x, 1, ids[..., None].expand(-1, -1, x.shape[-1]))  # (B, N, D) -> (B, K, D)
+
+
+def context_block_split(batch: int, grid: tuple[int, int, int], context_frames: int, tubelet_t: int, ratio: float,
+                        generator: torch.Generator, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Like ``future_split``, but a random spatial block of ~``ratio`` of each context frame's area is hidden too
+    (the same block at every context time step, so it cannot be copied from a neighbouring frame): V-JEPA's
+    multi-block mask with the future as one more block -> ((B, Nc), (B, Nt)) token ids, each row sorted.
+
+    The targets are the block's context tokens plus every future token; the encoder sees the rest.
+
+        >>> ctx, tgt = context_block_split(2, (4, 4, 4), 4, 2, 0.25, torch.Generator().manual_seed(0))
+        >>> ctx.shape, tgt.shape   # 2 context steps x (16 - 4) visible; 2 x 4 hidden + 2 x 16 future
+        (torch.Size([2, 24]), torch.Size([2, 40]))
+    """
+    ctx_ids, fut_ids = future_split(grid, context_frames, tubelet_t)
+    _, Hg, Wg = grid
+    t_context = context_frames // tubelet_t
+    bh = min(Hg, max(1, round(ratio**0.5 * Hg)))
+    bw = min(Wg, max(1, round(ratio * Hg * Wg / bh)))
+    if bh * bw >= Hg * Wg:
+        raise ValueError(f"context mask ratio {ratio} hides the whole {Hg}x{Wg} frame; use a ratio below 1")
+    top = torch.randint(0, Hg - bh + 1, (batch,), generator=generator)
+    left = torch.randint(0, Wg - bw + 1, (batch,), generator=generator)
+    rows, cols = torch.arange(Hg), torch.arange(Wg)
+    inside = (((rows[None, :, None] >= top[:, None, None]) & (rows[None, :, None] < (top + bh)[:, None, None]))
+              & ((cols[None, None, :] >= left[:, None, None]) & (cols[None, None, :] < (left + bw)[:, None, None])))
+    inside = inside.flatten(1).repeat(1, t_context)  # (B, H'W') -> (B, t_context H'W'), same block at every step
+    order = torch.argsort(inside.to(torch.int8), dim=1, stable=True)  # visible ids first, then hidden, each sorted
+    n_hidden = bh * bw * t_context
+    visible, hidden = ctx_ids[order[:, : ctx_ids.numel() - n_hidden]], ctx_ids[order[:, ctx_ids.numel() - n_hidden:]]
+    targets = torch.cat([hidden, fut_ids[None].expand(batch, -1)], dim=1)
+    return visible.to(device), targets.to(device)

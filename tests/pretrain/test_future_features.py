@@ -57,3 +57,14 @@ def test_bad_arguments_and_shapes():
         FutureFeatures(momentum_start=0.999, momentum_end=0.99)
     with pytest.raises(ValueError, match=r"\(1, 2, 3\).*\(1, 2, 4\)"):
         future_feature_loss(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4))
+
+
+def test_context_mask_predicts_a_hidden_context_block_with_the_future(tiny_encoder, clip):
+    obj = FutureFeatures(predictor_dim=24, predictor_depth=1, context_mask=0.25)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator().manual_seed(0))
+    assert out.features.shape == (2, 32 - 2 * 4, 48)  # 4 of 16 spatial positions hidden at both context steps
+    out.loss.backward()
+    assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="context_mask"):
+        FutureFeatures(context_mask=1.0)

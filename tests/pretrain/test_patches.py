@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.patches import future_split, gather_tokens, patchify, unpatchify
+from ssl_video.pretrain.patches import context_block_split, future_split, gather_tokens, patchify, unpatchify
 
 
 def test_patchify_matches_a_loop_over_tubelets_and_round_trips():
@@ -38,3 +38,21 @@ def test_gather_tokens_shared_and_per_clip_ids():
     x = torch.arange(2 * 5 * 1.0).view(2, 5, 1)
     assert gather_tokens(x, torch.tensor([4, 0])).squeeze(-1).tolist() == [[4, 0], [9, 5]]
     assert gather_tokens(x, torch.tensor([[1], [2]])).squeeze(-1).tolist() == [[1], [7]]
+
+
+def test_context_block_split_hides_one_block_at_every_context_step_plus_the_future():
+    grid = (4, 6, 8)  # T' = 4 (2 context steps), 6 x 8 spatial
+    ctx, tgt = context_block_split(5, grid, context_frames=4, tubelet_t=2, ratio=0.3, generator=torch.Generator().manual_seed(1))
+    n_ctx, n = 2 * 48, 4 * 48
+    for c, t in zip(ctx.tolist(), tgt.tolist()):
+        assert sorted(c + t) == list(range(n))  # a partition of all tokens
+        assert c == sorted(c) and max(c) < n_ctx  # the encoder never sees the future
+        hidden = [i for i in t if i < n_ctx]
+        assert t[len(hidden):] == list(range(n_ctx, n))  # every future token is a target
+        steps = [{i % 48 for i in hidden if i // 48 == s} for s in (0, 1)]
+        assert steps[0] == steps[1] and len(steps[0]) == 3 * 5  # one 3x5 block (~0.3 of 48), same at both steps
+        rows, cols = {i // 8 for i in steps[0]}, {i % 8 for i in steps[0]}
+        assert len(rows) * len(cols) == len(steps[0])  # a rectangle
+    assert len({tuple(r) for r in tgt.tolist()}) > 1  # blocks differ between clips
+    with pytest.raises(ValueError, match="whole"):
+        context_block_split(1, grid, 4, 2, 0.999, torch.Generator())

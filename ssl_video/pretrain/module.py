@@ -164,7 +164,8 @@ class VideoPretrainer(pl.LightningModule):
         log.info("optimizer: %d decayed tensors (%d params), %d not decayed (%d params)", len(decay),
                  sum(p.numel() for p in decay), len(no_decay), sum(p.numel() for p in no_decay))
         optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, betas=tuple(self.hparams.betas))
+                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, betas=tuple(self.hparams.betas),
+                                      fused=(self.device.type == "cuda") or None)  # one kernel for all params on GPU (nanoGPT)
         total = int(self.trainer.estimated_stepping_batches)
         warmup, min_ratio = self.hparams.warmup_steps, self.hparams.min_lr_ratio
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio))

@@ -75,3 +75,16 @@ def test_describe_rebuilds_the_objective():
     entry = obj.describe()
     assert entry["name"] == "future_pixels" and entry["class_path"].endswith("future_pixels.FuturePixels")
     assert FuturePixels(**entry["init_args"]).describe() == entry
+
+
+def test_zero_head_gives_the_encoder_no_gradient_at_the_start_and_zero_head_false_does(tiny_encoder, clip):
+    """The trap behind 400 steps at copy-last PSNR without last_patch_skip: a zero head passes no gradient back."""
+    grads = {}
+    for zero_head in (True, False):
+        torch.manual_seed(0)
+        obj = FuturePixels(predictor_dim=24, predictor_depth=1, zero_head=zero_head)
+        obj.attach(tiny_encoder)
+        tiny_encoder.zero_grad()
+        obj(tiny_encoder, clip, context=4, generator=torch.Generator()).loss.backward()
+        grads[zero_head] = tiny_encoder.patch_embed.weight.grad.abs().sum().item()
+    assert grads[True] == 0 and grads[False] > 0

@@ -16,6 +16,7 @@ random weights. Rerunning skips (recipe, seed) pairs whose report exists.
 
     python benchmarks/recipe_search.py --data data/unlabeled --labels data/drive/labels.csv --out runs/recipes
     python benchmarks/recipe_search.py ... --recipes baseline features masked --seeds 0 1 --steps 400
+    python benchmarks/recipe_search.py ... --table        # the table of every finished row under --out
     python benchmarks/recipe_search.py ... -- --trainer.accelerator gpu --trainer.precision bf16-mixed  # GPU
 """
 
@@ -49,10 +50,17 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "baseline": ("quickstart.yaml: future pixels, residual target, last_patch_skip", []),
     "no_skip": ("last_patch_skip off (the shortcut that extrapolates pixels without the encoder)",
                 _objectives((PIXELS, {**BASE_PIXELS, "last_patch_skip": False}))),
+    "no_skip_head": ("last_patch_skip off and a small random head instead of a zero one (no_skip's encoder gets no "
+                     "gradient: its head stays near zero)",
+                     _objectives((PIXELS, {**BASE_PIXELS, "last_patch_skip": False, "zero_head": False}))),
     "pixel_target": ("absolute future pixels instead of the residual to the last frame",
                      _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels"}))),
     "features": ("future features (V-JEPA) instead of future pixels",
                  _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2, "predictor_heads": 4}))),
+    "features_block": ("future features with a hidden context block (context_mask 0.5: V-JEPA multi-block, the future "
+                       "as one block) instead of the future alone",
+                       _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2,
+                                               "predictor_heads": 4, "context_mask": 0.5}))),
     "pixels+features": ("future features added to the baseline",
                         _objectives((PIXELS, BASE_PIXELS), (FEATURES, {"weight": 1.0, "predictor_dim": 128,
                                                                        "predictor_depth": 2, "predictor_heads": 4}))),
@@ -81,6 +89,12 @@ def _run(cmd: list[str], log: Path) -> None:
 def _csv(path: Path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+def _eff_rank(metrics: list[dict]) -> float | None:
+    """Last logged effective rank of the encoder's features (a collapse shows as a falling rank)."""
+    ranks = [float(r["train/eff_rank"]) for r in metrics if r.get("train/eff_rank")]
+    return round(ranks[-1], 1) if ranks else None
 
 
 def run_recipe(name: str, seed: int, args, out: Path) -> dict:
@@ -121,15 +135,15 @@ def run_recipe(name: str, seed: int, args, out: Path) -> dict:
     row = {"recipe": name, "lever": RECIPES[name][0], "seed": seed, "steps": args.steps,
            "fit_minutes": round(fit_minutes, 1), "val_psnr": float(val[-1]["val/psnr"]) if val else None,
            "val_psnr_copy_last": float(val[-1]["val/psnr_copy_last"]) if val else None,
-           "online_probe": curve, "probes": probes}
+           "eff_rank": _eff_rank(metrics), "online_probe": curve, "probes": probes}
     row_path.write_text(json.dumps(row, indent=1))
     return row
 
 
 def table(rows: list[dict], targets: list[str]) -> str:
-    head = "| recipe | seed | fit min | val PSNR (copy-last) | " + " | ".join(
+    head = "| recipe | seed | fit min | eff. rank | val PSNR (copy-last) | " + " | ".join(
         f"{t} 10% / 100%: best probe (random, pixels)" for t in targets) + " |"
-    lines = [head, "|---|---:|---:|---|" + "---|" * len(targets)]
+    lines = [head, "|---|---:|---:|---:|---|" + "---|" * len(targets)]
     for r in rows:
         psnr = f"{r['val_psnr']:.2f} ({r['val_psnr_copy_last']:.2f})" if r["val_psnr"] is not None else "–"
         cells = []
@@ -137,7 +151,8 @@ def table(rows: list[dict], targets: list[str]) -> str:
             p = r["probes"][t]
             cells.append(" / ".join(f"{p[f]['best'][0]:.2f} {p[f]['best'][1]} ({p[f]['random']:.2f}, {p[f]['pixels']:.2f})"
                                     for f in ("0.1", "1")))
-        lines.append(f"| {r['recipe']} | {r['seed']} | {r['fit_minutes']} | {psnr} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['recipe']} | {r['seed']} | {r['fit_minutes']} | {r.get('eff_rank', '–')} | {psnr} | "
+                     + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -151,11 +166,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--steps", type=int, default=400, help="pretraining steps per recipe (the equal budget)")
     parser.add_argument("--probe-seeds", type=int, default=3)
+    parser.add_argument("--table", action="store_true",
+                        help="only write the table of every finished (recipe, seed) under --out (several searches "
+                             "can share one --out, e.g. two processes with one thread each)")
     parser.add_argument("overrides", nargs="*", help="more `ssl-video fit` options for every recipe, after --")
     args = parser.parse_args(argv)
     args.data, args.labels, args.out = args.data.resolve(), args.labels.resolve(), args.out.resolve()
     rows = []
-    for seed in args.seeds:
+    if args.table:
+        rows = [json.loads(p.read_text()) for p in args.out.glob("*/seed*/row.json")]
+        for r in rows:  # rows written before the rank was recorded
+            if "eff_rank" not in r:
+                r["eff_rank"] = _eff_rank(_csv(args.out / r["recipe"] / f"seed{r['seed']}" / "pretrain" / "csv"
+                                               / "version_0" / "metrics.csv"))
+        order = {name: i for i, name in enumerate(RECIPES)}
+        rows.sort(key=lambda r: (order.get(r["recipe"], len(order)), r["seed"]))
+    for seed in args.seeds if not args.table else []:
         for name in args.recipes:
             rows.append(run_recipe(name, seed, args, args.out))
             print(table(rows[-1:], args.targets).splitlines()[-1], flush=True)

@@ -18,7 +18,7 @@ from ssl_video.hub import (
 )
 from ssl_video.hub.download import DownloadError
 from ssl_video.hub.format import export_weights
-from ssl_video.hub.registry import add_to_registry, builtin_weights
+from ssl_video.hub.registry import BUILTIN_REGISTRY, add_to_registry, builtin_weights
 
 SHA = "ab" * 32
 
@@ -105,3 +105,28 @@ def test_registry_folder_holds_its_weights_with_relative_urls(tiny_ckpt, tmp_pat
     with pytest.raises(DownloadError, match="sha256"):
         load_encoder("team-tiny", progress=False)
 
+
+
+def test_builtin_weights_load_offline_and_describe_their_training():
+    entries = builtin_weights()
+    assert entries, f"no built-in weights in {BUILTIN_REGISTRY}"
+    for entry in entries:
+        path = BUILTIN_REGISTRY.parent / entry.filename
+        assert path.stat().st_size == entry.size <= 10_000_000
+        facts = entry.config["training"]
+        for key in ("minutes_of_video", "steps", "clips_seen", "hardware", "wall_minutes", "data"):
+            assert key in facts, f"{entry.name}: training.{key} missing"
+        encoder = load_encoder(entry.name, progress=False)  # file:// inside the package, sha256 checked: no network
+        pre = entry.config["preprocessing"]
+        frames = pre["context"] + pre["future"]
+        with torch.no_grad():
+            out = encoder(torch.zeros(1, 3, frames, *pre["size"]))
+        assert out.shape == (1, encoder.embed_dim)
+
+
+def test_weights_list_marks_builtin_weights(capsys):
+    from ssl_video.hub import cli_main
+
+    assert cli_main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"{e.name}" in out for e in builtin_weights()) and "built-in" in out

@@ -5,7 +5,9 @@
 1. renders the built-in driving data (skipped when ``OUT/data/labels.csv`` exists),
 2. pretrains the quickstart model (``configs/pretrain/quickstart.yaml``) to predict the future,
 3. exports its weights (``OUT/weights``: ``model.safetensors`` + ``config.json``),
-4. runs the label-efficiency report for the time-dependent labels (``OUT/probe``),
+4. runs the label-efficiency report for the time-dependent labels (``OUT/probe``), comparing three
+   encoders: the one just pretrained, the package's built-in weights (``<mode>@builtin`` rows) and
+   random weights, next to the no-model pixels row,
 5. prints where everything is.
 
 Each step is the same code path as its own subcommand (``data make-drive``, ``fit``,

@@ -25,7 +25,10 @@ def test_quickstart_writes_weights_and_report(tmp_path, capsys):
     config = json.loads((out / "weights" / "config.json").read_text())
     assert config["architecture"] == "vit_tiny"
     report = json.loads((out / "probe" / "report.json").read_text())
-    assert {r["method"] for r in report["results"]} == {"pixels", "linear", "linear-random", "attentive", "attentive-random"}
+    builtin = {f"{m}@builtin" for m in ("linear", "attentive")}  # the package's weights, compared by default
+    assert {r["method"] for r in report["results"]} == {"pixels", "linear", "linear-random", "attentive",
+                                                        "attentive-random", *builtin}
+    assert list(report["findings"]["speed_bucket"]["encoders"]) == ["this encoder", "builtin", "random weights", "pixels"]
     assert (out / "probe" / "label_efficiency.png").is_file()
     assert "quickstart finished" in capsys.readouterr().out
 
@@ -47,7 +50,8 @@ def test_quickstart_config_ships_with_the_package():
 @pytest.mark.slow
 def test_built_wheel_contains_the_configs(tmp_path):
     """A wheel built from this checkout (what `pip install ssl_video` gets) holds every YAML config
-    under ssl_video/configs/, so the quickstart and the notebooks find theirs outside a checkout."""
+    under ssl_video/configs/, so the quickstart and the notebooks find theirs outside a checkout, and the
+    built-in weights."""
     setuptools = pytest.importorskip("setuptools")
     if int(setuptools.__version__.split(".")[0]) < 68:
         pytest.skip(f"setuptools {setuptools.__version__} < 68 (pyproject's build requirement)")
@@ -59,7 +63,11 @@ def test_built_wheel_contains_the_configs(tmp_path):
                     str(source)], check=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("ssl_video-*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {name for name in archive.namelist() if name.startswith("ssl_video/configs/")}
+        names = archive.namelist()
+        shipped = {name for name in names if name.startswith("ssl_video/configs/")}
+    builtin = {f"ssl_video/hub/builtin/{p.name}" for p in (repo / "ssl_video" / "hub" / "builtin").iterdir()
+               if p.suffix in (".json", ".safetensors")}
+    assert builtin and builtin <= set(names)  # the built-in weights and their registry ship in the wheel
     expected = {f"ssl_video/configs/{p.relative_to(repo / 'configs').as_posix()}" for p in (repo / "configs").rglob("*.yaml")}
     assert "ssl_video/configs/pretrain/quickstart.yaml" in expected
     assert shipped == expected

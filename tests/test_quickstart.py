@@ -71,3 +71,13 @@ def test_built_wheel_contains_the_configs(tmp_path):
     expected = {f"ssl_video/configs/{p.relative_to(repo / 'configs').as_posix()}" for p in (repo / "configs").rglob("*.yaml")}
     assert "ssl_video/configs/pretrain/quickstart.yaml" in expected
     assert shipped == expected
+
+
+def test_quickstart_compares_only_builtin_weights_that_read_its_clips(capsys):
+    """The built-in weights read the quickstart config's clips; a 16x224 config's quickstart skips them (with a line)
+    instead of failing at the report."""
+    from ssl_video.quickstart import QUICKSTART_CONFIG, _builtin_compare
+
+    assert _builtin_compare(QUICKSTART_CONFIG) == ["builtin=drive-future-vit-tiny"]
+    assert _builtin_compare(QUICKSTART_CONFIG.parent / "vit_s_16x224.yaml") == []
+    assert "not comparing the built-in weights drive-future-vit-tiny" in capsys.readouterr().out

@@ -5,7 +5,7 @@ size and the exported ``config.json`` (architecture, preprocessing, training fac
 ``ssl-video weights list`` can describe weights before downloading them.
 
 Sources of entries, later ones may not reuse a name:
-1. ``BUILTIN``: the weights shipped inside the package (``ssl_video/hub/builtin/registry.json``
+1. ``BUILTIN_REGISTRY``: the weights shipped inside the package (``ssl_video/hub/builtin/registry.json``
    and its safetensors files). They load offline, through the same sha256 and size check
    as a download (the file is copied into the cache).
 2. JSON files named by ``SSL_VIDEO_WEIGHTS_REGISTRY`` (``os.pathsep``-separated)::

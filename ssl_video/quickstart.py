@@ -17,10 +17,12 @@ Each step is the same code path as its own subcommand (``data make-drive``, ``fi
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -57,24 +59,18 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def _builtin_compare(config: Path) -> list[str]:
-    """``--compare`` items for the weights shipped in the package that read the same clips as ``config``'s data
-    (size, fps, context, future): ``builtin=<name>`` (``builtin-<name>=<name>`` if several)."""
-    import yaml
-
+def _builtin_compare(preprocessing: Mapping[str, Any]) -> list[str]:
+    """``--compare`` items for the weights shipped in the package that read the same clips (size, fps, context,
+    future) as an exported encoder's ``preprocessing``: ``builtin=<name>`` (``builtin-<name>=<name>`` if several)."""
     from ssl_video.hub.registry import builtin_weights
 
-    data = (yaml.safe_load(config.read_text()) or {}).get("data", {})
-    size = data.get("size", 128)
-    clips = {"size": list(size) if isinstance(size, (list, tuple)) else [size, size], "fps": float(data.get("fps", 10.0)),
-             "context": data.get("context", 8), "future": data.get("future", 8)}
+    keys = ("size", "fps", "context", "future")
     entries = []
     for e in builtin_weights():
-        pre = e.config.get("preprocessing", {})
-        if {k: pre.get(k) for k in clips} == clips:
+        if all(e.config.get("preprocessing", {}).get(k) == preprocessing.get(k) for k in keys):
             entries.append(e)
         else:
-            print(f"  not comparing the built-in weights {e.name}: they read other clips than {config.name}", flush=True)
+            print(f"  not comparing the built-in weights {e.name}: they read other clips than this encoder", flush=True)
     return [f"builtin={e.name}" if len(entries) == 1 else f"builtin-{e.name}={e.name}" for e in entries]
 
 
@@ -135,7 +131,8 @@ def cli_main(argv: Sequence[str]) -> int:
         probe_args += ["--target", target]
     probe_args += ["--modes", args.modes, "--seeds", str(args.seeds), "--trained-seeds",
                    str(min(args.trained_seeds, args.seeds)), "--fractions", *map(str, args.fractions)]
-    compare = args.compare if args.compare is not None else _builtin_compare(args.config)
+    compare = args.compare if args.compare is not None else _builtin_compare(
+        json.loads((weights_dir / "config.json").read_text())["preprocessing"])
     if compare:
         probe_args += ["--compare", *compare]
     probe_main(probe_args)

@@ -156,12 +156,19 @@ class Prepared:
     windows: list
     clips: Any  # features.Clips
     sequences: np.ndarray
+    compared: dict[str, EvalEncoder] = field(default_factory=dict)  # --compare name -> encoder, same clips
 
 
 def prepare(cfg: ProbeConfig) -> Prepared:
     """Load the encoder and windows, decode (or reuse cached) clips."""
     enc = load_eval_encoder(cfg.encoder, args=cfg.encoder_args)
     spec = clip_spec(cfg, enc)
+    compared = {}
+    for name, source in cfg.compare.items():  # before minutes of decoding
+        compared[name] = load_eval_encoder(source)
+        if (other := clip_spec(cfg, compared[name])) != spec:
+            raise UserError(f"--compare {name}={source} reads clips {other}, the encoder reads {spec}; compare "
+                            f"encoders with the same fps, context, future and size")
     windows, index = load_windows(cfg.data)
     if not windows:
         first = f"; e.g. {index.skipped[0].path}: {index.skipped[0].reason}" if index.skipped else ""
@@ -175,7 +182,8 @@ def prepare(cfg: ProbeConfig) -> Prepared:
     clips = decode_clips(windows, index.by_path(), spec, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
                          batch_size=cfg.batch_size)
     sequences = np.asarray([w.sequence or w.video for w in windows], dtype=object)
-    return Prepared(enc, spec, tuple(cfg.mean or enc.mean), tuple(cfg.std or enc.std), windows, clips, sequences)
+    return Prepared(enc, spec, tuple(cfg.mean or enc.mean), tuple(cfg.std or enc.std), windows, clips, sequences,
+                    compared)
 
 
 @dataclass
@@ -299,11 +307,7 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
     encoders = {"": (prep.enc, prep.mean, prep.std)}
     if frozen and cfg.random_baseline and prep.enc.pretrained:
         encoders["-random"] = (random_encoder(prep.enc, seed=cfg.split_seed), prep.mean, prep.std)
-    for name, source in cfg.compare.items() if frozen else ():
-        other = load_eval_encoder(source)
-        if (spec := clip_spec(cfg, other)) != prep.spec:
-            raise UserError(f"--compare {name}={source} reads clips {spec}, the encoder reads {prep.spec}; compare "
-                            f"encoders with the same fps, context, future and size")
+    for name, other in prep.compared.items() if frozen else ():
         encoders[f"@{name}"] = (other, tuple(cfg.mean or other.mean), tuple(cfg.std or other.std))
     features = {
         suffix: extract_features(e, prep.clips, mean=mean, std=std, tokens="attentive" in frozen,

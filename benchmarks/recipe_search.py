@@ -158,8 +158,8 @@ def table(rows: list[dict], targets: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, type=Path, help="unlabeled pretraining videos (folder or manifest)")
-    parser.add_argument("--labels", required=True, type=Path, help="labeled manifest (other drives than --data)")
+    parser.add_argument("--data", type=Path, help="unlabeled pretraining videos (folder or manifest)")
+    parser.add_argument("--labels", type=Path, help="labeled manifest (other drives than --data)")
     parser.add_argument("--targets", nargs="+", default=["speed_bucket", "turn_next"])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
@@ -171,7 +171,11 @@ def main(argv: list[str] | None = None) -> int:
                              "can share one --out, e.g. two processes with one thread each)")
     parser.add_argument("overrides", nargs="*", help="more `ssl-video fit` options for every recipe, after --")
     args = parser.parse_args(argv)
-    args.data, args.labels, args.out = args.data.resolve(), args.labels.resolve(), args.out.resolve()
+    if not args.table and (args.data is None or args.labels is None):
+        parser.error("--data and --labels are required (except with --table)")
+    args.out = args.out.resolve()
+    if not args.table:
+        args.data, args.labels = args.data.resolve(), args.labels.resolve()
     rows = []
     if args.table:
         rows = [json.loads(p.read_text()) for p in args.out.glob("*/seed*/row.json")]

@@ -2,6 +2,8 @@
 
     python benchmarks/train_builtin.py --out runs/builtin --seeds 1 2 3 --steps 4000
     python benchmarks/train_builtin.py --out runs/builtin --seeds 1 2 3 --steps 4000   # rerun: resumes from last.ckpt
+    python benchmarks/train_builtin.py --out runs/builtin --seeds 1 2 3 --steps 10000  # train on: the cosine schedule
+        # is recomputed for the new total, so the lr rises again from where it was (a warm restart)
     python benchmarks/train_builtin.py --out runs/builtin ... --ship drive-future-vit-tiny   # + add to the package
 
 1. renders ``--minutes-per-seed`` of the built-in driving world per seed (the quickstart renders seed 0, so its
@@ -118,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         "clips_seen": args.steps * batch, "hardware": hardware(), "wall_minutes": round(wall["seconds"] / 60, 1),
         "recipe": f"configs/pretrain/quickstart.yaml {' '.join(args.overrides)}".strip(),
     }}
+    if wall["runs"] > 1:  # a resume with a larger --steps stretches the cosine schedule: the lr rises again (a warm restart)
+        facts["training"]["runs"] = (f"{wall['runs']} runs; each resumed from last.ckpt with its --steps as the cosine "
+                                     f"schedule's end")
     facts_path = out / "facts.json"
     facts_path.write_text(json.dumps(facts, indent=1))
     export = [sys.executable, "-m", "ssl_video.cli", "weights", "export", str(last), str(out / "weights"),

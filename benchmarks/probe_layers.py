@@ -5,7 +5,8 @@
 
 For each block of the encoder and of a random-weights copy, and for the concatenation of all blocks: the
 linear probe (``ssl-video probe``'s, same split by drive, label fractions and seeds) on mean-pooled tokens
-(``pool<i>``) and on per-time-step mean and std over space (``temp<i>``, the ``temporal`` mode). Prints one
+(``pool<i>``) and on per-time-step mean and std over space (``temp<i>``, the ``temporal`` mode); block outputs
+are read before the encoder's final norm (the report's modes read after it). ViT encoders (``.blocks``). Prints one
 table per target: balanced accuracy (mean over seeds) at each fraction. Run it on validation drives, not on
 the drives you report on: it chooses how features are read.
 """
@@ -57,6 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     cfg = ProbeConfig(encoder=args.encoder, data=args.data, targets=args.targets, out="", num_workers=1)
     prep = prepare(cfg)
+    if not hasattr(prep.enc.encoder, "blocks"):
+        parser.error(f"{args.encoder}: {prep.enc.architecture} has no transformer blocks (.blocks) to read")
     encoders = {"pretrained": prep.enc, "random": random_encoder(prep.enc)}
     feats = {name: block_features(enc.encoder, prep) for name, enc in encoders.items()}
     fracs = " / ".join(f"{f:g}" for f in args.fractions)

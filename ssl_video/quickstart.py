@@ -17,6 +17,7 @@ Each step is the same code path as its own subcommand (``data make-drive``, ``fi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import time
@@ -62,9 +63,10 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def _builtin_compare(preprocessing: Mapping[str, Any]) -> list[str]:
     """``--compare`` items for the weights shipped in the package that read the same clips (size, fps, context,
     future) as an exported encoder's ``preprocessing``: ``builtin=<name>`` (``builtin-<name>=<name>`` if several)."""
+    from ssl_video.data.sampling import ClipSpec
     from ssl_video.hub.registry import builtin_weights
 
-    keys = ("size", "fps", "context", "future")
+    keys = [f.name for f in dataclasses.fields(ClipSpec)]  # what `probe --compare` checks (label_efficiency.clip_spec)
     entries = []
     for e in builtin_weights():
         if all(e.config.get("preprocessing", {}).get(k) == preprocessing.get(k) for k in keys):

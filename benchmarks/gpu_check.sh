@@ -4,7 +4,8 @@
 #   2. raw 30 fps footage (the built-in world at 256 px) -> `ssl-video data prepare` at 224 px and 64 px, 10 fps;
 #   3. for the tiny quickstart config (64 px) and the ViT-S config (224 px) on the prepared data:
 #      the loader alone, `ssl-video fit` on a synthetic in-memory batch, and `ssl-video fit` on the
-#      data, clips/s of each and data / synthetic (>= 0.9: compute-bound, the loader keeps up).
+#      data, clips/s of each and data / synthetic (>= 0.9: compute-bound, the loader keeps up); the tiny
+#      config once more with the decoded files kept in memory (data.frame_cache_mb).
 #
 #   bash benchmarks/gpu_check.sh OUT                 # on the GPU machine; tables in OUT/*.md, log in OUT/check.log
 #   DRY_RUN=1 bash benchmarks/gpu_check.sh /tmp/gc    # CPU, tiny sizes, ~4 min: checks the script itself
@@ -48,6 +49,10 @@ $cli data prepare "$out/raw" "$out/prepared$small" --size "$small" --fps 10 --qu
 stamp "3/3 loader alone, fit on a synthetic batch, fit on the prepared data"
 $py benchmarks/fit_throughput.py --config configs/pretrain/quickstart.yaml --data "$out/prepared$small/manifest.csv" \
   --steps "$steps" --warmup "$warmup" -- "${gpu[@]}" "${tiny_extra[@]}" 2>>"$out/check.log" | tee "$out/fit_tiny.md"
+# the same with every worker keeping the decoded 64 px files in memory (data.frame_cache_mb; ~90 MB a worker here)
+$py benchmarks/fit_throughput.py --config configs/pretrain/quickstart.yaml --data "$out/prepared$small/manifest.csv" \
+  --steps "$steps" --warmup "$warmup" -- "${gpu[@]}" "${tiny_extra[@]}" --data.frame_cache_mb 1024 \
+  2>>"$out/check.log" | tee "$out/fit_tiny_frame_cache.md"
 $py benchmarks/fit_throughput.py --config configs/pretrain/vit_s_16x224.yaml --data "$out/prepared$big/manifest.csv" \
   --steps "$steps" --warmup "$warmup" -- "${gpu[@]}" "${vits_extra[@]}" 2>>"$out/check.log" | tee "$out/fit_vit_s.md"
 stamp "done"

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
 
-from ssl_video.data.decode import ReaderCache, read_frames, run_with_timeout
+from ssl_video.data.decode import FrameCache, ReaderCache, read_frames, run_with_timeout
 from ssl_video.data.sampling import ClipSpec, clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
 from ssl_video.errors import UserError
 
@@ -185,6 +185,9 @@ class ClipDataset(Dataset):
         max_open: open files kept per worker; timeout_s: bound on one clip's decode.
         window_ids: what ``item["window"]`` reports for each window (default: its position in
             ``windows``), e.g. positions in a larger list the windows were taken from.
+        frame_cache_mb: decode whole files once and keep their frames in memory, up to this many MiB
+            per process (each worker has its own; see :class:`~ssl_video.data.decode.FrameCache`);
+            0 = decode every clip. Clips are the same either way.
     """
 
     def __init__(
@@ -192,7 +195,7 @@ class ClipDataset(Dataset):
         mode: str = "train", clips_per_video: int = 1, seed: int = 0, backend: str = "auto",
         labels: Sequence | np.ndarray | None = None, transform: Callable | None = None,
         short: str = "drop", max_open: int = 8, timeout_s: float | None = 60.0,
-        window_ids: Sequence[int] | np.ndarray | None = None,
+        window_ids: Sequence[int] | np.ndarray | None = None, frame_cache_mb: float = 0,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -200,6 +203,8 @@ class ClipDataset(Dataset):
             raise ValueError(f"short must be 'drop' or 'clamp', got {short!r}")
         if clips_per_video < 1:
             raise ValueError(f"clips_per_video must be >= 1, got {clips_per_video}")
+        if frame_cache_mb < 0:
+            raise ValueError(f"frame_cache_mb must be >= 0, got {frame_cache_mb}")
         if labels is not None and len(labels) != len(windows):
             raise ValueError(f"{len(labels)} labels for {len(windows)} windows")
         missing = [w.video for w in windows if w.video not in infos]
@@ -221,6 +226,8 @@ class ClipDataset(Dataset):
         self.failures: collections.Counter[str] = collections.Counter()  # path -> failed items, this process
         self._bad: dict[str, str] = {}
         self._cache: ReaderCache | None = None
+        self.frame_cache_mb = frame_cache_mb
+        self._frames: FrameCache | None = None
 
     @property
     def clip_shape(self) -> tuple[int, int, int, int]:
@@ -233,6 +240,7 @@ class ClipDataset(Dataset):
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
         state["_cache"] = None  # open files stay in the process that opened them
+        state["_frames"] = None  # and decoded frames in the process that decoded them
         return state
 
     def close(self) -> None:
@@ -276,6 +284,12 @@ class ClipDataset(Dataset):
         if path in self._bad:
             self.failures[path] += 1
             return None
+        if self.frame_cache_mb > 0:
+            if self._frames is None:
+                self._frames = FrameCache(int(self.frame_cache_mb * 2**20))
+            frames = self._frames.get(path, self.infos[path].frames, self.spec.size, self.backend, self.timeout_s)
+            if frames is not None:
+                return frames[indices]
         if self._cache is None:
             self._cache = ReaderCache(max_open=self.max_open)
         cache = self._cache

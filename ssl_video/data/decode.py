@@ -417,3 +417,52 @@ class ReaderCache:
     def __del__(self):
         if hasattr(self, "_readers"):
             self.close()
+
+
+class FrameCache:
+    """Every frame of whole files, decoded once and kept in memory, within a byte budget.
+
+    For small clips (64-128 px) random access to a decoded file is a slice, while decoding a random
+    clip costs a seek and a keyframe's worth of frames: with it, a 2-core machine stops sharing its
+    cores between decoding and training after the first epoch. ``get`` returns the frames of a file
+    decoded in full at ``size`` (one sequential pass) while the budget allows, and ``None`` for a
+    file that does not fit (or whose full decode failed): the caller decodes its clip as usual.
+    Per process: each DataLoader worker holds its own copy of what it has read.
+
+    >>> cache = FrameCache(max_bytes=512 << 20)
+    >>> frames = cache.get("drive.mp4", num_frames=600, size=(64, 64))   # (600, 64, 64, 3) uint8 or None
+    """
+
+    def __init__(self, max_bytes: int):
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes, self.bytes = int(max_bytes), 0
+        self._frames: dict[tuple, np.ndarray] = {}
+        self._refused: set[tuple] = set()
+
+    def get(self, path: str | Path, num_frames: int, size: tuple[int, int], backend: str = "auto",
+            timeout_s: float | None = 60.0) -> np.ndarray | None:
+        """(num_frames, H, W, C) uint8 frames of ``path`` at ``size`` = (H, W), or None (then decode the clip)."""
+        key = (str(path), tuple(size), backend)
+        frames = self._frames.get(key)
+        if frames is not None or key in self._refused:
+            return frames
+        need = int(num_frames) * size[0] * size[1] * 3
+        if self.bytes + need > self.max_bytes:
+            self._refused.add(key)
+            return None
+        # One pass through the file: bounded like a clip's decode, plus 1 s per 200 frames (far below
+        # the sequential decode rate of small frames).
+        timeout = None if timeout_s is None else timeout_s + num_frames / 200
+        try:
+            frames = read_frames(path, np.arange(num_frames), size=size, backend=backend, timeout_s=timeout)
+        except Exception as error:  # noqa: BLE001 - the clip-by-clip path decides whether the file is bad
+            log.info("not caching the frames of %s: %s", path, error)
+            self._refused.add(key)
+            return None
+        self._frames[key] = frames
+        self.bytes += frames.nbytes
+        return frames
+
+    def __len__(self) -> int:
+        return len(self._frames)

@@ -87,6 +87,39 @@ def test_train_clips_seeded_by_epoch_and_index(two_rates):
     assert list(sampler) == first
 
 
+def test_frame_cache_gives_the_same_clips_within_its_budget(two_rates):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    plain = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)))
+    cached = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)),
+                         frame_cache_mb=2)  # 2 MiB hold the 60-frame file (1.1 MB at 64x96), not the 180-frame one (3.3 MB)
+    for key in [(e, i) for e in (0, 1) for i in range(len(plain))]:
+        assert cached[key]["video"].equal(plain[key]["video"]), key
+    assert len(cached._frames) == 1 and cached._frames.bytes == 60 * 64 * 96 * 3
+    exact = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, frame_cache_mb=8)
+    for i in range(len(exact)):
+        assert _numbers(exact[(0, i)]["video"]) == exact.clip_indices((0, i))[1].tolist()
+    assert len(exact._frames) == 2
+    import pickle
+    assert pickle.loads(pickle.dumps(exact))._frames is None  # decoded frames stay in the process that decoded them
+    with pytest.raises(ValueError, match="frame_cache_mb"):
+        ClipDataset(windows, infos, spec, frame_cache_mb=-1)
+
+
+def test_frame_cache_skips_a_broken_file_like_the_decoder(two_rates, caplog):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    ds = ClipDataset(windows, infos, spec, mode="eval", frame_cache_mb=64)
+    bad = windows[0].video
+    data = open(bad, "rb").read()
+    with open(bad, "wb") as f:
+        f.write(data[:2000])
+    with caplog.at_level("WARNING"):
+        items = [ds[0], ds[1]]
+    assert items[0] is None and items[1] is not None and ds.failures[bad] == 1 and bad in caplog.text
+    assert len(ds._frames) == 1  # the good file only
+
+
 def test_sharded_epoch_sampler_splits_the_epoch_order_and_resumes_its_shard():
     whole = EpochSampler(7, shuffle=True, seed=3)
     whole.set_epoch(2)

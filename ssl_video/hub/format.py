@@ -162,6 +162,8 @@ def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: 
     }
     if "data" in meta:
         config["training"]["data"] = meta["data"]
+    if meta.get("init_encoder"):
+        config["training"]["init_encoder"] = meta["init_encoder"]
     return remap_state_dict_keys(state), check_config(config, source)
 
 

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.errors import UserError
 from ssl_video.models.compile import compile_encoders
 from ssl_video.models.registry import encoder_config, get_encoder
 from ssl_video.pretrain.future_features import FutureFeatures
@@ -43,6 +44,25 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: flo
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float], std: Sequence[float]) -> None:
+    """Copy the weights of ``source`` (anything ``ssl_video.load_encoder`` reads) into ``encoder``, same architecture."""
+    from ssl_video.hub import load_encoder_with_config
+
+    pretrained, config = load_encoder_with_config(source)
+    try:
+        encoder.load_state_dict(pretrained.state_dict(), strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise UserError(f"model.init_encoder={source}: its architecture ({config.get('architecture')} "
+                        f"{config.get('args')}) does not fit model.encoder / "
+                        f"model.encoder_args; set them to the weights' architecture ({first})") from None
+    pre = config.get("preprocessing", {})
+    if pre.get("mean") is not None and (list(pre["mean"]) != list(mean) or list(pre["std"]) != list(std)):
+        log.warning("model.init_encoder=%s was trained with mean/std %s/%s, this run normalizes with %s/%s",
+                    source, pre["mean"], pre["std"], list(mean), list(std))
+    log.info("encoder initialised from %s", source)
+
+
 class VideoPretrainer(pl.LightningModule):
     """Pretrain ``encoder`` on clips of ``context`` + ``future`` frames with the given objectives.
 
@@ -57,13 +77,18 @@ class VideoPretrainer(pl.LightningModule):
         compile: torch.compile ``forward_features`` of the encoder and of its copies in the objectives
             (EMA target), the calls the objectives make (GPU; slow to start on CPU).
         seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state).
+        init_encoder: start from these encoder weights instead of random ones (continued pretraining on your
+            own footage): a weights name (``ssl-video weights list``), an exported folder, a ``.safetensors``
+            or ``.ckpt`` file or a URL, loaded as ``ssl_video.load_encoder`` does (sha256-checked, no code
+            runs). Its architecture must be ``encoder`` / ``encoder_args``; the objectives' heads start fresh.
     """
 
     def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,
                  context: int = 8, future: int = 8, fps: float = 10.0, size: int | Sequence[int] = 128,
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, lr: float = 1.5e-4,
                  weight_decay: float = 0.05, betas: Sequence[float] = (0.9, 0.95), warmup_steps: int = 100,
-                 min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0):
+                 min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0,
+                 init_encoder: str | None = None):
         super().__init__()
         self.save_hyperparameters(ignore=["objectives"])
         if context < 1 or future < 1:
@@ -71,6 +96,8 @@ class VideoPretrainer(pl.LightningModule):
         if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1:
             raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1; got {lr}, {warmup_steps}, {min_lr_ratio}")
         self.encoder = get_encoder(encoder, **(encoder_args or {}))
+        if init_encoder:
+            _load_encoder_weights(self.encoder, init_encoder, mean, std)  # before the objectives copy it (EMA target)
         self.objectives = nn.ModuleList(objectives if objectives is not None else [FuturePixels()])
         if not self.objectives:
             raise ValueError("objectives is empty: give at least one (future_pixels, future_features, masked)")
@@ -189,6 +216,8 @@ class VideoPretrainer(pl.LightningModule):
             "normalize": {"mean": [float(v) for v in h.mean], "std": [float(v) for v in h.std]},
             "objectives": [o.describe() for o in self.objectives],
         }
+        if h.init_encoder:
+            checkpoint["ssl_video"]["init_encoder"] = str(h.init_encoder)  # the weights it continued from
 
 
 def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPretrainer:
@@ -208,6 +237,7 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
     hparams["compile"] = False
+    hparams["init_encoder"] = None  # the checkpoint's weights replace them anyway
     model = VideoPretrainer(**hparams, objectives=objectives)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     return model.eval()

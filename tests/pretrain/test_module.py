@@ -94,3 +94,30 @@ def test_two_process_ddp_on_cpu_with_gloo(drive_data, tmp_path):
     assert "MEMBER: 2/2" in done.stderr + done.stdout
     ckpt = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)
     assert ckpt["global_step"] == 2 and ckpt["ssl_video"]["encoder"]["name"] == "vit_tiny"
+
+
+def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
+    from ssl_video.errors import UserError
+    from ssl_video.hub import export_weights, load_encoder_with_config
+    from ssl_video.pretrain.future_features import FutureFeatures
+    from ssl_video.pretrain.module import VideoPretrainer
+
+    assert main(["fit", *tiny_args(drive_data, tmp_path / "first", max_steps=2)]) == 0
+    weights = export_weights(tmp_path / "first" / "checkpoints" / "last.ckpt", tmp_path / "weights")
+    pretrained = load_encoder_with_config(weights)[0].state_dict()
+
+    model = VideoPretrainer(encoder_args=json.loads(TINY), objectives=[FutureFeatures(predictor_dim=24, predictor_depth=1)],
+                            context=2, future=2, size=32, init_encoder=str(weights))
+    for name, tensor in pretrained.items():  # the encoder, and the EMA target copied from it, start from the weights
+        assert torch.equal(model.encoder.state_dict()[name], tensor), name
+        assert torch.equal(model.objectives[0].target_encoder.state_dict()[name], tensor), name
+    with pytest.raises(UserError, match=r"model.init_encoder=.*does not fit model.encoder"):
+        VideoPretrainer(encoder_args={**json.loads(TINY), "embed_dim": 96}, context=2, future=2, size=32,
+                        init_encoder=str(weights))
+
+    root = tmp_path / "continued"
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=2), "--model.init_encoder", str(weights)]) == 0
+    assert torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["ssl_video"]["init_encoder"] == str(weights)
+    config = json.loads((export_weights(root / "checkpoints" / "last.ckpt", tmp_path / "w2") / "config.json").read_text())
+    assert config["training"]["init_encoder"] == str(weights)
+    load_pretrainer(root / "checkpoints" / "last.ckpt")  # rebuilt from the checkpoint alone, the weights not read again

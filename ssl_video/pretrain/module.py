@@ -48,7 +48,10 @@ def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float]
     """Copy the weights of ``source`` (anything ``ssl_video.load_encoder`` reads) into ``encoder``, same architecture."""
     from ssl_video.hub import load_encoder_with_config
 
-    pretrained, config = load_encoder_with_config(source)
+    try:
+        pretrained, config = load_encoder_with_config(source)
+    except UserError as error:
+        raise UserError(f"model.init_encoder={source}: {error}") from None
     try:
         encoder.load_state_dict(pretrained.state_dict(), strict=True)
     except RuntimeError as error:

@@ -115,6 +115,9 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
         VideoPretrainer(encoder_args={**json.loads(TINY), "embed_dim": 96}, context=2, future=2, size=32,
                         init_encoder=str(weights))
 
+    with pytest.raises(UserError, match=r"model.init_encoder=no-such-weights: .*registered weights name"):
+        VideoPretrainer(encoder_args=json.loads(TINY), context=2, future=2, size=32, init_encoder="no-such-weights")
+
     root = tmp_path / "continued"
     assert main(["fit", *tiny_args(drive_data, root, max_steps=2), "--model.init_encoder", str(weights)]) == 0
     assert torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["ssl_video"]["init_encoder"] == str(weights)

@@ -182,7 +182,8 @@ class UnlabeledClipDataModule(_ClipDataModule):
         max_open: open files per worker.
         frame_cache_mb: decode each training file once and keep its frames in memory, up to this many
             MiB per loader process (workers each hold their own; files beyond it are decoded clip by
-            clip). For small clips it frees the cores that decoding takes: 0 (off) by default.
+            clip). For small clips it frees the cores that decoding takes: 0 (off) by default. With
+            workers, keep ``persistent_workers`` on, or every epoch's new workers decode the files again.
         worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
             the platform default). Workers forked from a process whose FFmpeg decoder threads are
             alive can deadlock (seen in benchmarks/decode.py), hence "forkserver".

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -100,7 +102,6 @@ def test_frame_cache_gives_the_same_clips_within_its_budget(two_rates):
     for i in range(len(exact)):
         assert _numbers(exact[(0, i)]["video"]) == exact.clip_indices((0, i))[1].tolist()
     assert len(exact._frames) == 2
-    import pickle
     assert pickle.loads(pickle.dumps(exact))._frames is None  # decoded frames stay in the process that decoded them
     with pytest.raises(ValueError, match="frame_cache_mb"):
         ClipDataset(windows, infos, spec, frame_cache_mb=-1)

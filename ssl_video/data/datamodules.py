@@ -58,16 +58,19 @@ class _ClipDataModule(pl.LightningDataModule):
     def __init__(self, data: str, context: int, future: int, fps: float, size: int | tuple[int, int],
                  batch_size: int, num_workers: int, persistent_workers: bool, seed: int, backend: str,
                  max_open: int, pin_memory: bool, worker_start: str | None = "forkserver",
-                 frame_cache_mb: float = 0):
+                 frame_cache_mb: float = 0, frame_cache_dir: str | None = None):
         super().__init__()
         if frame_cache_mb < 0:
             raise UserError(f"frame_cache_mb must be >= 0 (0 = off), got {frame_cache_mb}")
+        if frame_cache_dir and not frame_cache_mb:
+            raise UserError(f"frame_cache_dir={frame_cache_dir} needs a budget: set frame_cache_mb > 0 too")
         if batch_size < 1 or num_workers < 0:
             raise UserError(f"need batch_size >= 1 and num_workers >= 0, got {batch_size}, {num_workers}")
         self.data, self.seed, self.backend = str(data), seed, backend
         self.batch_size, self.num_workers, self.pin_memory = batch_size, num_workers, pin_memory
         self.persistent_workers = persistent_workers and num_workers > 0
         self.max_open, self.worker_start, self.frame_cache_mb = max_open, worker_start, frame_cache_mb
+        self.frame_cache_dir = str(Path(frame_cache_dir).expanduser().resolve()) if frame_cache_dir else None
         self._spec = ClipSpec(context=context, future=future, fps=fps, size=_size(size))
         self.index = None
         self.windows: list[ClipWindow] = []
@@ -103,7 +106,8 @@ class _ClipDataModule(pl.LightningDataModule):
             mode="train" if train else "eval", clips_per_video=clips_per_video, seed=self.seed,
             backend=self.backend, labels=None if labels is None else labels[idx],
             transform=augment if train else None, max_open=self.max_open, window_ids=idx,
-            frame_cache_mb=self.frame_cache_mb if train else 0)  # eval clips are read once each
+            frame_cache_mb=self.frame_cache_mb if train else 0,  # eval clips are read once each
+            frame_cache_dir=self.frame_cache_dir)
 
     def _loader(self, dataset: ClipDataset | None, *, shuffle: bool, shard: bool = False) -> DataLoader | list:
         """A loader over ``dataset``; ``shard``: split it over the processes of a distributed run
@@ -131,6 +135,12 @@ class _ClipDataModule(pl.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if not self.datasets:  # Lightning calls setup once per stage; index and split once
             self.windows = self._load_windows()
+            if self.frame_cache_dir:
+                try:
+                    Path(self.frame_cache_dir).mkdir(parents=True, exist_ok=True)
+                except OSError as error:
+                    raise UserError(f"data.frame_cache_dir={self.frame_cache_dir}: cannot create it ({error}); "
+                                    f"point it at a writable folder") from error
             self._build()
 
     def _build(self) -> None:
@@ -184,6 +194,10 @@ class UnlabeledClipDataModule(_ClipDataModule):
             MiB per loader process (workers each hold their own; files beyond it are decoded clip by
             clip). For small clips it frees the cores that decoding takes: 0 (off) by default. With
             workers, keep ``persistent_workers`` on, or every epoch's new workers decode the files again.
+        frame_cache_dir: with ``frame_cache_mb``, write each decoded file once to this folder (uint8
+            ``.npy``, ~H*W*3 bytes a frame) and memory-map it: all workers, the ranks of one machine
+            and later runs share one copy through the page cache, and reruns skip decoding. Use a
+            local disk; delete the folder to reclaim the space. None (default): in process memory.
         worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
             the platform default). Workers forked from a process whose FFmpeg decoder threads are
             alive can deadlock (seen in benchmarks/decode.py), hence "forkserver".
@@ -194,9 +208,10 @@ class UnlabeledClipDataModule(_ClipDataModule):
                  persistent_workers: bool = True, clips_per_video: int = 4, val_fraction: float = 0.1,
                  val_clips_per_video: int = 1, seed: int = 0, backend: str = "auto", hflip: bool = True,
                  augment: bool = True, scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8,
-                 pin_memory: bool = False, worker_start: str | None = "forkserver", frame_cache_mb: float = 0):
+                 pin_memory: bool = False, worker_start: str | None = "forkserver", frame_cache_mb: float = 0,
+                 frame_cache_dir: str | None = None):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
-                         backend, max_open, pin_memory, worker_start, frame_cache_mb)
+                         backend, max_open, pin_memory, worker_start, frame_cache_mb, frame_cache_dir)
         self.save_hyperparameters()
         self.clips_per_video, self.val_fraction, self.val_clips_per_video = clips_per_video, val_fraction, val_clips_per_video
         self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None

@@ -188,6 +188,8 @@ class ClipDataset(Dataset):
         frame_cache_mb: decode whole files once and keep their frames in memory, up to this many MiB
             per process (each worker has its own; see :class:`~ssl_video.data.decode.FrameCache`);
             0 = decode every clip. Clips are the same either way.
+        frame_cache_dir: with ``frame_cache_mb``, write the decoded files to this folder once and map
+            them, so that workers, ranks and later runs share one copy (None = in process memory).
     """
 
     def __init__(
@@ -196,6 +198,7 @@ class ClipDataset(Dataset):
         labels: Sequence | np.ndarray | None = None, transform: Callable | None = None,
         short: str = "drop", max_open: int = 8, timeout_s: float | None = 60.0,
         window_ids: Sequence[int] | np.ndarray | None = None, frame_cache_mb: float = 0,
+        frame_cache_dir: str | None = None,
     ):
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -226,7 +229,7 @@ class ClipDataset(Dataset):
         self.failures: collections.Counter[str] = collections.Counter()  # path -> failed items, this process
         self._bad: dict[str, str] = {}
         self._cache: ReaderCache | None = None
-        self.frame_cache_mb = frame_cache_mb
+        self.frame_cache_mb, self.frame_cache_dir = frame_cache_mb, frame_cache_dir
         self._frames: FrameCache | None = None
 
     @property
@@ -286,7 +289,7 @@ class ClipDataset(Dataset):
             return None
         if self.frame_cache_mb > 0:
             if self._frames is None:
-                self._frames = FrameCache(int(self.frame_cache_mb * 2**20))
+                self._frames = FrameCache(int(self.frame_cache_mb * 2**20), self.frame_cache_dir)
             frames = self._frames.get(path, self.infos[path].frames, self.spec.size, self.backend, self.timeout_s)
             if frames is not None:
                 return frames[indices]

@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import bisect
 import collections
+import hashlib
 import logging
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 
 import av
-from av.video.reformatter import VideoReformatter
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 log = logging.getLogger(__name__)
 
@@ -427,16 +429,23 @@ class FrameCache:
     cores between decoding and training after the first epoch. ``get`` returns the frames of a file
     decoded in full at ``size`` (one sequential pass) while the budget allows, and ``None`` for a
     file that does not fit (or whose full decode failed): the caller decodes its clip as usual.
-    Per process: each DataLoader worker holds its own copy of what it has read.
 
-    >>> cache = FrameCache(max_bytes=512 << 20)
+    Without ``folder`` each process (each DataLoader worker) holds its own copy of what it has read.
+    With ``folder`` a decoded file is written there once, as a ``.npy`` file (atomically, under a file
+    lock, so two workers never decode the same file twice), and every process maps it read-only: the
+    workers of a run, the ranks of a machine and later runs share one copy through the OS page cache,
+    and a rerun skips decoding. An entry is named by the video's path, size and mtime, the frame size
+    and the backend, so a changed video is decoded again; an entry that does not read back is replaced.
+
+    >>> cache = FrameCache(max_bytes=512 << 20)                        # or FrameCache(..., folder="/scratch/frames")
     >>> frames = cache.get("drive.mp4", num_frames=600, size=(64, 64))   # (600, 64, 64, 3) uint8 or None
     """
 
-    def __init__(self, max_bytes: int):
+    def __init__(self, max_bytes: int, folder: str | Path | None = None):
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
         self.max_bytes, self.bytes = int(max_bytes), 0
+        self.folder = None if folder is None else Path(folder)
         self._frames: dict[tuple, np.ndarray] = {}
         self._refused: set[tuple] = set()
 
@@ -454,8 +463,12 @@ class FrameCache:
         # One pass through the file: bounded like a clip's decode, plus 1 s per 200 frames (far below
         # the sequential decode rate of small frames).
         timeout = None if timeout_s is None else timeout_s + num_frames / 200
+        shape = (int(num_frames), int(size[0]), int(size[1]), 3)
         try:
-            frames = read_frames(path, np.arange(num_frames), size=size, backend=backend, timeout_s=timeout)
+            if self.folder is None:
+                frames = read_frames(path, np.arange(num_frames), size=size, backend=backend, timeout_s=timeout)
+            else:
+                frames = self._mapped(path, shape, backend, timeout)
         except Exception as error:  # noqa: BLE001 - the clip-by-clip path decides whether the file is bad
             log.info("not caching the frames of %s: %s", path, error)
             self._refused.add(key)
@@ -464,5 +477,47 @@ class FrameCache:
         self.bytes += frames.nbytes
         return frames
 
+    def entry(self, path: str | Path, size: tuple[int, int], backend: str = "auto") -> Path:
+        """The file in ``folder`` for the frames of ``path`` at ``size`` (named by path, size, mtime, frame size, backend)."""
+        if self.folder is None:
+            raise ValueError("this FrameCache keeps frames in memory only (folder=None)")
+        stat = Path(path).stat()
+        name = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{size[0]}x{size[1]}|{backend}"
+        return self.folder / f"{Path(path).stem[:40]}-{hashlib.sha1(name.encode()).hexdigest()[:24]}.npy"
+
+    def _mapped(self, path, shape: tuple[int, ...], backend: str, timeout: float | None) -> np.ndarray:
+        from filelock import FileLock
+
+        target = self.entry(path, shape[1:3], backend)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(target) + ".lock"):  # the first process decodes, the others wait and map its file
+            frames = _load_mapped(target, shape)
+            if frames is None:
+                decoded = read_frames(path, np.arange(shape[0]), size=shape[1:3], backend=backend, timeout_s=timeout)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                with open(tmp, "wb") as handle:
+                    np.save(handle, decoded)
+                os.replace(tmp, target)
+                frames = _load_mapped(target, shape)
+                if frames is None:
+                    raise DecodeError(f"{target}: the frames just written do not read back")
+        return frames
+
     def __len__(self) -> int:
         return len(self._frames)
+
+
+def _load_mapped(target: Path, shape: tuple[int, ...]) -> np.ndarray | None:
+    """The frames in ``target`` mapped read-only, or None when it is missing or not the expected array."""
+    if not target.is_file():
+        return None
+    try:
+        frames = np.load(target, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError) as error:
+        log.warning("%s: unreadable frame cache entry (%s); decoding the video again", target, error)
+        return None
+    if frames.dtype != np.uint8 or frames.shape != tuple(shape):
+        log.warning("%s: frame cache entry holds %s %s, expected uint8 %s; decoding the video again",
+                    target, frames.dtype, frames.shape, tuple(shape))
+        return None
+    return frames

@@ -11,6 +11,7 @@ import torch
 
 from ssl_video.data.datamodules import LabeledClipDataModule, UnlabeledClipDataModule
 from ssl_video.data.transforms import normalize_clip
+from ssl_video.errors import UserError
 from ssl_video.testing import read_frame_number, write_numbered_video
 
 RATES = {"d0_30fps.mp4": 30.0, "d1_10fps.mp4": 10.0, "d2_15fps.mp4": 15.0, "d3_25fps.mp4": 25.0,
@@ -77,6 +78,25 @@ def test_pretraining_loop_two_persistent_workers_three_epochs(drive_folder, capl
     val_batches = [b for _ in range(2) for b in dm.val_dataloader()]
     half = len(val_batches) // 2
     assert all(a["video"].equal(b["video"]) for a, b in zip(val_batches[:half], val_batches[half:]))
+
+
+def test_frame_cache_folder_shared_by_two_workers(drive_folder, tmp_path):
+    folder = tmp_path / "frames"
+    dm = UnlabeledClipDataModule(str(drive_folder), context=3, future=3, fps=5.0, size=(64, 96), batch_size=4,
+                                 num_workers=2, clips_per_video=2, val_fraction=0.2, augment=False, seed=1,
+                                 frame_cache_mb=64, frame_cache_dir=str(folder))
+    dm.setup("fit")
+    train = dm.datasets["train"]
+    loader = dm.train_dataloader()
+    for epoch in range(2):
+        loader.sampler.set_epoch(epoch)
+        for batch in loader:
+            for clip, index in zip(batch["video"], batch["index"].tolist()):
+                assert _numbers(clip) == train.clip_indices((epoch, index))[1].tolist(), (epoch, index)
+    # each training video decoded once, into one entry both workers mapped; validation clips are not cached
+    assert len(list(folder.glob("*.npy"))) == len({w.video for w in train.windows})
+    with pytest.raises(UserError, match="frame_cache_mb"):
+        UnlabeledClipDataModule(str(drive_folder), frame_cache_dir=str(folder))
 
 
 class _TinyModel(pl.LightningModule):

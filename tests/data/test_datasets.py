@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import os
 import pickle
 
 import numpy as np
 import pytest
 import torch
 
+import ssl_video.data.decode as decode
 from ssl_video.data.datasets import (
     ClipDataset,
     EpochSampler,
@@ -105,6 +107,41 @@ def test_frame_cache_gives_the_same_clips_within_its_budget(two_rates):
     assert pickle.loads(pickle.dumps(exact))._frames is None  # decoded frames stay in the process that decoded them
     with pytest.raises(ValueError, match="frame_cache_mb"):
         ClipDataset(windows, infos, spec, frame_cache_mb=-1)
+
+
+def test_frame_cache_folder_is_decoded_once_and_shared(two_rates, tmp_path, monkeypatch, caplog):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    folder = tmp_path / "frames"
+    kwargs = dict(mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)), frame_cache_mb=8)
+    plain = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)))
+    first = ClipDataset(windows, infos, spec, frame_cache_dir=str(folder), **kwargs)
+    keys = [(e, i) for e in (0, 1) for i in range(len(plain))]
+    for key in keys:
+        assert first[key]["video"].equal(plain[key]["video"]), key
+    entries = sorted(folder.glob("*.npy"))
+    assert len(entries) == 2 and not list(folder.glob(".*.tmp"))  # one file per video, no leftovers
+    assert all(isinstance(f, np.memmap) for f in first._frames._frames.values())  # mapped, not copied
+    # another process (a worker, a rank, a later run) maps the same files and decodes nothing
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(decode, "read_frames", no_decoding)
+    second = ClipDataset(windows, infos, spec, frame_cache_dir=str(folder), **kwargs)
+    for key in keys:
+        assert second[key]["video"].equal(plain[key]["video"]), key
+    assert len(second._frames) == 2  # served from the folder, not by the clip-by-clip decoder
+    monkeypatch.undo()
+    # an entry that does not read back (a disk that filled up) is decoded and written again
+    entry = first._frames.entry(windows[0].video, spec.size, "auto")
+    entry.write_bytes(entry.read_bytes()[:1000])
+    third = ClipDataset(windows, infos, spec, frame_cache_dir=str(folder), **kwargs)
+    with caplog.at_level("WARNING"):
+        assert third[keys[0]]["video"].equal(plain[keys[0]]["video"])
+    assert "frame cache entry" in caplog.text and entry.stat().st_size > 1000
+    # a changed video is a new entry
+    os.utime(windows[0].video, ns=(1, 1))
+    assert first._frames.entry(windows[0].video, spec.size, "auto") != entry
 
 
 def test_frame_cache_skips_a_broken_file_like_the_decoder(two_rates, caplog):

@@ -4,6 +4,7 @@ import json
 import os
 
 import pytest
+
 from ssl_video.data.index import (
     VideoProbeError,
     cli_main,

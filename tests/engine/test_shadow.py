@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from ssl_video.data.manifest import load_windows, read_manifest
-from ssl_video.engine import shadow
 from ssl_video.data.sampling import ClipSpec
+from ssl_video.engine import shadow
 from ssl_video.engine.clips import LoadedModel
 from ssl_video.evaluate.features import load_eval_encoder
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from hub_helpers import make_checkpoint, tiny_encoder
 
 

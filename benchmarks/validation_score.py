@@ -5,9 +5,10 @@
     python benchmarks/validation_score.py runs/probe/report.json
 
 Per encoder (the main one is ``main``, each ``--compare NAME`` is ``NAME``): for every (target, fraction), the
-mean balanced accuracy over probe seeds of each frozen read-out (``--readouts``, default linear and temporal), the
-best read-out kept; the score is the mean of those cells. Prints one line per method with mean ± std per cell, then
-one ``score NAME: S  cells [...]`` line per encoder. Random-weights rows (``linear-random``) are printed, not scored.
+mean over probe seeds of the target's primary metric (balanced accuracy for a classification) for each frozen
+read-out (``--readouts``, default linear and temporal), the best read-out kept; the score is the mean of those
+cells. Prints each method's mean ± std per fraction (as in report.md), then one ``score NAME: S  cells [...]``
+line per encoder. Random-weights rows (``linear-random``) are printed, not scored.
 The rule BENCHMARKS.md uses: write down before the run that a candidate ships iff its score beats the shipped
 weights' score in the same report, on drives that neither trained nor chose anything.
 """
@@ -16,37 +17,26 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
 from pathlib import Path
-from statistics import mean, pstdev
-
-
-def cell_means(report: dict) -> dict[tuple[str, str, float], list[float]]:
-    """(method, target, fraction) -> the per-seed balanced accuracies (or the first metric for regression)."""
-    cells: dict[tuple[str, str, float], list[float]] = defaultdict(list)
-    for r in report["results"]:
-        m = r["metrics"]
-        key = "balanced_accuracy" if "balanced_accuracy" in m else sorted(m)[0]
-        cells[(r["method"], r["target"], float(r["fraction"]))].append(float(m[key]))
-    return cells
 
 
 def scores(report: dict, readouts: tuple[str, ...] = ("linear", "temporal")) -> dict[str, tuple[float, list[float]]]:
-    """Encoder name -> (score, its cells in (target, fraction) order)."""
-    cells = cell_means(report)
-    targets = sorted({k[1] for k in cells})
-    fractions = sorted({k[2] for k in cells})
-    by_encoder: dict[str, list[str]] = defaultdict(list)
-    for method in sorted({k[0] for k in cells}):
-        base, _, encoder = method.partition("@")
-        if base in readouts:
-            by_encoder[encoder or "main"].append(method)
-    out = {}
-    for encoder, methods in by_encoder.items():
-        best = [max(mean(cells[(m, t, f)]) for m in methods if (m, t, f) in cells)
-                for t in targets for f in fractions if any((m, t, f) in cells for m in methods)]
-        out[encoder] = (mean(best), best)
-    return out
+    """Encoder name -> (score, its cells in (target, fraction) order), from the report's ``summary`` (the per-seed
+    means ``ssl_video.evaluate.report.summarize`` wrote) on each target's primary metric (``findings``)."""
+    cells: dict[str, list[float]] = {}
+    for target, by_method in sorted(report["summary"].items()):
+        metric = report["findings"][target]["primary_metric"]
+        fractions = sorted({f for m in by_method.values() for f in m}, key=float)
+        encoders: dict[str, list[str]] = {}
+        for method in by_method:
+            base, _, encoder = method.partition("@")
+            if base in readouts:
+                encoders.setdefault(encoder or "main", []).append(method)
+        for encoder, methods in encoders.items():
+            cells.setdefault(encoder, []).extend(
+                max(by_method[m][f][metric]["mean"] for m in methods if f in by_method[m])
+                for f in fractions if any(f in by_method[m] for m in methods))
+    return {encoder: (sum(c) / len(c), c) for encoder, c in cells.items()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args.report.is_file():
         raise SystemExit(f"report not found: {args.report} (pass the report.json that `ssl-video probe --out DIR` wrote)")
     report = json.loads(args.report.read_text())
-    cells = cell_means(report)
-    for method in sorted({k[0] for k in cells}):
-        print(method, " ".join(f"{t}@{f:g}={mean(v):.3f}±{pstdev(v):.3f}"
-                               for (m, t, f), v in sorted(cells.items()) if m == method))
+    for target, by_method in sorted(report["summary"].items()):
+        metric = report["findings"][target]["primary_metric"]
+        for method, by_fraction in by_method.items():
+            print(target, method, " ".join(f"{f}={s[metric]['mean']:.3f}±{s[metric]['std']:.3f}"
+                                           for f, s in sorted(by_fraction.items(), key=lambda kv: float(kv[0]))))
     for encoder, (score, best) in scores(report, tuple(args.readouts)).items():
         print(f"score {encoder}: {score:.3f}  cells {[round(b, 3) for b in best]}")
     return 0

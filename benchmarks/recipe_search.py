@@ -60,6 +60,10 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
     "pixel_target_no_skip": ("absolute future pixels without last_patch_skip (pixel_target's skip learns a smoothed copy "
                              "of the last frame: the shortcut, back)",
                              _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels", "last_patch_skip": False}))),
+    "no_skip_latent_copy": ("pixel_target_no_skip, each future query starting from the encoder's last context token at "
+                            "its place (latent_copy: the predictor need not learn where to look)",
+                            _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels", "last_patch_skip": False,
+                                                  "latent_copy": True}))),
     "features": ("future features (V-JEPA) instead of future pixels",
                  _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2, "predictor_heads": 4}))),
     "features_block": ("future features with a hidden context block (context_mask 0.5: V-JEPA multi-block, the future "

@@ -32,7 +32,8 @@ def _batched_ids(ids: torch.Tensor, batch: int, name: str) -> torch.Tensor:
 
 class Predictor(nn.Module):
     """forward(context (B, Nc, in_dim), context_pos_ids (B, Nc)|(Nc,), target_pos_ids (B, Nt)|(Nt,),
-    grid (T', H', W')) -> (B, Nt, out_dim). Position ids index the raster-ordered full grid."""
+    grid (T', H', W'), target_init (B, Nt, in_dim) | None) -> (B, Nt, out_dim). Position ids index the
+    raster-ordered full grid; ``target_init`` is embedded like the context and added to the mask tokens."""
 
     def __init__(self, in_dim: int, out_dim: int, *, dim: int = 192, depth: int = 2, num_heads: int = 3,
                  mlp_ratio: float = 4.0, qkv_bias: bool = True, drop_path: float = 0.0):
@@ -48,7 +49,7 @@ class Predictor(nn.Module):
         nn.init.trunc_normal_(self.mask_token, std=0.02)  # as V-JEPA's mask tokens
 
     def forward(self, context: torch.Tensor, context_pos_ids: torch.Tensor, target_pos_ids: torch.Tensor,
-                grid: tuple[int, int, int]) -> torch.Tensor:
+                grid: tuple[int, int, int], target_init: torch.Tensor | None = None) -> torch.Tensor:
         B, Nc, _ = context.shape
         ctx_ids = _batched_ids(context_pos_ids, B, "context_pos_ids")
         tgt_ids = _batched_ids(target_pos_ids, B, "target_pos_ids")
@@ -57,6 +58,10 @@ class Predictor(nn.Module):
         pos = sincos_3d(self.dim, tuple(int(g) for g in grid)).to(device=context.device, dtype=context.dtype)  # (N, dim)
         ctx = self.embed(context) + pos[ctx_ids]  # (B, Nc, Din) -> (B, Nc, dim)
         tgt = self.mask_token.expand(B, tgt_ids.shape[1], -1) + pos[tgt_ids]  # (B, Nt, dim)
+        if target_init is not None:
+            if target_init.shape[:2] != tgt.shape[:2]:
+                raise ValueError(f"target_init must be (B={B}, Nt={tgt.shape[1]}, {self.in_dim}), got {tuple(target_init.shape)}")
+            tgt = tgt + self.embed(target_init)  # (B, Nt, in_dim) -> (B, Nt, dim)
         x = torch.cat([ctx, tgt], dim=1)  # (B, Nc + Nt, dim)
         for block in self.blocks:
             x = block(x)

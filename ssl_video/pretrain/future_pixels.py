@@ -75,6 +75,12 @@ def last_tubelet_patches(video: torch.Tensor, context: int, tubelet: tuple[int, 
     return last.repeat(1, grid[0] - context // tt, 1)  # -> (B, T_future' H'W', P), raster order
 
 
+def last_context_tokens(features: torch.Tensor, grid: tuple[int, int, int], context_slices: int) -> torch.Tensor:
+    """Context tokens (B, Nc, D) in raster order -> the last time slice's token at each future token's place (B, Nf, D)."""
+    per_slice = grid[1] * grid[2]
+    return features[:, -per_slice:].repeat(1, grid[0] - context_slices, 1)
+
+
 class FuturePixels(Objective):
     """Predict the future frames' pixels from the context frames. forward -> ObjectiveOutput(loss, features, future)."""
 
@@ -82,7 +88,7 @@ class FuturePixels(Objective):
 
     def __init__(self, weight: float = 1.0, target: str = "residual", predictor_dim: int = 192,
                  predictor_depth: int = 2, predictor_heads: int = 3, last_patch_skip: bool = False,
-                 zero_head: bool = True):
+                 zero_head: bool = True, latent_copy: bool = False):
         super().__init__(weight)
         if target not in TARGETS:
             raise ValueError(f"future_pixels: target must be one of {TARGETS}, got {target!r}")
@@ -90,7 +96,8 @@ class FuturePixels(Objective):
             raise ValueError(f"future_pixels: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
         self.target = target
         self.init_args.update(target=target, predictor_dim=predictor_dim, predictor_depth=predictor_depth,
-                              predictor_heads=predictor_heads, last_patch_skip=last_patch_skip, zero_head=zero_head)
+                              predictor_heads=predictor_heads, last_patch_skip=last_patch_skip, zero_head=zero_head,
+                              latent_copy=latent_copy)
         self.skip: nn.Linear | None = None
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
@@ -118,7 +125,8 @@ class FuturePixels(Objective):
         ctx_ids, fut_ids = future_split(grid, context, encoder.tubelet[0], device=video.device)
         keep = ctx_ids[None].expand(video.shape[0], -1)  # (B, Nc)
         features = encoder.forward_features(video, keep=keep)  # (B, C, T, H, W) -> (B, Nc, D)
-        pred = self.predictor(features, ctx_ids, fut_ids, grid)  # -> (B, Nf, P)
+        init = last_context_tokens(features, grid, context // encoder.tubelet[0]) if self.init_args["latent_copy"] else None
+        pred = self.predictor(features, ctx_ids, fut_ids, grid, target_init=init)  # -> (B, Nf, P)
         if self.skip is not None:
             pred = pred + self.skip(last_tubelet_patches(video, context, encoder.tubelet, grid))
         target = future_pixel_target(video, context, encoder.tubelet, self.target)

@@ -88,3 +88,29 @@ def test_zero_head_gives_the_encoder_no_gradient_at_the_start_and_zero_head_fals
         obj(tiny_encoder, clip, context=4, generator=torch.Generator()).loss.backward()
         grads[zero_head] = tiny_encoder.patch_embed.weight.grad.abs().sum().item()
     assert grads[True] == 0 and grads[False] > 0
+
+
+def test_latent_copy_starts_each_future_query_from_the_last_context_token_at_its_place(tiny_encoder, clip):
+    from ssl_video.pretrain.future_pixels import last_context_tokens
+    from ssl_video.pretrain.patches import future_split
+
+    grid = tiny_encoder.grid_size(*clip.shape[2:])  # (4, 4, 4) with the (2, 8, 8) tubelet on 8x32x32
+    ctx_ids, fut_ids = future_split(grid, 4, tiny_encoder.tubelet[0])
+    features = torch.randn(2, len(ctx_ids), 5)
+    copied = last_context_tokens(features, grid, 2)
+    assert copied.shape == (2, len(fut_ids), 5)
+    hw = grid[1] * grid[2]
+    for k, fid in enumerate(fut_ids.tolist()):  # same (h, w), last context time slice
+        assert torch.equal(copied[:, k], features[:, (2 - 1) * hw + fid % hw])
+    obj = FuturePixels(target="pixels", latent_copy=True, predictor_dim=24, predictor_depth=1)
+    obj.attach(tiny_encoder)
+    plain = FuturePixels(target="pixels", predictor_dim=24, predictor_depth=1)
+    plain.attach(tiny_encoder)
+    plain.load_state_dict(obj.state_dict())  # same weights, one lever: the queries' start
+    out, ref = obj(tiny_encoder, clip, context=4, generator=torch.Generator()), plain(tiny_encoder, clip, 4, torch.Generator())
+    assert not torch.allclose(out.future, ref.future)
+    out.loss.backward()  # the copy is a path from the encoder's last tokens to every future query
+    assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
+    assert FuturePixels(**obj.describe()["init_args"]).init_args["latent_copy"] is True
+    with pytest.raises(ValueError, match="target_init"):
+        obj.predictor(features[..., :1].expand(-1, -1, 48), ctx_ids, fut_ids, grid, target_init=copied[:, :3, :1])

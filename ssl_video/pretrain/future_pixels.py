@@ -68,17 +68,18 @@ def future_pixels_from_prediction(pred: torch.Tensor, video: torch.Tensor, conte
     return frames
 
 
+def last_context_tokens(tokens: torch.Tensor, grid: tuple[int, int, int], context_slices: int) -> torch.Tensor:
+    """Context tokens (B, Nc, D) in raster order (or only their last time slice) -> the last time slice's token at
+    each future token's place (B, Nf, D); the copy behind ``latent_copy`` and ``last_patch_skip``."""
+    per_slice = grid[1] * grid[2]
+    return tokens[:, -per_slice:].repeat(1, grid[0] - context_slices, 1)
+
+
 def last_tubelet_patches(video: torch.Tensor, context: int, tubelet: tuple[int, int, int], grid: tuple[int, int, int]) -> torch.Tensor:
     """The last context tubelet's patch at each future token's spatial position: (B, C, T, H, W) -> (B, N_future, P)."""
     tt = tubelet[0]
     last = patchify(video[:, :, context - tt : context], tubelet)  # (B, H'W', P)
-    return last.repeat(1, grid[0] - context // tt, 1)  # -> (B, T_future' H'W', P), raster order
-
-
-def last_context_tokens(features: torch.Tensor, grid: tuple[int, int, int], context_slices: int) -> torch.Tensor:
-    """Context tokens (B, Nc, D) in raster order -> the last time slice's token at each future token's place (B, Nf, D)."""
-    per_slice = grid[1] * grid[2]
-    return features[:, -per_slice:].repeat(1, grid[0] - context_slices, 1)
+    return last_context_tokens(last, grid, context // tt)  # -> (B, T_future' H'W', P), raster order
 
 
 class FuturePixels(Objective):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -115,6 +116,11 @@ class VideoPretrainer(pl.LightningModule):
         self.example: tuple[torch.Tensor, torch.Tensor] | None = None  # (pixels, predicted future) of a val clip, CPU
 
     # -- data ---------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        # Normalizing on the device is this module's job whatever data module feeds it, which is what Lightning
+        # does when only the module overrides the hook; its warning on every run says nothing to act on.
+        warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
+
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         video = batch["video"]  # (B, C, T, H, W) uint8, already on the device
         expected = self.hparams.context + self.hparams.future

@@ -53,6 +53,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--size", type=int, nargs="+", metavar="PX", help="H [W] decode size")
     c.add_argument("--mean", type=float, nargs=3)
     c.add_argument("--std", type=float, nargs=3)
+    c.add_argument("--clips-per-window", type=int, default=1, metavar="K",
+                   help="read K evenly spaced clips of each labeled window, for windows longer than one clip (a "
+                        "label about the whole window): probes see the clips' tokens joined in time, fine-tuning "
+                        "averages their features, the pixels row concatenates them (default: %(default)s, the "
+                        "centred clip)")
     s = parser.add_argument_group("splits")
     s.add_argument("--test-size", type=float, default=0.2, help="held-out share of clips, split by sequence")
     s.add_argument("--split-seed", type=int, default=0, help="seed of the fixed test split")
@@ -93,6 +98,7 @@ def _config(args: argparse.Namespace, **extra):
         encoder=args.encoder, encoder_args=args.encoder_args, data=args.data, out=args.out, task=args.task,
         fps=args.fps, context=args.context, future=args.future, size=size,
         mean=tuple(args.mean) if args.mean else None, std=tuple(args.std) if args.std else None,
+        clips_per_window=args.clips_per_window,
         test_size=args.test_size, split_seed=args.split_seed, val_size=args.val_size, finetune_budget=finetune,
         batch_size=args.batch_size, num_workers=args.num_workers, cache_dir=args.cache_dir, **extra,
     )

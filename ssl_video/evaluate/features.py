@@ -6,11 +6,15 @@ written atomically (tmp + os.replace) under a file lock:
 - ``clips-<key>.npy``: every window's deterministic (centred) clip, ``(N, C, T, H, W)`` uint8,
   key = sha256 of the windows (video path, size, mtime, start/end) and the ClipSpec. Feature
   extraction, fine-tuning and the scratch baseline all read clips from here (as a memmap), so
-  each clip is decoded once per evaluation, not once per seed and fraction.
+  each clip is decoded once per evaluation, not once per seed and fraction. With ``segments=K``
+  (a window longer than one clip, read whole: TSN's segments, V-JEPA's ``num_segments``) a row
+  holds the window's K evenly spaced clips concatenated in time, ``(N, C, K * T, H, W)``; every
+  consumer runs the encoder on each clip (:func:`split_segments`) and joins what it computed.
 - ``features-<key>-{pooled,temporal,tokens}.npy``: ``(N, D)`` float32 mean-pooled features,
   ``(N, T' * 2D)`` float32 per-time-step mean and std over space (:func:`temporal_pool`) and
   ``(N, K, D)`` float16 patch tokens (average-pooled on the token grid to at most
-  ``max_tokens``), key = clips key + sha256 of the encoder's weights + normalization.
+  ``max_tokens``), key = clips key + sha256 of the encoder's weights + normalization. With
+  segments, the clips' tokens are joined in time first (a ``(K * T', H', W')`` grid).
 
 :func:`pixel_features` is the baseline without a model: downsampled frames, their
 differences and the differences' magnitudes.
@@ -106,11 +110,23 @@ def random_encoder(like: EvalEncoder, seed: int = 0) -> EvalEncoder:
 
 @dataclass
 class Clips:
-    """Decoded clips of every window: ``array`` (N, C, T, H, W) uint8 (memmap), ``ok`` (N,) bool."""
+    """Decoded clips of every window: ``array`` (N, C, segments * T, H, W) uint8 (memmap), ``ok`` (N,) bool."""
 
     key: str
     array: np.ndarray
     ok: np.ndarray
+    segments: int = 1  # clips per window, concatenated in time (see the module doc)
+
+
+def split_segments(video: torch.Tensor, segments: int) -> torch.Tensor:
+    """(B, C, K * T, H, W) -> (B * K, C, T, H, W): each window's K clips as their own rows, window-major."""
+    if segments == 1:
+        return video
+    B, C, KT, H, W = video.shape
+    if KT % segments:
+        raise ValueError(f"{KT} frames do not split into {segments} clips")
+    x = video.reshape(B, C, segments, KT // segments, H, W)  # (B, C, K, T, H, W)
+    return x.transpose(1, 2).reshape(B * segments, C, KT // segments, H, W)  # (B, K, C, T, H, W) -> (B*K, ...)
 
 
 def digest(payload: Any) -> str:
@@ -138,26 +154,36 @@ def _save_atomic(path: Path, array: np.ndarray) -> None:
     os.replace(tmp, path)
 
 
-def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, batch_size: int, backend: str) -> np.ndarray:
-    """Write every window's eval clip into a new .npy at ``path``; -> ok (N,) bool."""
-    dataset = ClipDataset(windows, infos, spec, mode="eval", backend=backend, short="drop")
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(windows), 3, spec.num_frames, *spec.size))
-    ok = np.zeros(len(windows), dtype=bool)
+def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, batch_size: int, backend: str,
+                 segments: int = 1) -> np.ndarray:
+    """Write every window's eval clips (``segments`` evenly spaced ones, in time order) into a new .npy at
+    ``path``; -> ok (N,) bool, True where every clip of the window decoded."""
+    dataset = ClipDataset(windows, infos, spec, mode="eval", backend=backend, short="drop", clips_per_video=segments)
+    T = spec.num_frames
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(windows), 3, segments * T, *spec.size))
+    done = np.zeros(len(windows), dtype=np.int64)
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips)
     for batch in loader:
-        window = batch["window"].numpy()
-        out[window] = batch["video"].numpy()  # (B, C, T, H, W) uint8
-        ok[window] = True
+        video = batch["video"].numpy()  # (B, C, T, H, W) uint8
+        for row, window, index in zip(video, batch["window"].tolist(), batch["index"].tolist()):
+            j = index % segments  # the clip's place in its window
+            out[window, :, j * T : (j + 1) * T] = row
+            done[window] += 1
     out.flush()
-    log.info("decoded %d of %d clips (%d failed or shorter than one clip)", ok.sum(), len(ok), (~ok).sum())
+    ok = done == segments
+    log.info("decoded %d of %d windows (%d failed or shorter than one clip)", ok.sum(), len(ok), (~ok).sum())
     return ok
 
 
 def decode_clips(windows, infos, spec: ClipSpec, *, cache_dir: str | Path | None = None, num_workers: int = 2,
-                 batch_size: int = 16, backend: str = "auto") -> Clips:
-    """Decode each window's centred clip once into ``cache_dir/clips-<key>.npy`` (see module doc)."""
+                 batch_size: int = 16, backend: str = "auto", segments: int = 1) -> Clips:
+    """Decode each window's centred clip (or ``segments`` evenly spaced clips) once into
+    ``cache_dir/clips-<key>.npy`` (see module doc)."""
+    if segments < 1:
+        raise ValueError(f"segments must be >= 1, got {segments}")
     cache_dir = evaluate_cache_dir(cache_dir)
-    key = digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec)])
+    key = digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec),
+                  *([segments] if segments > 1 else [])])
     clips_path, ok_path = cache_dir / f"clips-{key}.npy", cache_dir / f"clips-{key}-ok.npy"
     with FileLock(str(clips_path) + ".lock"):
         if clips_path.exists() and ok_path.exists():
@@ -165,12 +191,12 @@ def decode_clips(windows, infos, spec: ClipSpec, *, cache_dir: str | Path | None
         else:
             tmp = _tmp(clips_path)
             try:
-                ok = _decode_into(tmp, windows, infos, spec, num_workers, batch_size, backend)
+                ok = _decode_into(tmp, windows, infos, spec, num_workers, batch_size, backend, segments)
                 os.replace(tmp, clips_path)
             finally:
                 tmp.unlink(missing_ok=True)
             _save_atomic(ok_path, ok)
-    return Clips(key, np.load(clips_path, mmap_mode="r"), np.load(ok_path))
+    return Clips(key, np.load(clips_path, mmap_mode="r"), np.load(ok_path), segments)
 
 
 def pool_tokens(tokens: torch.Tensor, grid: tuple[int, int, int], max_tokens: int) -> torch.Tensor:
@@ -205,12 +231,19 @@ class Features:
 
 
 @torch.no_grad()
-def embed(encoder: nn.Module, video: torch.Tensor, mean, std, *, max_tokens: int = 256, tokens: bool = False):
+def embed(encoder: nn.Module, video: torch.Tensor, mean, std, *, max_tokens: int = 256, tokens: bool = False,
+          segments: int = 1):
     """One batch through a frozen encoder: video (B, C, T, H, W) uint8 on the encoder's device ->
-    (pooled (B, D), temporal (B, T' * 2D), tokens (B, K, D) or None), float32 on that device."""
-    grid = encoder.grid_size(*video.shape[2:])
+    (pooled (B, D), temporal (B, T' * 2D), tokens (B, K, D) or None), float32 on that device.
+
+    With ``segments`` > 1, video is (B, C, segments * T, H, W): each clip is encoded on its own and the
+    window's tokens are joined in time, a (segments * T', H', W') grid."""
+    clips = split_segments(video, segments)  # (B * segments, C, T, H, W)
+    t, h, w = encoder.grid_size(*clips.shape[2:])
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=video.is_cuda):
-        feats = encoder.forward_features(normalize_clip(video, mean, std)).float()  # (B, N, D)
+        feats = encoder.forward_features(normalize_clip(clips, mean, std)).float()  # (B * segments, N, D)
+    feats = feats.reshape(video.shape[0], -1, feats.shape[-1])  # (B, segments * N, D), time-major
+    grid = (segments * t, h, w)
     return feats.mean(1), temporal_pool(feats, grid), pool_tokens(feats, grid, max_tokens) if tokens else None
 
 
@@ -239,7 +272,8 @@ def extract_features(enc: EvalEncoder, clips: Clips, *, mean=None, std=None, tok
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
         video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).to(device, non_blocking=True)
-        pending.append((idx, embed(encoder, video, mean, std, max_tokens=max_tokens, tokens=tokens)))
+        pending.append((idx, embed(encoder, video, mean, std, max_tokens=max_tokens, tokens=tokens,
+                                   segments=clips.segments)))
     arrays: dict[str, np.ndarray] = {}
     for idx, batch in pending:  # device -> host after the loop, not per step
         for name, value in zip(("pooled", "temporal", "tokens"), batch):
@@ -266,15 +300,20 @@ def pixel_features(clips: Clips, *, size: int = PIXELS_SIZE, batch_size: int = 6
     |difference| (T-1 x C x size x size), concatenated. The linear probe standardizes them. A
     label that a linear model can read from where things are and how much and which way they
     changed is within reach of this row; an encoder's features must beat it to be worth having.
-    Rows of failed clips are zeros (see ``clips.ok``).
+    With segments, each clip of a window gets these features and the window's are concatenated (no
+    difference across the jump between two clips). Rows of failed clips are zeros (see ``clips.ok``).
     """
-    n, (C, T, _, _) = len(clips.array), clips.array.shape[1:]
-    out = np.zeros((n, (3 * T - 2) * C * size * size), dtype=np.float32)
+    K = clips.segments
+    n, (C, KT, _, _) = len(clips.array), clips.array.shape[1:]
+    T = KT // K
+    out = np.zeros((n, K * (3 * T - 2) * C * size * size), dtype=np.float32)
     rows = np.flatnonzero(clips.ok)
     for start in range(0, len(rows), batch_size):
         idx = rows[start : start + batch_size]
-        video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).float() / 255  # (B, C, T, H, W)
-        small = F.adaptive_avg_pool3d(video, (T, size, size))  # (B, C, T, s, s)
-        diff = small[:, :, 1:] - small[:, :, :-1]  # (B, C, T-1, s, s)
-        out[idx] = torch.cat([small.flatten(1), diff.flatten(1), diff.abs().flatten(1)], dim=1).numpy()
+        video = torch.from_numpy(np.ascontiguousarray(clips.array[idx])).float() / 255  # (B, C, K*T, H, W)
+        video = split_segments(video, K)  # (B*K, C, T, H, W)
+        small = F.adaptive_avg_pool3d(video, (T, size, size))  # (B*K, C, T, s, s)
+        diff = small[:, :, 1:] - small[:, :, :-1]  # (B*K, C, T-1, s, s)
+        feats = torch.cat([small.flatten(1), diff.flatten(1), diff.abs().flatten(1)], dim=1)  # (B*K, F)
+        out[idx] = feats.reshape(len(idx), -1).numpy()  # (B, K*F), the window's clips in time order
     return out

@@ -25,6 +25,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ssl_video.data.transforms import normalize_clip
+from ssl_video.evaluate.features import split_segments
 from ssl_video.evaluate.training import SupervisedModule, TrainBudget, fit_supervised
 
 # A step budget, small on purpose: every fraction gets at most 60 steps of 8 clips (many epochs
@@ -39,19 +40,26 @@ CEILING_BUDGET = TrainBudget(max_epochs=40, max_steps=-1, batch_size=16, lr=5e-4
 
 
 class EncoderHead(nn.Module):
-    """Encoder (mean-pooled features) + LayerNorm + linear head on uint8 clips."""
+    """Encoder (mean-pooled features) + LayerNorm + linear head on uint8 clips.
 
-    def __init__(self, encoder: nn.Module, outputs: int, *, mean: Sequence[float], std: Sequence[float]):
+    With ``segments`` > 1 an input row is a window's clips concatenated in time, (C, segments * T, H, W)
+    (``features.decode_clips(segments=...)``): each clip is encoded and their features averaged (TSN's consensus).
+    """
+
+    def __init__(self, encoder: nn.Module, outputs: int, *, mean: Sequence[float], std: Sequence[float],
+                 segments: int = 1):
         super().__init__()
-        self.encoder, self.mean, self.std = encoder, tuple(mean), tuple(std)
+        self.encoder, self.mean, self.std, self.segments = encoder, tuple(mean), tuple(std), segments
         self.norm = nn.LayerNorm(encoder.embed_dim)
         self.head = nn.Linear(encoder.embed_dim, outputs)
         nn.init.trunc_normal_(self.head.weight, std=2e-5)  # near-zero head, as MAE fine-tuning
         nn.init.zeros_(self.head.bias)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
-        """(B, C, T, H, W) uint8 -> (B, outputs)."""
-        features = self.encoder(normalize_clip(video, self.mean, self.std))  # (B, D)
+        """(B, C, segments * T, H, W) uint8 -> (B, outputs)."""
+        clips = split_segments(video, self.segments)  # (B * segments, C, T, H, W)
+        features = self.encoder(normalize_clip(clips, self.mean, self.std))  # (B * segments, D)
+        features = features.reshape(video.shape[0], self.segments, -1).mean(1)  # (B, D)
         return self.head(self.norm(features))
 
 
@@ -96,14 +104,15 @@ def fit_encoder_head(
     val_idx: np.ndarray | None = None,
     budget: TrainBudget = FINETUNE_BUDGET,
     seed: int = 0,
+    segments: int = 1,
 ) -> SupervisedModule:
-    """Fine-tune ``encoder`` + a head on ``clips[train_idx]`` ((N, C, T, H, W) uint8 array or memmap).
+    """Fine-tune ``encoder`` + a head on ``clips[train_idx]`` ((N, C, segments * T, H, W) uint8 array or memmap).
 
     Pass a freshly initialised encoder for the from-scratch baseline; the encoder is trained in place.
     """
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = EncoderHead(encoder, outputs, mean=mean, std=std)
+        model = EncoderHead(encoder, outputs, mean=mean, std=std, segments=segments)
 
     def groups(m, lr, wd):
         return layer_decay_param_groups(m, lr, wd, budget.layer_decay)

@@ -89,6 +89,9 @@ class ProbeConfig:
     size: tuple[int, int] | None = None
     mean: tuple[float, ...] | None = None
     std: tuple[float, ...] | None = None
+    # Clips per labeled window, evenly spaced and read together (a window longer than one clip, read whole);
+    # every row (pixels, frozen probes, fine-tuning, scratch) sees the same clips.
+    clips_per_window: int = 1
     test_size: float = 0.2
     val_size: float = 0.2  # of a fraction, for early stopping (attentive, finetune, scratch)
     split_seed: int = 0
@@ -113,6 +116,8 @@ class ProbeConfig:
             raise UserError(f"need seeds >= 1 and 1 <= trained_seeds <= seeds, got {self.seeds}, {self.trained_seeds}")
         if not self.targets:
             raise UserError("give at least one --target label column")
+        if self.clips_per_window < 1:
+            raise UserError(f"--clips-per-window must be >= 1, got {self.clips_per_window}")
 
 
 def clip_spec(cfg: ProbeConfig, enc: EvalEncoder) -> ClipSpec:
@@ -180,7 +185,7 @@ def prepare(cfg: ProbeConfig) -> Prepared:
         raise UserError(f"{cfg.data}: no label column {', '.join(map(repr, missing))}; label columns: "
                         f"{', '.join(sorted(columns)) or 'none'}")
     clips = decode_clips(windows, index.by_path(), spec, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
-                         batch_size=cfg.batch_size)
+                         batch_size=cfg.batch_size, segments=cfg.clips_per_window)
     sequences = np.asarray([w.sequence or w.video for w in windows], dtype=object)
     return Prepared(enc, spec, tuple(cfg.mean or enc.mean), tuple(cfg.std or enc.std), windows, clips, sequences,
                     compared)
@@ -223,9 +228,10 @@ class _Run:
     test: np.ndarray
     seed: int
     outputs: int
-    clips: np.ndarray  # (N, C, T, H, W) uint8 memmap, for fine-tuning and scratch
+    clips: np.ndarray  # (N, C, segments * T, H, W) uint8 memmap, for fine-tuning and scratch
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    segments: int = 1  # clips per window in ``clips``
 
     def subset_id(self) -> str:
         return hashlib.sha1(np.asarray(self.sub, dtype=np.int64).tobytes()).hexdigest()[:12]
@@ -266,7 +272,7 @@ class _Run:
             budget = dataclasses.replace(budget, layer_decay=1.0)
         train, val = carve_val(self.sub, self.labels, self.sequences, self.task, self.cfg.val_size, self.seed)
         module = fit_encoder_head(encoder, self.clips, self.labels, train, self.task, self.outputs, mean=self.mean,
-                                  std=self.std, val_idx=val, budget=budget, seed=self.seed)
+                                  std=self.std, val_idx=val, budget=budget, seed=self.seed, segments=self.segments)
         return metrics(self.labels[self.test], predict(module, self.clips, self.test), self.task), module
 
 
@@ -274,7 +280,7 @@ def make_run(cfg: ProbeConfig, prep: Prepared, split: TargetSplit, fraction: flo
     sub = label_fraction(split.train, split.labels, prep.sequences, fraction, seed)
     outputs = len(split.info.classes) if split.info.classes else 1
     return _Run(cfg, split.info.task, split.labels, prep.sequences, sub, split.test, seed, outputs,
-                prep.clips.array, prep.mean, prep.std)
+                prep.clips.array, prep.mean, prep.std, prep.clips.segments)
 
 
 def ceiling(cfg: ProbeConfig, prep: Prepared, split: TargetSplit) -> tuple[dict[str, float], float, int]:
@@ -365,7 +371,7 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
         "architecture": f"{prep.enc.architecture} {prep.enc.args}",
         "pretrained": prep.enc.pretrained,
         "data": str(cfg.data),
-        "clip": dataclasses.asdict(prep.spec),
+        "clip": {**dataclasses.asdict(prep.spec), "clips_per_window": prep.clips.segments},
         "normalize": {"mean": list(prep.mean), "std": list(prep.std)},
         "seeds": cfg.seeds if trained_seeds == cfg.seeds else f"{cfg.seeds} (finetune/scratch: {trained_seeds})",
         "split": f"test {cfg.test_size:g} of the clips, by sequence (split seed {cfg.split_seed}); "

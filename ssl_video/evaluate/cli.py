@@ -192,7 +192,7 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
     info = {"target": args.target, "mode": mode, "fraction": args.fraction, "seed": args.seed,
             "n_train": len(run.sub), "n_test": len(run.test), "metrics": metrics, "task": split.info.task,
             "classes": split.info.classes, "encoder": prep.enc.source, "architecture": prep.enc.architecture,
-            "args": prep.enc.args, "clip": dataclasses.asdict(prep.spec),
+            "args": prep.enc.args, "clip": {**dataclasses.asdict(prep.spec), "clips_per_window": prep.clips.segments},
             "normalize": {"mean": list(prep.mean), "std": list(prep.std)}}
     save_finetuned(module, info, args.out)
     print(f"{args.target} {mode} fraction={args.fraction:g} seed={args.seed}: {metrics} -> {args.out}")

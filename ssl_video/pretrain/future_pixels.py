@@ -95,7 +95,7 @@ class FuturePixels(Objective):
             raise ValueError(f"future_pixels: target must be one of {TARGETS}, got {target!r}")
         if predictor_dim % predictor_heads:
             raise ValueError(f"future_pixels: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
-        self.target = target
+        self.target, self.latent_copy = target, latent_copy
         self.init_args.update(target=target, predictor_dim=predictor_dim, predictor_depth=predictor_depth,
                               predictor_heads=predictor_heads, last_patch_skip=last_patch_skip, zero_head=zero_head,
                               latent_copy=latent_copy)
@@ -126,7 +126,7 @@ class FuturePixels(Objective):
         ctx_ids, fut_ids = future_split(grid, context, encoder.tubelet[0], device=video.device)
         keep = ctx_ids[None].expand(video.shape[0], -1)  # (B, Nc)
         features = encoder.forward_features(video, keep=keep)  # (B, C, T, H, W) -> (B, Nc, D)
-        init = last_context_tokens(features, grid, context // encoder.tubelet[0]) if self.init_args["latent_copy"] else None
+        init = last_context_tokens(features, grid, context // encoder.tubelet[0]) if self.latent_copy else None
         pred = self.predictor(features, ctx_ids, fut_ids, grid, target_init=init)  # -> (B, Nf, P)
         if self.skip is not None:
             pred = pred + self.skip(last_tubelet_patches(video, context, encoder.tubelet, grid))

@@ -120,6 +120,8 @@ class VideoPretrainer(pl.LightningModule):
         # Normalizing on the device is this module's job whatever data module feeds it, which is what Lightning
         # does when only the module overrides the hook; its warning on every run says nothing to act on.
         warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
+        # Lightning's own pytree helper builds torch's deprecated LeafSpec on newer torch: nothing a user can change.
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         video = batch["video"]  # (B, C, T, H, W) uint8, already on the device

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
-from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, score
+from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
 
 
 def _data(rng, n=300, d=32, classes=3):
@@ -40,3 +42,13 @@ def test_regression_probe_and_tiny_fraction():
     Xc, yc, _ = _data(rng)
     model = fit_linear_probe(Xc[[0, 1, 2, 3]], np.array([0, 1, 2, 0]), "classification")
     assert set(model.predict(Xc)) <= {0, 1, 2}
+
+
+def test_metrics_score_a_split_missing_a_predicted_class_quietly():
+    # the attentive probe's validation split (carved by drive from a few labeled clips) may lack a class the
+    # probe predicts: balanced accuracy is the mean recall over the classes present, without a warning per call
+    y_true, y_pred = np.array([0, 0, 1, 1]), np.array([0, 2, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = metrics(y_true, y_pred, "classification")
+    assert m["balanced_accuracy"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)

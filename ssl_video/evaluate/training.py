@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -70,6 +71,10 @@ class SupervisedModule(pl.LightningModule):
         self.model, self.task, self.budget, self.param_groups = model, task, budget, param_groups
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
+
+    def setup(self, stage: str) -> None:
+        # Lightning's own pytree helper builds torch's deprecated LeafSpec on newer torch: nothing a user can change.
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

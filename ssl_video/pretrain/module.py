@@ -85,6 +85,10 @@ class VideoPretrainer(pl.LightningModule):
             own footage): a weights name (``ssl-video weights list``), an exported folder, a ``.safetensors``
             or ``.ckpt`` file or a URL, loaded as ``ssl_video.load_encoder`` does (sha256-checked, no code
             runs). Its architecture must be ``encoder`` / ``encoder_args``; the objectives' heads start fresh.
+        freeze_encoder_steps: the encoder's learning rate is 0 for this many steps, then warms up over
+            ``warmup_steps`` to the common schedule, so that fresh objective heads first learn against the
+            encoder they will train instead of pulling it with random gradients (linear probing then
+            fine-tuning, Kumar et al. 2022). For ``init_encoder`` runs; 0 (default) trains everything from step 0.
     """
 
     def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,
@@ -92,13 +96,14 @@ class VideoPretrainer(pl.LightningModule):
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, lr: float = 1.5e-4,
                  weight_decay: float = 0.05, betas: Sequence[float] = (0.9, 0.95), warmup_steps: int = 100,
                  min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0,
-                 init_encoder: str | None = None):
+                 init_encoder: str | None = None, freeze_encoder_steps: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["objectives"])
         if context < 1 or future < 1:
             raise ValueError(f"need context >= 1 and future >= 1 frames, got context={context}, future={future}")
-        if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1:
-            raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1; got {lr}, {warmup_steps}, {min_lr_ratio}")
+        if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1 or freeze_encoder_steps < 0:
+            raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1, freeze_encoder_steps >= 0; got "
+                             f"{lr}, {warmup_steps}, {min_lr_ratio}, {freeze_encoder_steps}")
         self.encoder = get_encoder(encoder, **(encoder_args or {}))
         if init_encoder:
             _load_encoder_weights(self.encoder, init_encoder, mean, std)  # before the objectives copy it (EMA target)
@@ -146,7 +151,10 @@ class VideoPretrainer(pl.LightningModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss, outputs = self._run(batch["video"], self._generator(0, self.global_step, self.global_rank))
         self._log_losses("train", loss, outputs, batch["video"].shape[0])
-        self.log("train/lr", self.optimizers().param_groups[0]["lr"], on_step=True, on_epoch=False)
+        groups = self.optimizers().param_groups
+        self.log("train/lr", groups[0]["lr"], on_step=True, on_epoch=False)  # the objectives' (and unfrozen encoder's)
+        if self.hparams.freeze_encoder_steps:
+            self.log("train/lr_encoder", groups[-1]["lr"], on_step=True, on_epoch=False)
         # Lightning keeps on_step values only at its logging steps, which end when (step + 1) % log_every_n_steps == 0.
         if self.hparams.health_every and (self.global_step + 1) % self.hparams.health_every == 0:
             features = next(o.features for o in outputs.values() if o.features is not None)
@@ -196,17 +204,33 @@ class VideoPretrainer(pl.LightningModule):
 
     # -- optimizer ----------------------------------------------------------------------------
     def configure_optimizers(self):
+        h = self.hparams
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
         params = [p for p in self.parameters() if p.requires_grad]
-        decay = [p for p in params if p.dim() >= 2]  # matmul weights and embeddings; not biases / norms (nanoGPT)
-        no_decay = [p for p in params if p.dim() < 2]
-        log.info("optimizer: %d decayed tensors (%d params), %d not decayed (%d params)", len(decay),
-                 sum(p.numel() for p in decay), len(no_decay), sum(p.numel() for p in no_decay))
-        optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": self.hparams.weight_decay},
-                                       {"params": no_decay, "weight_decay": 0.0}], lr=self.hparams.lr, betas=tuple(self.hparams.betas),
-                                      fused=(self.device.type == "cuda") or None)  # one kernel for all params on GPU (nanoGPT)
+        # AdamW groups: weight decay only on matmul weights and embeddings, not biases / norms (nanoGPT); the encoder
+        # gets its own groups only when it starts frozen (its lr multiplier differs).
+        split = h.freeze_encoder_steps > 0
+        groups = []
+        for is_encoder in ((False, True) if split else (None,)):
+            part = [p for p in params if is_encoder is None or (id(p) in encoder_ids) == is_encoder]
+            groups += [{"params": [p for p in part if p.dim() >= 2], "weight_decay": h.weight_decay, "encoder": is_encoder},
+                       {"params": [p for p in part if p.dim() < 2], "weight_decay": 0.0, "encoder": is_encoder}]
+        groups = [g for g in groups if g["params"]]
+        log.info("optimizer: %s", ", ".join(
+            f"{len(g['params'])} {'encoder ' if g['encoder'] else ''}tensors ({sum(p.numel() for p in g['params'])} params,"
+            f" weight decay {g['weight_decay']})" for g in groups))
+        optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "encoder"} for g in groups], lr=h.lr,
+                                      betas=tuple(h.betas), fused=(self.device.type == "cuda") or None)  # one kernel on GPU
         total = int(self.trainer.estimated_stepping_batches)
-        warmup, min_ratio = self.hparams.warmup_steps, self.hparams.min_lr_ratio
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, warmup, total, min_ratio))
+        warmup, min_ratio, frozen = h.warmup_steps, h.min_lr_ratio, h.freeze_encoder_steps
+
+        def common(step: int) -> float:
+            return warmup_cosine(step, warmup, total, min_ratio)
+
+        def encoder(step: int) -> float:  # 0 while frozen (AdamW then leaves the weights exactly as they are), then a ramp
+            return 0.0 if step < frozen else min(1.0, (step - frozen + 1) / max(1, warmup)) * common(step)
+
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [encoder if g["encoder"] else common for g in groups])
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_model(self) -> None:

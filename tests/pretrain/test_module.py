@@ -132,3 +132,28 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
     config = json.loads((export_weights(root / "checkpoints" / "last.ckpt", tmp_path / "w2") / "config.json").read_text())
     assert config["training"]["init_encoder"] == str(weights)
     load_pretrainer(root / "checkpoints" / "last.ckpt")  # rebuilt from the checkpoint alone, the weights not read again
+
+
+def test_freeze_encoder_steps_trains_the_heads_first_then_the_encoder(drive_data, tmp_path):
+    from ssl_video.hub import export_weights, load_encoder_with_config
+
+    assert main(["fit", *tiny_args(drive_data, tmp_path / "first", max_steps=2)]) == 0
+    weights = export_weights(tmp_path / "first" / "checkpoints" / "last.ckpt", tmp_path / "weights")
+    pretrained = load_encoder_with_config(weights)[0].state_dict()
+
+    root = tmp_path / "continued"
+    args = ["--model.init_encoder", str(weights), "--model.freeze_encoder_steps", "2", "--model.warmup_steps", "2"]
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=2), *args]) == 0
+    state = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for name, tensor in pretrained.items():  # lr 0 leaves the encoder exactly as it was (no weight decay either)
+        assert torch.equal(state[f"encoder.{name}"], tensor), name
+    first = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    heads = [k for k in state if k.startswith("objectives.0.") and "target_encoder" not in k and state[k].is_floating_point()]
+    assert any(not torch.equal(state[k], first[k]) for k in heads)  # the fresh heads did train
+
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=4), *args, "--ckpt_path", "last"]) == 0
+    state = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert any(not torch.equal(state[f"encoder.{name}"], tensor) for name, tensor in pretrained.items())
+    rows = metrics(root / "csv" / "version_0" / "metrics.csv") + metrics(root / "csv" / "version_1" / "metrics.csv")
+    lrs = {int(r["step"]): (float(r["train/lr"]), float(r["train/lr_encoder"])) for r in rows if r.get("train/lr_encoder")}
+    assert lrs[1][1] == 0.0 < lrs[1][0] and lrs[3][1] > 0.0, lrs

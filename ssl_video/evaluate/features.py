@@ -85,13 +85,15 @@ class EvalEncoder:
 def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None) -> EvalEncoder:
     """The one place evaluation loads an encoder.
 
-    ``source``: a registered architecture name (randomly initialised; ``args`` override its
-    config), or anything ``ssl_video.hub.load_encoder_with_config`` loads: a ``.ckpt`` from
+    ``source``: a registered architecture name (randomly initialised from seed 0, so reproducible;
+    ``args`` override its config), or anything ``ssl_video.hub.load_encoder_with_config`` loads: a ``.ckpt`` from
     ``ssl-video fit``, an exported weights folder / ``.safetensors``, a URL, a weights name.
     """
     source = str(source)
     if source in list_encoders() and not Path(source).exists():
-        encoder = get_encoder(source, **(args or {}))
+        with torch.random.fork_rng():  # the same random weights in every process, whatever ran before
+            torch.manual_seed(0)
+            encoder = get_encoder(source, **(args or {}))
         return EvalEncoder(encoder, source, dict(args or {}), {}, source, pretrained=False)
     from ssl_video.hub import load_encoder_with_config
 

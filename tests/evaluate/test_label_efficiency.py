@@ -6,10 +6,12 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 from ssl_video.errors import UserError
 from ssl_video.evaluate.cli import finetune_main, probe_main
+from ssl_video.evaluate.features import load_eval_encoder
 from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, split_target
 from ssl_video.evaluate.report import fraction_key, mean_std
 
@@ -127,3 +129,16 @@ def test_compare_adds_rows_of_other_encoders_on_the_same_clips(labeled_videos, t
         probe_main([*argv[:-1], "bare=vit_tiny"])
     with pytest.raises(UserError, match="expected NAME=VALUE"):
         probe_main([*argv[:-1], "novalue"])
+
+
+
+def test_an_architecture_name_is_the_same_random_encoder_whatever_ran_before():
+    args = dict(embed_dim=48, depth=1, num_heads=2)
+    torch.manual_seed(1)
+    first = load_eval_encoder("vit_tiny", args=args).encoder.state_dict()
+    after = torch.rand(1)  # the global generator is left where it was
+    torch.rand(1000)  # another test, another notebook cell: the global generator has moved on
+    second = load_eval_encoder("vit_tiny", args=args).encoder.state_dict()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    torch.manual_seed(1)
+    assert torch.equal(after, torch.rand(1))

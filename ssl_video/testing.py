@@ -14,6 +14,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ssl_video.data.x264 import deterministic_x264_params
+
 NUMBER_BITS = 12  # frames 0..4095
 
 
@@ -73,6 +75,8 @@ def write_video(
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(codec, rate=rate)
         stream.pix_fmt = pix_fmt
+        if codec == "libx264":  # byte-identical files from identical frames (see ssl_video.data.x264)
+            options = {**deterministic_x264_params(), **(options or {})}
         if options:
             stream.options = dict(options)
         if gop is not None:

@@ -46,6 +46,7 @@ from tqdm.auto import tqdm
 
 from ssl_video.data.index import VideoInfo
 from ssl_video.data.manifest import RESERVED_COLUMNS, ClipWindow, load_windows
+from ssl_video.data.x264 import deterministic_x264_params
 from ssl_video.errors import MissingInput, UserError
 
 log = logging.getLogger(__name__)
@@ -123,8 +124,9 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
             stream = target.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"preset": settings.preset, "crf": str(settings.crf), "g": str(settings.gop),
-                              "keyint_min": str(settings.gop), "bf": "0", "sc_threshold": "0", "threads": "1"}
-            stream.codec_context.thread_count = 1  # deterministic, and one process per core
+                              "keyint_min": str(settings.gop), "bf": "0", "sc_threshold": "0", "threads": "1",
+                              **deterministic_x264_params()}
+            stream.codec_context.thread_count = 1  # deterministic (with the params above), one process per core
             src = source.streams.video[0]
             src.codec_context.thread_count = 1
             time_base = Fraction(1) / stream.codec_context.rate

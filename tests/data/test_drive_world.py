@@ -55,14 +55,17 @@ def test_windows_never_cross_drives(drive_data):
 
 
 def test_same_seed_same_frames_different_seed_differs(tmp_path):
-    first = make_drive_dataset(tmp_path / "a", minutes=0.1, seed=3, size=32, drive_s=6.0)
-    again = make_drive_dataset(tmp_path / "b", minutes=0.1, seed=3, size=32, drive_s=6.0)
-    other = make_drive_dataset(tmp_path / "c", minutes=0.1, seed=4, size=32, drive_s=6.0)
+    # 64 px, 12 s drives: sizes where libx264's AVX-512 code encoded 2 of 5 drives differently on most runs
+    kwargs = dict(minutes=0.6, size=64, drive_s=12.0)
+    first = make_drive_dataset(tmp_path / "a", seed=3, **kwargs)
+    again = make_drive_dataset(tmp_path / "b", seed=3, **kwargs)
+    other = make_drive_dataset(tmp_path / "c", seed=4, **kwargs)
     # layer by layer, so a failure says which one is not deterministic: simulation + rendering, then encoding
-    assert np.array_equal(render_drive(simulate_drive(3, 0, duration_s=6.0, fps=10.0), 32),
-                          render_drive(simulate_drive(3, 0, duration_s=6.0, fps=10.0), 32)), "rendering differs"
-    assert (first.parent / "drive_000.mp4").read_bytes() == (again.parent / "drive_000.mp4").read_bytes(), \
-        "same frames, different mp4 bytes: the encoder is not deterministic"
+    assert np.array_equal(render_drive(simulate_drive(3, 1, duration_s=12.0, fps=10.0), 64),
+                          render_drive(simulate_drive(3, 1, duration_s=12.0, fps=10.0), 64)), "rendering differs"
+    for name in ("drive_000.mp4", "drive_001.mp4", "drive_002.mp4"):
+        assert (first.parent / name).read_bytes() == (again.parent / name).read_bytes(), \
+            f"{name}: same frames, different mp4 bytes: the encoder is not deterministic"
     assert _rows(first) == _rows(again)
     assert not np.array_equal(_decode(first.parent / "drive_000.mp4"), _decode(other.parent / "drive_000.mp4"))
 
@@ -220,3 +223,13 @@ def test_another_camera_and_a_wide_frame_show_the_same_drive_differently(tmp_pat
                                                             fps=15, seed=3))]  # labels do not depend on the camera
     with pytest.raises(SystemExit):
         cli_main([str(tmp_path / "bad"), "--camera", "0.9", "1.5", "1.4", "--quiet"])
+
+
+def test_x264_leaves_out_avx512_only_on_cpus_that_have_it():
+    from ssl_video.data.x264 import deterministic_x264_params
+
+    avx512 = "processor : 0\nflags : fpu sse sse2 pni ssse3 sse4_1 sse4_2 avx avx2 fma bmi1 bmi2 abm avx512f avx512bw\n"
+    params = deterministic_x264_params(avx512)["x264-params"]
+    assert params == "asm=MMX2,SSE,SSE2,SSE3,SSSE3,SSE4.1,SSE4.2,LZCNT,AVX,FMA3,BMI1,BMI2,AVX2"
+    assert deterministic_x264_params(avx512.replace(" avx512f avx512bw", "")) == {}  # libx264 detects by itself
+    assert "AVX2" not in deterministic_x264_params(avx512.replace(" avx2", ""))["x264-params"]

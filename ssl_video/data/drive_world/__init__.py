@@ -25,6 +25,7 @@ import numpy as np
 from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
 from ssl_video.data.drive_world.render import Camera, render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
+from ssl_video.data.x264 import deterministic_x264_params
 from ssl_video.errors import UserError
 
 __all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
@@ -70,7 +71,8 @@ def _write_video(drive: Drive, path: Path, size: int, width: int | None = None, 
         stream.pix_fmt = "yuv420p"
         # A keyframe every 2 s, as dash cameras write (0.5-2 s): a random clip then decodes from a
         # keyframe at most 2 s back, not from libx264's default 250 frames back (4x faster reads).
-        stream.options = {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * drive.fps)))}
+        stream.options = {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * drive.fps))),
+                          **deterministic_x264_params()}
         stream.codec_context.thread_count = 1
         for a in range(0, drive.n_video, _CHUNK):
             for frame in render_frames(drive, size, stream.width, a, min(a + _CHUNK, drive.n_video), cam):

@@ -88,7 +88,8 @@ class VideoPretrainer(pl.LightningModule):
         freeze_encoder_steps: the encoder's learning rate is 0 for this many steps, then warms up over
             ``warmup_steps`` to the common schedule, so that fresh objective heads first learn against the
             encoder they will train instead of pulling it with random gradients (linear probing then
-            fine-tuning, Kumar et al. 2022). For ``init_encoder`` runs; 0 (default) trains everything from step 0.
+            fine-tuning, Kumar et al. 2022). For short ``init_encoder`` runs (measured: helped at 1,000 steps,
+            not at 4,000; BENCHMARKS.md); 0 (default) trains everything from step 0.
     """
 
     def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,

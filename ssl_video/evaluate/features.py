@@ -86,8 +86,8 @@ def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None)
     """The one place evaluation loads an encoder.
 
     ``source``: a registered architecture name (randomly initialised from seed 0, so reproducible;
-    ``args`` override its config), or anything ``ssl_video.hub.load_encoder_with_config`` loads: a ``.ckpt`` from
-    ``ssl-video fit``, an exported weights folder / ``.safetensors``, a URL, a weights name.
+    ``args`` override its config), or anything ``ssl_video.hub.load_encoder_with_config`` loads: a
+    ``.ckpt`` from ``ssl-video fit``, an exported weights folder / ``.safetensors``, a URL, a weights name.
     """
     source = str(source)
     if source in list_encoders() and not Path(source).exists():

@@ -91,9 +91,7 @@ def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None)
     """
     source = str(source)
     if source in list_encoders() and not Path(source).exists():
-        with torch.random.fork_rng():  # the same random weights in every process, whatever ran before
-            torch.manual_seed(0)
-            encoder = get_encoder(source, **(args or {}))
+        encoder = _seeded_encoder(source, args or {}, seed=0)
         return EvalEncoder(encoder, source, dict(args or {}), {}, source, pretrained=False)
     from ssl_video.hub import load_encoder_with_config
 
@@ -102,11 +100,16 @@ def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None)
                        dict(config.get("preprocessing", {})), source, pretrained=True)
 
 
-def random_encoder(like: EvalEncoder, seed: int = 0) -> EvalEncoder:
-    """Same architecture and preprocessing as ``like``, randomly initialised (the "random" baseline)."""
+def _seeded_encoder(architecture: str, args: dict[str, Any], seed: int) -> torch.nn.Module:
+    """Random weights that depend only on ``seed``, whatever ran before; the global generator is left alone."""
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        encoder = get_encoder(like.architecture, **like.args)
+        return get_encoder(architecture, **args)
+
+
+def random_encoder(like: EvalEncoder, seed: int = 0) -> EvalEncoder:
+    """Same architecture and preprocessing as ``like``, randomly initialised (the "random" baseline)."""
+    encoder = _seeded_encoder(like.architecture, like.args, seed)
     return dataclasses.replace(like, encoder=encoder, source=f"random {like.architecture} (seed {seed})", pretrained=False)
 
 

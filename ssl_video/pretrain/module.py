@@ -206,22 +206,6 @@ class VideoPretrainer(pl.LightningModule):
     # -- optimizer ----------------------------------------------------------------------------
     def configure_optimizers(self):
         h = self.hparams
-        encoder_ids = {id(p) for p in self.encoder.parameters()}
-        params = [p for p in self.parameters() if p.requires_grad]
-        # AdamW groups: weight decay only on matmul weights and embeddings, not biases / norms (nanoGPT); the encoder
-        # gets its own groups only when it starts frozen (its lr multiplier differs).
-        split = h.freeze_encoder_steps > 0
-        groups = []
-        for is_encoder in ((False, True) if split else (None,)):
-            part = [p for p in params if is_encoder is None or (id(p) in encoder_ids) == is_encoder]
-            groups += [{"params": [p for p in part if p.dim() >= 2], "weight_decay": h.weight_decay, "encoder": is_encoder},
-                       {"params": [p for p in part if p.dim() < 2], "weight_decay": 0.0, "encoder": is_encoder}]
-        groups = [g for g in groups if g["params"]]
-        log.info("optimizer: %s", ", ".join(
-            f"{len(g['params'])} {'encoder ' if g['encoder'] else ''}tensors ({sum(p.numel() for p in g['params'])} params,"
-            f" weight decay {g['weight_decay']})" for g in groups))
-        optimizer = torch.optim.AdamW([{k: v for k, v in g.items() if k != "encoder"} for g in groups], lr=h.lr,
-                                      betas=tuple(h.betas), fused=(self.device.type == "cuda") or None)  # one kernel on GPU
         total = int(self.trainer.estimated_stepping_batches)
         warmup, min_ratio, frozen = h.warmup_steps, h.min_lr_ratio, h.freeze_encoder_steps
 
@@ -231,7 +215,25 @@ class VideoPretrainer(pl.LightningModule):
         def encoder(step: int) -> float:  # 0 while frozen (AdamW then leaves the weights exactly as they are), then a ramp
             return 0.0 if step < frozen else min(1.0, (step - frozen + 1) / max(1, warmup)) * common(step)
 
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, [encoder if g["encoder"] else common for g in groups])
+        # AdamW groups: weight decay only on matmul weights and embeddings, not biases / norms (nanoGPT); the encoder
+        # is a part of its own only when it starts frozen (its lr multiplier differs), and comes last.
+        params = [p for p in self.parameters() if p.requires_grad]
+        in_encoder = {id(p) for p in self.encoder.parameters()} if frozen else set()
+        parts = [("", common, [p for p in params if id(p) not in in_encoder]),
+                 ("encoder ", encoder, [p for p in params if id(p) in in_encoder])]
+        groups, lambdas, described = [], [], []
+        for label, schedule, part in parts:
+            for decayed in (True, False):
+                chosen = [p for p in part if (p.dim() >= 2) == decayed]
+                if chosen:
+                    groups.append({"params": chosen, "weight_decay": h.weight_decay if decayed else 0.0})
+                    lambdas.append(schedule)
+                    described.append(f"{len(chosen)} {label}tensors ({sum(p.numel() for p in chosen)} params, "
+                                     f"weight decay {groups[-1]['weight_decay']})")
+        log.info("optimizer: %s", ", ".join(described))
+        optimizer = torch.optim.AdamW(groups, lr=h.lr, betas=tuple(h.betas),
+                                      fused=(self.device.type == "cuda") or None)  # one kernel for all params on GPU
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambdas)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def configure_model(self) -> None:

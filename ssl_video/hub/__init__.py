@@ -12,7 +12,7 @@ architecture (see ``ssl_video.hub.format``); downloads are sha256-checked and at
 
 from __future__ import annotations
 
-from ssl_video.hub.api import load_encoder, load_encoder_with_config
+from ssl_video.hub.api import load_encoder, load_encoder_with_config, load_objectives_state
 from ssl_video.hub.cli import cli_main
 from ssl_video.hub.download import ChecksumError, DownloadError, download, resolve_url, sha256_file
 from ssl_video.hub.format import WeightsFormatError, export_weights, remap_state_dict_keys, save_exported
@@ -39,6 +39,7 @@ __all__ = [
     "list_weights",
     "load_encoder",
     "load_encoder_with_config",
+    "load_objectives_state",
     "register_weights",
     "remap_state_dict_keys",
     "resolve_url",

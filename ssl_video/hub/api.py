@@ -24,6 +24,7 @@ from ssl_video.hub.format import (
     checkpoint_to_exported,
     read_checkpoint,
     read_safetensors,
+    split_objectives,
 )
 from ssl_video.hub.registry import fetch_weights, get_weights, list_weights, weights_cache_dir
 
@@ -31,15 +32,15 @@ log = logging.getLogger(__name__)
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
 
 
-def _read_local(path: Path) -> tuple[dict, dict]:
-    """Local folder / .safetensors / Lightning .ckpt -> (state dict, config)."""
+def _read_local(path: Path, objectives: bool = False) -> tuple[dict, dict]:
+    """Local folder / .safetensors / Lightning .ckpt -> (state dict, config); ``objectives``: a checkpoint's too."""
     if path.is_dir():
         if not (path / WEIGHTS_FILE).exists():
             raise WeightsFormatError(f"{path}: folder has no {WEIGHTS_FILE}")
         config = path / CONFIG_FILE
         return read_safetensors(path / WEIGHTS_FILE, config if config.exists() else None)
     if path.suffix in CHECKPOINT_SUFFIXES:
-        return checkpoint_to_exported(read_checkpoint(path), path)
+        return checkpoint_to_exported(read_checkpoint(path), path, objectives=objectives)
     sidecar = path.parent / CONFIG_FILE
     return read_safetensors(path, sidecar if path.name == WEIGHTS_FILE and sidecar.exists() else None)
 
@@ -54,6 +55,38 @@ def _fetch_url(url: str, sha256: str | None, progress: bool) -> Path:
     return download(url, weights_cache_dir() / "urls" / f"{key}-{name}", sha256=sha256, progress=progress)
 
 
+def _read_source(source: str | Path, sha256: str | None, progress: bool, objectives: bool = False) -> tuple[dict, dict]:
+    """Any source ``load_encoder`` takes -> (state dict, config), verified like a download."""
+    text = str(source)
+    if Path(text).exists():
+        return _read_local(Path(text), objectives)
+    if is_url(text):
+        return read_safetensors(_fetch_url(text, sha256, progress))
+    if text in {e.name for e in list_weights()}:
+        entry = get_weights(text)
+        state, config = read_safetensors(fetch_weights(text, progress=progress))
+        if entry.config and entry.config.get("architecture") not in (None, config["architecture"]):
+            raise WeightsFormatError(f"weights {text!r}: registry says {entry.config['architecture']}, "
+                                     f"file says {config['architecture']}")
+        return state, config
+    raise UserError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
+                     f"(registered: {[e.name for e in list_weights()]})")
+
+
+def load_objectives_state(source: str | Path, *, sha256: str | None = None,
+                          progress: bool = True) -> tuple[dict[str, torch.Tensor], list[dict]]:
+    """-> (the pretraining objectives' tensors, keyed ``<i>.<name>`` as in ``VideoPretrainer.objectives``, and
+    their descriptions ``[{"name", "init_args", ...}]``) from an ``ssl-video fit`` checkpoint or weights exported
+    with ``--objectives`` (the built-in weights are). Raises ``UserError`` when ``source`` holds none.
+    """
+    state, config = _read_source(source, sha256, progress, objectives=True)
+    objectives = split_objectives(state)[1]
+    if not objectives:
+        raise UserError(f"{source}: holds no pretraining objectives' weights (give the `ssl-video fit` checkpoint, "
+                        f"or export with `ssl-video weights export CKPT OUT --objectives`)")
+    return objectives, list(config.get("training", {}).get("objectives", []))
+
+
 def load_encoder_with_config(source: str | Path, *, device: str | torch.device = "cpu", sha256: str | None = None,
                              progress: bool = True, **overrides: Any) -> tuple[torch.nn.Module, dict]:
     """-> (encoder in eval mode on ``device``, exported config dict with its ``preprocessing``).
@@ -64,21 +97,8 @@ def load_encoder_with_config(source: str | Path, *, device: str | torch.device =
     architectures are built; weights load with ``strict=True``. ``overrides`` change config
     fields that do not change the weights (e.g. ``drop_path`` for fine-tuning).
     """
-    text = str(source)
-    if Path(text).exists():
-        state, config = _read_local(Path(text))
-    elif is_url(text):
-        state, config = read_safetensors(_fetch_url(text, sha256, progress))
-    elif text in {e.name for e in list_weights()}:
-        entry = get_weights(text)
-        state, config = read_safetensors(fetch_weights(text, progress=progress))
-        if entry.config and entry.config.get("architecture") not in (None, config["architecture"]):
-            raise WeightsFormatError(f"weights {text!r}: registry says {entry.config['architecture']}, "
-                                     f"file says {config['architecture']}")
-    else:
-        raise UserError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
-                         f"(registered: {[e.name for e in list_weights()]})")
-    encoder = build_encoder(state, config, text, **overrides)
+    state, config = _read_source(source, sha256, progress)
+    encoder = build_encoder(state, config, str(source), **overrides)
     return encoder.to(device).eval(), config
 
 

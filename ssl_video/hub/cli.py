@@ -4,6 +4,7 @@
     SSL_VIDEO_WEIGHTS_REGISTRY=registry.json ssl-video weights download drive-future-tiny
     ssl-video weights verify runs/quickstart/weights
     ssl-video weights export last.ckpt runs/w --name my-encoder --registry team/registry.json  # add to a registry folder
+    ssl-video weights export last.ckpt runs/w --objectives   # with the predictor, for continued pretraining
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _export(args: argparse.Namespace) -> int:
     extra = json.loads(Path(args.extra).read_text()) if args.extra else None
-    path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix) / WEIGHTS_FILE
+    path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix, objectives=args.objectives) / WEIGHTS_FILE
     config = json.loads((path.parent / "config.json").read_text())
     name = args.name or f"{config['architecture']}-{Path(args.out).name}"
     entry = WeightsEntry(name=name, url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),
@@ -116,6 +117,9 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("out")
     p.add_argument("--extra", help="JSON file merged into config.json (e.g. training.probe_metrics)")
     p.add_argument("--prefix", default="encoder.", help="state_dict prefix of the encoder (default: encoder.)")
+    p.add_argument("--objectives", action="store_true",
+                   help="also write the pretraining objectives' tensors (predictor, heads, EMA target), so that "
+                        "continued pretraining can start from them (--model.init_objectives true)")
     p.add_argument("--name", help="name for the printed registry entry")
     p.add_argument("--url", help="URL where the file will be served, for the printed registry entry")
     p.add_argument("--registry", help="copy the weights next to this registry JSON file (created if missing) and add "

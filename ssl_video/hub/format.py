@@ -10,6 +10,11 @@ single downloaded file is self-contained and its sha256 covers the config too)::
      "training": {"data", "steps", "objectives", "probe_metrics", ...},
      "ssl_video_version": "0.1.0"}
 
+Weights exported with the objectives (``ssl-video weights export --objectives``) also hold the
+pretraining objectives' tensors (predictors, heads, EMA targets) under ``objectives.<i>.``
+keys, described by ``training.objectives``; encoders ignore them, continued pretraining
+(``model.init_objectives``) starts from them.
+
 Safetensors stores raw tensors only, so loading it never runs code (unlike pickle).
 Lightning checkpoints are read with ``torch.load(weights_only=True)``, which refuses any
 pickled object other than tensors and plain containers.
@@ -38,6 +43,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METADATA_KEY = "ssl_video_config"
+OBJECTIVES_PREFIX = "objectives."  # keys of the pretraining objectives' tensors, next to the encoder's
 
 
 class WeightsFormatError(ValueError):
@@ -138,8 +144,12 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                                  f"with weights_only=True): {e}") from e
 
 
-def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: str = "encoder.") -> tuple[dict, dict]:
-    """Lightning checkpoint (checkpoint contract) -> (encoder state dict, config without 'training' extras)."""
+def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: str = "encoder.",
+                           objectives: bool = False) -> tuple[dict, dict]:
+    """Lightning checkpoint (checkpoint contract) -> (encoder state dict, config without 'training' extras).
+
+    ``objectives``: also the objectives' tensors, under their ``objectives.<i>.`` keys.
+    """
     for key in ("ssl_video", "state_dict"):
         if key not in ckpt:
             raise WeightsFormatError(f"{source}: not an ssl_video checkpoint (no {key!r} entry)")
@@ -147,6 +157,9 @@ def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: 
     state = {k[len(prefix):]: v for k, v in ckpt["state_dict"].items() if k.startswith(prefix)}
     if not state:
         raise WeightsFormatError(f"{source}: no state_dict keys start with {prefix!r}")
+    state = remap_state_dict_keys(state)
+    if objectives:
+        state.update(remap_state_dict_keys({k: v for k, v in ckpt["state_dict"].items() if k.startswith(OBJECTIVES_PREFIX)}))
     clip, norm = meta["clip"], meta["normalize"]
     from ssl_video import __version__
 
@@ -164,29 +177,42 @@ def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: 
         config["training"]["data"] = meta["data"]
     if meta.get("init_encoder"):
         config["training"]["init_encoder"] = meta["init_encoder"]
-    return remap_state_dict_keys(state), check_config(config, source)
+    return state, check_config(config, source)
+
+
+def split_objectives(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+    """-> (encoder state, objectives' state with the ``objectives.`` prefix removed: keys ``<i>.<name>``)."""
+    encoder, objectives = {}, {}
+    for key, value in state.items():
+        if key.startswith(OBJECTIVES_PREFIX):
+            objectives[key[len(OBJECTIVES_PREFIX):]] = value
+        else:
+            encoder[key] = value
+    return encoder, objectives
 
 
 def build_encoder(state: Mapping[str, torch.Tensor], config: Mapping[str, Any], source: str | Path,
                   **overrides: Any) -> torch.nn.Module:
-    """Instantiate the registered architecture and load ``state`` with strict=True."""
+    """Instantiate the registered architecture and load ``state`` (objectives' keys aside) with strict=True."""
     encoder = get_encoder(config["architecture"], **{**config["args"], **overrides})
     try:
-        encoder.load_state_dict(remap_state_dict_keys(state), strict=True)
+        encoder.load_state_dict(remap_state_dict_keys(split_objectives(state)[0]), strict=True)
     except RuntimeError as e:
         raise WeightsFormatError(f"{source}: weights do not fit {config['architecture']} {config['args']}: {e}") from e
     return encoder
 
 
 def export_weights(ckpt_path: str | Path, out_dir: str | Path, extra: Mapping[str, Any] | None = None,
-                   *, prefix: str = "encoder.") -> Path:
+                   *, prefix: str = "encoder.", objectives: bool = False) -> Path:
     """Lightning checkpoint -> ``out_dir/{model.safetensors, config.json}``; returns ``out_dir``.
 
     ``extra`` is merged into the config one level deep, e.g.
     ``{"training": {"probe_metrics": {...}, "data": "drive_world"}}``; it cannot change the
-    architecture. The export is checked by loading it into a fresh encoder (strict).
+    architecture. The export is checked by loading it into a fresh encoder (strict). ``objectives``: the file
+    also holds the pretraining objectives' tensors, so that continued pretraining can start from them
+    (``model.init_objectives``).
     """
-    state, config = checkpoint_to_exported(read_checkpoint(ckpt_path), ckpt_path, prefix)
+    state, config = checkpoint_to_exported(read_checkpoint(ckpt_path), ckpt_path, prefix, objectives)
     for key, value in (extra or {}).items():
         if key in ("architecture", "args", "format_version"):
             raise ValueError(f"extra may not set {key!r}: it comes from the checkpoint")

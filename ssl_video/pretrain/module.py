@@ -67,6 +67,28 @@ def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float]
     log.info("encoder initialised from %s", source)
 
 
+def _load_objective_weights(objectives: nn.ModuleList, source: str) -> None:
+    """Copy the objectives' tensors of ``source`` (a fit checkpoint, weights exported with them) into ``objectives``."""
+    from ssl_video.hub import load_objectives_state
+
+    try:
+        state, described = load_objectives_state(source)
+    except UserError as error:
+        raise UserError(f"model.init_objectives: {error}") from None
+    names = [d.get("name") for d in described]
+    if names and names != [o.name for o in objectives]:
+        raise UserError(f"model.init_objectives: {source} was trained with objectives {names}, this run has "
+                        f"{[o.name for o in objectives]}; set model.objectives to match or drop model.init_objectives")
+    try:
+        objectives.load_state_dict(state, strict=True)
+    except RuntimeError as error:
+        first = str(error).strip().splitlines()[-1].strip()
+        raise UserError(f"model.init_objectives: the objectives' weights of {source} do not fit model.objectives "
+                        f"(their init_args differ: {described}); set them as trained or drop "
+                        f"model.init_objectives ({first})") from None
+    log.info("objectives (%s) initialised from %s", ", ".join(o.name for o in objectives), source)
+
+
 class VideoPretrainer(pl.LightningModule):
     """Pretrain ``encoder`` on clips of ``context`` + ``future`` frames with the given objectives.
 
@@ -84,7 +106,11 @@ class VideoPretrainer(pl.LightningModule):
         init_encoder: start from these encoder weights instead of random ones (continued pretraining on your
             own footage): a weights name (``ssl-video weights list``), an exported folder, a ``.safetensors``
             or ``.ckpt`` file or a URL, loaded as ``ssl_video.load_encoder`` does (sha256-checked, no code
-            runs). Its architecture must be ``encoder`` / ``encoder_args``; the objectives' heads start fresh.
+            runs). Its architecture must be ``encoder`` / ``encoder_args``; the objectives' heads start fresh
+            unless ``init_objectives``.
+        init_objectives: with ``init_encoder``, start the objectives' tensors (predictors, heads, EMA targets) from
+            the same source too: an ``ssl-video fit`` checkpoint, or weights exported with ``--objectives``. The
+            objectives must be configured as they were trained.
         freeze_encoder_steps: the encoder's learning rate is 0 for this many steps, then warms up over
             ``warmup_steps`` to the common schedule, so that fresh objective heads first learn against the
             encoder they will train instead of pulling it with random gradients (linear probing then
@@ -97,7 +123,7 @@ class VideoPretrainer(pl.LightningModule):
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, lr: float = 1.5e-4,
                  weight_decay: float = 0.05, betas: Sequence[float] = (0.9, 0.95), warmup_steps: int = 100,
                  min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0,
-                 init_encoder: str | None = None, freeze_encoder_steps: int = 0):
+                 init_encoder: str | None = None, init_objectives: bool = False, freeze_encoder_steps: int = 0):
         super().__init__()
         self.save_hyperparameters(ignore=["objectives"])
         if context < 1 or future < 1:
@@ -116,6 +142,10 @@ class VideoPretrainer(pl.LightningModule):
             raise ValueError(f"each objective may appear once, got {names}")
         for objective in self.objectives:
             objective.attach(self.encoder)
+        if init_objectives:
+            if not init_encoder:
+                raise UserError("model.init_objectives needs model.init_encoder: the weights to start both from")
+            _load_objective_weights(self.objectives, init_encoder)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1, 1), persistent=False)
         self.val_metrics = FutureFrameMetrics()
@@ -275,7 +305,7 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
     hparams["compile"] = False
-    hparams["init_encoder"] = None  # the checkpoint's weights replace them anyway
+    hparams["init_encoder"], hparams["init_objectives"] = None, False  # the checkpoint's weights replace them anyway
     model = VideoPretrainer(**hparams, objectives=objectives)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     return model.eval()

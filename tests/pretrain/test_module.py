@@ -134,6 +134,48 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
     load_pretrainer(root / "checkpoints" / "last.ckpt")  # rebuilt from the checkpoint alone, the weights not read again
 
 
+def test_init_objectives_starts_the_predictors_from_a_checkpoint_or_an_export_with_them(drive_data, tmp_path):
+    from ssl_video.errors import UserError
+    from ssl_video.hub import cli_main, export_weights, load_encoder
+    from ssl_video.pretrain.future_features import FutureFeatures
+    from ssl_video.pretrain.future_pixels import FuturePixels
+    from ssl_video.pretrain.module import VideoPretrainer
+
+    assert main(["fit", *tiny_args(drive_data, tmp_path / "first", max_steps=2)]) == 0
+    ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"
+    trained = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert cli_main(["export", str(ckpt), str(tmp_path / "with"), "--objectives"]) == 0
+    load_encoder(tmp_path / "with")  # encoders still load (strict), the objectives' tensors set aside
+
+    def pretrainer(source, objectives=None, **kwargs):
+        objectives = objectives or [FuturePixels(predictor_dim=24, predictor_depth=1), FutureFeatures(predictor_dim=24, predictor_depth=1)]
+        return VideoPretrainer(encoder_args=json.loads(TINY), objectives=objectives, context=2, future=2, size=32,
+                               init_encoder=str(source), **kwargs)
+
+    for source in (ckpt, tmp_path / "with"):
+        state = pretrainer(source, init_objectives=True).state_dict()
+        assert state.keys() == trained.keys()
+        for name, tensor in trained.items():  # predictors, heads, EMA target and encoder: all as trained
+            assert torch.equal(state[name], tensor), (source, name)
+    fresh = pretrainer(ckpt).state_dict()  # without the option the heads start fresh, as before
+    assert not torch.equal(fresh["objectives.1.predictor.head.weight"], trained["objectives.1.predictor.head.weight"])
+
+    with pytest.raises(UserError, match=r"holds no pretraining objectives' weights .*--objectives"):
+        pretrainer(export_weights(ckpt, tmp_path / "plain"), init_objectives=True)
+    with pytest.raises(UserError, match=r"trained with objectives \['future_pixels', 'future_features'\]"):
+        pretrainer(ckpt, objectives=[FuturePixels(predictor_dim=24, predictor_depth=1)], init_objectives=True)
+    with pytest.raises(UserError, match=r"do not fit model.objectives .*size mismatch"):
+        pretrainer(ckpt, objectives=[FuturePixels(predictor_dim=48, predictor_depth=1),
+                                     FutureFeatures(predictor_dim=24, predictor_depth=1)], init_objectives=True)
+    with pytest.raises(UserError, match="needs model.init_encoder"):
+        VideoPretrainer(encoder_args=json.loads(TINY), context=2, future=2, size=32, init_objectives=True)
+
+    root = tmp_path / "continued"  # through the CLI, from the export; the checkpoint rebuilds without the source
+    args = ["--model.init_encoder", str(tmp_path / "with"), "--model.init_objectives", "true"]
+    assert main(["fit", *tiny_args(drive_data, root, max_steps=2), *args]) == 0
+    load_pretrainer(root / "checkpoints" / "last.ckpt")
+
+
 def test_freeze_encoder_steps_trains_the_heads_first_then_the_encoder(drive_data, tmp_path):
     from ssl_video.hub import export_weights, load_encoder_with_config
 

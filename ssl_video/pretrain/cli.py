@@ -10,8 +10,9 @@ Run layout under ``trainer.default_root_dir`` (the run directory):
 ``checkpoints/last.ckpt`` (+ the latest step checkpoint), ``tb/version_N/`` (TensorBoard,
 ``predictions/step_*.png``, ``config.yaml``) and ``csv/version_N/metrics.csv``. The
 checkpoint folder does not depend on the logger version, so ``--ckpt_path last`` finds
-the previous run's last checkpoint. The clip fields (context, future, fps, size) are set
-on the data module only and linked to the model.
+the previous run's last checkpoint. The clip fields (context, future, fps, size) and ``seed``
+are set on the data module only and linked to the model: ``--data.seed`` picks the split, the
+clip order and augmentations and the model's masks; ``--seed_everything`` the initial weights.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ssl_video.pretrain.callbacks import PredictionPictures, Throughput
 from ssl_video.pretrain.module import VideoPretrainer
 
 CLIP_FIELDS = ("context", "future", "fps", "size")
+LINKED_FIELDS = (*CLIP_FIELDS, "seed")  # data.<field> -> model.<field>; Lightning refuses two different values
 DEFAULT_ROOT = "runs/pretrain"
 
 
@@ -39,7 +41,7 @@ class PretrainCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True, "trainer.default_root_dir": DEFAULT_ROOT})
         parser.add_lightning_class_args(PredictionPictures, "pictures")
         parser.add_lightning_class_args(Throughput, "throughput")
-        for field in CLIP_FIELDS:
+        for field in LINKED_FIELDS:
             parser.link_arguments(f"data.{field}", f"model.{field}")
 
     def instantiate_trainer(self, **kwargs) -> Trainer:

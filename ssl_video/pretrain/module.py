@@ -92,7 +92,7 @@ def _load_objective_weights(objectives: nn.ModuleList, source: str) -> None:
 class VideoPretrainer(pl.LightningModule):
     """Pretrain ``encoder`` on clips of ``context`` + ``future`` frames with the given objectives.
 
-    Args (clip fields are linked from the data module by the CLI, never set twice):
+    Args (clip fields and seed are linked from the data module by the CLI, never set twice):
         encoder / encoder_args: registry name and overrides, e.g. "vit_tiny", {"tubelet": [2, 8, 8]}.
         objectives: objective modules with their weights (default: future_pixels alone).
         context, future, fps, size: the clip; the first ``context`` frames are what the model sees.

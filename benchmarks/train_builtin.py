@@ -11,8 +11,9 @@
 2. ``ssl-video fit --config configs/pretrain/quickstart.yaml`` (the recipe every user gets) for ``--steps`` steps
    with the online probe on the quickstart's labeled drives (``--labels``, seed 0), resuming from ``last.ckpt``
    when a previous run was stopped; wall time accumulates across resumes in ``OUT/wall.json``;
-3. exports the weights with their training facts (minutes of video, steps, clips seen, hardware, wall time) and,
-   with ``--ship NAME``, copies them into ``ssl_video/hub/builtin/`` with a registry entry.
+3. exports the weights with their training facts (minutes of video, steps, clips seen, hardware, wall time) and the
+   objective's predictor (``--objectives``: continued pretraining starts from it with ``--model.init_objectives
+   true``) and, with ``--ship NAME``, copies them into ``ssl_video/hub/builtin/`` with a registry entry.
 
 Extra ``ssl-video fit`` options go after ``--`` (e.g. ``-- --trainer.accelerator gpu``).
 """
@@ -119,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         "minutes_of_video": round(minutes, 1), "steps": args.steps, "batch_size": batch,
         "clips_seen": args.steps * batch, "hardware": hardware(), "wall_minutes": round(wall["seconds"] / 60, 1),
         "recipe": f"configs/pretrain/quickstart.yaml {' '.join(args.overrides)}".strip(),
+        "objectives_weights": "included (objectives.<i>.*), so continued pretraining can start from them: "
+                              "--model.init_objectives true",
     }}
     if wall["runs"] > 1:  # a resume with a larger --steps stretches the cosine schedule: the lr rises again (a warm restart)
         facts["training"]["runs"] = (f"{wall['runs']} runs; each resumed from last.ckpt with its --steps as the cosine "
@@ -126,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     facts_path = out / "facts.json"
     facts_path.write_text(json.dumps(facts, indent=1))
     export = [sys.executable, "-m", "ssl_video.cli", "weights", "export", str(last), str(out / "weights"),
-              "--extra", str(facts_path)]
+              "--extra", str(facts_path), "--objectives"]
     if args.ship:
         export += ["--name", args.ship, "--registry", str(BUILTIN_REGISTRY)]
     subprocess.run(export, check=True, cwd=ROOT)

@@ -12,6 +12,7 @@ import torch
 from pytorch_lightning.trainer.connectors import data_connector
 
 from ssl_video.pretrain.cli import main
+from ssl_video.pretrain.module import OBJECTIVES as OBJECTIVE_CLASSES
 from ssl_video.pretrain.module import load_pretrainer, warmup_cosine
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
@@ -20,6 +21,9 @@ OBJECTIVES = json.dumps([
     {"class_path": "ssl_video.pretrain.future_pixels.FuturePixels", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
     {"class_path": "ssl_video.pretrain.future_features.FutureFeatures", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
 ])
+
+
+OBJECTIVES_BY_PATH = {f"{c.__module__}.{c.__name__}": c for c in OBJECTIVE_CLASSES.values()}
 
 
 def tiny_args(data: Path, root: Path, max_steps: int) -> list[str]:
@@ -171,9 +175,26 @@ def test_init_objectives_starts_the_predictors_from_a_checkpoint_or_an_export_wi
         VideoPretrainer(encoder_args=json.loads(TINY), context=2, future=2, size=32, init_objectives=True)
 
     root = tmp_path / "continued"  # through the CLI, from the export; the checkpoint rebuilds without the source
-    args = ["--model.init_encoder", str(tmp_path / "with"), "--model.init_objectives", "true"]
+    args = ["--model.init_encoder", str(tmp_path / "with"), "--model.init_objectives", "true", "--data.seed", "1"]
     assert main(["fit", *tiny_args(drive_data, root, max_steps=2), *args]) == 0
-    load_pretrainer(root / "checkpoints" / "last.ckpt")
+    assert load_pretrainer(root / "checkpoints" / "last.ckpt").hparams.seed == 1  # data.seed also seeds the masks
+
+
+def test_builtin_weights_hold_the_predictor_of_the_quickstart_config():
+    """The README's command: the quickstart config continued from the built-in weights, predictor included."""
+    import yaml
+
+    from ssl_video.hub import load_objectives_state
+    from ssl_video.pretrain.module import VideoPretrainer
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    objectives = [OBJECTIVES_BY_PATH[o["class_path"]](**o["init_args"]) for o in cfg["model"]["objectives"]]
+    data = cfg["data"]
+    model = VideoPretrainer(encoder=cfg["model"]["encoder"], encoder_args=cfg["model"]["encoder_args"], objectives=objectives,
+                            context=data["context"], future=data["future"], size=data["size"],
+                            init_encoder="drive-future-vit-tiny", init_objectives=True)
+    state = load_objectives_state("drive-future-vit-tiny")[0]
+    assert state and all(torch.equal(model.objectives.state_dict()[k], v) for k, v in state.items())
 
 
 def test_freeze_encoder_steps_trains_the_heads_first_then_the_encoder(drive_data, tmp_path):

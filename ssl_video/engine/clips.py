@@ -37,7 +37,7 @@ class LoadedModel:
 
     enc: Any  # EvalEncoder
     spec: ClipSpec
-    pretrainer: Any = None  # a VideoPretrainer when loaded from a .ckpt (carries the future predictors)
+    pretrainer: Any = None  # a VideoPretrainer (carries the future predictors): from a .ckpt or weights that hold them
 
     @property
     def encoder(self) -> nn.Module:
@@ -73,8 +73,9 @@ def clip_spec_from(meta: dict | None, overrides: dict[str, Any]) -> ClipSpec:
 
 
 def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device: str = "cpu") -> LoadedModel:
-    """Resolve ``--encoder``: a ``.ckpt`` (with predictors), exported weights, a weights name, or an
-    architecture name (random init), through ``ssl_video.evaluate.features.load_eval_encoder``."""
+    """Resolve ``--encoder``: a ``.ckpt`` (with predictors), exported weights (with predictors when exported with
+    ``--objectives``, as the built-in weights are), a weights name, or an architecture name (random init), through
+    ``ssl_video.evaluate.features.load_eval_encoder``."""
     from ssl_video.evaluate.features import load_eval_encoder
 
     enc = load_eval_encoder(ref)
@@ -82,17 +83,20 @@ def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device
         log.warning("%s is an architecture name: using a randomly initialised encoder (a baseline, not a trained model)", ref)
     enc.encoder.eval().to(device)
     spec = clip_spec_from(enc.preprocessing, dict(clip_overrides or {}))
-    pretrainer = _load_pretrainer(ref, device) if str(ref).endswith(".ckpt") else None
+    pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if enc.pretrained else None
     if pretrainer is not None:
         enc.encoder = pretrainer.encoder  # the same weights, inside the module that owns the predictors
     return LoadedModel(enc, spec, pretrainer)
 
 
-def _load_pretrainer(path: str, device: str):
-    """The VideoPretrainer of a ``.ckpt`` (encoder + objective heads)."""
-    from ssl_video.pretrain.module import load_pretrainer
+def _load_pretrainer(ref: str, device: str, checkpoint: bool):
+    """The VideoPretrainer (encoder + objective heads) of a ``.ckpt``, or of weights exported with their
+    objectives (the built-in weights); None for weights without them."""
+    from ssl_video.pretrain.module import load_pretrainer, pretrainer_from_weights
 
-    return load_pretrainer(path, map_location=device).eval()
+    if checkpoint:
+        return load_pretrainer(ref, map_location=device).eval()
+    return pretrainer_from_weights(ref, map_location=device)
 
 
 @dataclass

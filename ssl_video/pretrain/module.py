@@ -309,3 +309,29 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     model = VideoPretrainer(**hparams, objectives=objectives)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
     return model.eval()
+
+
+def pretrainer_from_weights(source: str, map_location: str | torch.device = "cpu") -> VideoPretrainer | None:
+    """Rebuild a VideoPretrainer (encoder + objectives) from exported weights that hold their objectives
+    (``ssl-video weights export --objectives``; the built-in weights do), in eval mode; None when they hold none.
+
+    Everything comes from the weights' config (architecture, preprocessing, ``training.objectives``, rebuilt
+    through the ``OBJECTIVES`` table) and is loaded strictly, as ``model.init_encoder`` + ``model.init_objectives``.
+    """
+    from ssl_video.hub import load_encoder_with_config, load_objectives_state
+
+    try:
+        load_objectives_state(source, progress=False)
+    except UserError:
+        return None
+    _, config = load_encoder_with_config(source, progress=False)
+    objectives = []
+    for entry in config.get("training", {}).get("objectives", []):
+        if entry.get("name") not in OBJECTIVES:
+            raise UserError(f"{source}: unknown objective {entry.get('name')!r}; known: {sorted(OBJECTIVES)}")
+        objectives.append(OBJECTIVES[entry["name"]](**entry.get("init_args", {})))
+    pre = config["preprocessing"]
+    model = VideoPretrainer(encoder=config["architecture"], encoder_args=config["args"], objectives=objectives,
+                            context=pre["context"], future=pre["future"], fps=pre["fps"], size=list(pre["size"]),
+                            mean=pre["mean"], std=pre["std"], init_encoder=str(source), init_objectives=True)
+    return model.to(map_location).eval()

@@ -72,3 +72,31 @@ def test_overlap_mask():
     assert mask.tolist() == [True, False, True]
     assert not mining.overlap_mask(windows, []).any()
     assert np.asarray(mining.overlap_mask([], windows)).shape == (0,)
+
+
+def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path, engine_videos):
+    """Weights exported with their objectives (as the built-in ones) mine with the objective's own future error,
+    the same numbers as the fit checkpoint they came from; weights without them fall back to linear dynamics."""
+    from ssl_video.hub import export_weights
+    from ssl_video.pretrain.future_pixels import FuturePixels
+    from ssl_video.pretrain.module import VideoPretrainer
+
+    torch.manual_seed(0)
+    model = VideoPretrainer(encoder_args={"img_size": 32, "num_frames": 8, "tubelet": [2, 8, 8], "embed_dim": 48,
+                                          "depth": 1, "num_heads": 3},
+                            objectives=[FuturePixels(predictor_dim=24, predictor_depth=1, zero_head=False)],
+                            context=4, future=4, fps=5.0, size=32)
+    ckpt = {"state_dict": model.state_dict(), "global_step": 0, "epoch": 0, "hyper_parameters": dict(model.hparams)}
+    model.on_save_checkpoint(ckpt)  # the checkpoint contract that `ssl-video fit` writes
+    torch.save(ckpt, tmp_path / "last.ckpt")
+    sources = {"ckpt": tmp_path / "last.ckpt", "with": export_weights(tmp_path / "last.ckpt", tmp_path / "with", objectives=True),
+               "plain": export_weights(tmp_path / "last.ckpt", tmp_path / "plain")}
+    surprise = {}
+    for name, source in sources.items():
+        out = tmp_path / name
+        assert mining.cli_main(["--encoder", str(source), "--data", str(engine_videos), "--out", str(out), "--top", "4",
+                                "--by", "surprise", *CLIP]) == 0
+        surprise[name] = [float(r["surprise"]) for r in csv.DictReader((out / "scores.csv").open())]
+        reason = read_manifest(out / "ranking.csv")[0].labels["reason"]
+        assert ("[linear_dynamics]" if name == "plain" else "[future_pixels]") in reason, (name, reason)
+    np.testing.assert_allclose(surprise["with"], surprise["ckpt"], rtol=1e-5, atol=1e-6)

@@ -86,6 +86,13 @@ def test_print_config_links_clip_fields(drive_data, tmp_path, capsys):
     assert "context: 2" in printed and "future_pixels.FuturePixels" in printed
 
 
+def test_seed_is_set_on_the_data_and_linked_to_the_model(drive_data, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:  # set twice would be refused by Lightning later, with a traceback
+        main(["fit", *tiny_args(drive_data, tmp_path, max_steps=1), "--model.seed", "1", "--print_config"])
+    assert exit_info.value.code == 2
+    assert 'Linked "model.seed" must be given via "data.seed"' in capsys.readouterr().err
+
+
 def test_warmup_cosine_schedule():
     values = [warmup_cosine(s, 10, 110, 0.1) for s in range(111)]
     assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)

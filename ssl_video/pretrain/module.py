@@ -288,6 +288,17 @@ class VideoPretrainer(pl.LightningModule):
             checkpoint["ssl_video"]["init_encoder"] = str(h.init_encoder)  # the weights it continued from
 
 
+def build_objectives(described: Sequence[dict], source) -> list[Objective]:
+    """Objectives from their ``describe()`` records (checkpoint or exported config) through the ``OBJECTIVES``
+    table, never by import path; an objective this version does not know is a ``UserError`` naming ``source``."""
+    objectives = []
+    for entry in described:
+        if entry.get("name") not in OBJECTIVES:
+            raise UserError(f"{source}: unknown objective {entry.get('name')!r}; known: {sorted(OBJECTIVES)}")
+        objectives.append(OBJECTIVES[entry["name"]](**entry.get("init_args", {})))
+    return objectives
+
+
 def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPretrainer:
     """Rebuild a VideoPretrainer (encoder, objectives, EMA target) from a ``ssl-video fit`` checkpoint, in eval mode.
 
@@ -297,11 +308,7 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     if "ssl_video" not in checkpoint or "state_dict" not in checkpoint:
         raise ValueError(f"{path}: not an `ssl-video fit` checkpoint (no 'ssl_video' / 'state_dict' entry)")
-    objectives = []
-    for entry in checkpoint["ssl_video"]["objectives"]:
-        if entry["name"] not in OBJECTIVES:
-            raise ValueError(f"{path}: unknown objective {entry['name']!r}; known: {sorted(OBJECTIVES)}")
-        objectives.append(OBJECTIVES[entry["name"]](**entry["init_args"]))
+    objectives = build_objectives(checkpoint["ssl_video"]["objectives"], path)
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
     hparams["compile"] = False
@@ -325,11 +332,7 @@ def pretrainer_from_weights(source: str, map_location: str | torch.device = "cpu
     except UserError:
         return None
     _, config = load_encoder_with_config(source, progress=False)
-    objectives = []
-    for entry in config.get("training", {}).get("objectives", []):
-        if entry.get("name") not in OBJECTIVES:
-            raise UserError(f"{source}: unknown objective {entry.get('name')!r}; known: {sorted(OBJECTIVES)}")
-        objectives.append(OBJECTIVES[entry["name"]](**entry.get("init_args", {})))
+    objectives = build_objectives(config.get("training", {}).get("objectives", []), source)
     pre = config["preprocessing"]
     model = VideoPretrainer(encoder=config["architecture"], encoder_args=config["args"], objectives=objectives,
                             context=pre["context"], future=pre["future"], fps=pre["fps"], size=list(pre["size"]),

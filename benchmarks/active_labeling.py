@@ -2,6 +2,7 @@
 
     python benchmarks/active_labeling.py                  # ~5 min on 2 CPU cores (data + tiny pretraining + loop)
     python benchmarks/active_labeling.py --encoder runs/quickstart/checkpoints/last.ckpt --seeds 5 --rounds 10
+    python benchmarks/active_labeling.py --encoder drive-future-vit-tiny   # the built-in weights and their predictor
 
 Protocol (a pool-based active-learning simulation, e.g. Settles 2009; Sener & Savarese 2018):
 the drives are split by sequence into a pool (labels hidden) and a held-out test set. Each run
@@ -37,9 +38,12 @@ log = logging.getLogger("active_labeling")
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--work", default="runs/active_labeling", help="data and pretraining go here")
-    p.add_argument("--data", help="labeled drive data (folder with labels.csv); default: generate into --work")
+    p.add_argument("--data", help="labeled drive data (a labels CSV, or a folder with labels.csv); "
+                                   "default: generate the built-in world into --work")
     p.add_argument("--minutes", type=float, default=12.0, help="minutes of driving to generate")
-    p.add_argument("--encoder", help="a .ckpt from ssl-video fit; default: pretrain the quickstart config in --work")
+    p.add_argument("--encoder", help="what `ssl-video mine --encoder` takes: a .ckpt from ssl-video fit, weights exported "
+                                     "with --objectives, or a weights name (drive-future-vit-tiny); default: pretrain "
+                                     "the quickstart config in --work")
     p.add_argument("--pretrain-steps", type=int, default=200)
     p.add_argument("--targets", default="turn_next,lane_change", help="comma-separated label columns")
     p.add_argument("--strategies", default="random,surprise,uncertainty,diversity,mixed")
@@ -57,17 +61,23 @@ def parse_args(argv=None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def prepare(args) -> tuple[Path, Path]:
-    """(data folder, checkpoint): generate and pretrain when not given."""
+def prepare(args) -> tuple[Path, str]:
+    """(labels manifest, encoder reference): generate data (only without --data) and pretrain when not given."""
     work = Path(args.work)
-    data = Path(args.data) if args.data else work / "drive"
-    if not (data / "labels.csv").exists():
-        from ssl_video.data.drive_world import make_drive_dataset
+    if args.data:
+        data = Path(args.data)
+        data = data / "labels.csv" if data.is_dir() else data
+        if not data.is_file():
+            raise SystemExit(f"--data {args.data}: no such manifest (give a labels CSV, or a folder holding labels.csv)")
+    else:
+        data = work / "drive" / "labels.csv"
+        if not data.exists():
+            from ssl_video.data.drive_world import make_drive_dataset
 
-        log.info("generating %.1f minutes of driving into %s", args.minutes, data)
-        make_drive_dataset(data, minutes=args.minutes, seed=0, size=64, fps=10.0, drive_s=60.0, window_s=2.0)
+            log.info("generating %.1f minutes of driving into %s", args.minutes, data.parent)
+            make_drive_dataset(data.parent, minutes=args.minutes, seed=0, size=64, fps=10.0, drive_s=60.0, window_s=2.0)
     if args.encoder:
-        return data, Path(args.encoder)
+        return data, args.encoder
     ckpt = work / "run" / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         log.info("pretraining the quickstart model for %d steps", args.pretrain_steps)
@@ -80,7 +90,7 @@ def prepare(args) -> tuple[Path, Path]:
         if not found:
             raise FileNotFoundError(f"pretraining wrote no checkpoint under {work / 'run'}")
         ckpt = found[-1]
-    return data, ckpt
+    return data, str(ckpt)
 
 
 def seed_set(y: np.ndarray, pool: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -123,12 +133,17 @@ def run_loop(strategy: str, emb, y, groups, surprise, pool, test, start, args, s
     return history
 
 
-def meta_encoder(ckpt: Path) -> str:
-    """The checkpoint's name and training steps, for the record."""
-    import torch
+def meta_encoder(ref: str) -> str:
+    """The encoder's name and training steps, for the record."""
+    if ref.endswith(".ckpt"):
+        import torch
 
-    steps = torch.load(ckpt, map_location="cpu", weights_only=True).get("global_step")
-    return f"{ckpt.name} (quickstart config, {steps} steps)"
+        steps = torch.load(ref, map_location="cpu", weights_only=True).get("global_step")
+        return f"{Path(ref).name} (quickstart config, {steps} steps)"
+    from ssl_video.hub.api import load_encoder_with_config
+
+    training = load_encoder_with_config(ref, progress=False)[1].get("training", {})
+    return f"{ref} ({training.get('steps', '?')} steps{', ' + training['recipe'] if 'recipe' in training else ''})"
 
 
 def labels_to_reach(curve_mean: list[float], labels: list[int], goal: float) -> str:
@@ -169,8 +184,8 @@ def plot(results: dict, path: Path, metric: str) -> None:
 
 def markdown(results: dict, meta: dict, metric: str) -> str:
     lines = ["## Active labeling", "",
-             "`python benchmarks/active_labeling.py` (" + meta["machine"] + f", {meta['seconds']:.0f} s in all). "
-             f"Data: {meta['windows']} windows of {meta['drives']} built-in drives (2 s, 64x64, 10 fps), split by drive into "
+             f"`{meta['command']}` (" + meta["machine"] + f", {meta['seconds']:.0f} s in all). "
+             f"Data: {meta['windows']} windows of {meta['drives']} drives (`{meta['data']}`), split by drive into "
              f"a pool ({meta['pool']}) and test drives ({meta['test']}). Encoder: `{meta['encoder']}` "
              f"(surprise from its `{meta['surprise']}` objective). Start: {meta['seed_labels']} stratified random labels; "
              f"+{meta['batch']} per round; linear probe ({meta['probe']}); {meta['seeds']} seeds, mean ± std of "
@@ -226,9 +241,9 @@ def main(argv=None) -> int:
     from ssl_video.engine.mining import surprise_scores
 
     t0 = time.time()
-    data, ckpt = prepare(args)
-    windows, index = load_windows(data / "labels.csv")
-    model = load_model(str(ckpt))
+    data, ref = prepare(args)
+    windows, index = load_windows(data)
+    model = load_model(ref)
     run = run_windows(model, windows, index.by_path(), with_surprise=True, batch_size=16, progress=True)
     windows = [windows[i] for i in run.index]
     groups = np.asarray([w.sequence for w in windows])
@@ -251,8 +266,9 @@ def main(argv=None) -> int:
         meta.update(pool=len(pool), test=len(test))
     metric = "balanced_accuracy"
     plot(results, Path(args.figure), metric)
-    meta.update(machine="2-core shared CPU", seconds=time.time() - t0, windows=len(windows), drives=len(set(groups)),
-                encoder=meta_encoder(ckpt), surprise=source,
+    command = " ".join(["python benchmarks/active_labeling.py", *(sys.argv[1:] if argv is None else argv)])
+    meta.update(command=command, data=str(data), machine="2-core shared CPU", seconds=time.time() - t0, windows=len(windows), drives=len(set(groups)),
+                encoder=meta_encoder(ref), surprise=source,
                 probe="standardized logistic regression, C=1" if args.probe == "fixed" else "`fit_linear_probe`, CV-chosen C", seed_labels=args.seed_labels, batch=args.batch, seeds=args.seeds,
                 figure=args.figure, finding=finding(results, metric))
     section = markdown(results, meta, metric)

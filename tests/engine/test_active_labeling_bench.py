@@ -32,3 +32,11 @@ def test_seed_set_covers_every_class_of_the_pool():
 def test_labels_to_reach():
     assert bench.labels_to_reach([0.3, 0.5, 0.7], [8, 16, 24], 0.5) == "16"
     assert bench.labels_to_reach([0.3, 0.4], [8, 16], 0.5) == "> 16"
+
+
+def test_meta_encoder_names_the_builtin_weights_and_their_steps():
+    """--encoder takes what `ssl-video mine` takes; the record names the weights and their training steps."""
+    from ssl_video.hub.registry import get_weights
+
+    steps = get_weights("drive-future-vit-tiny").config["training"]["steps"]
+    assert bench.meta_encoder("drive-future-vit-tiny").startswith(f"drive-future-vit-tiny ({steps} steps")

@@ -328,11 +328,11 @@ def pretrainer_from_weights(source: str, map_location: str | torch.device = "cpu
     from ssl_video.hub import load_encoder_with_config, load_objectives_state
 
     try:
-        load_objectives_state(source, progress=False)
+        described = load_objectives_state(source, progress=False)[1]
     except UserError:
         return None
-    _, config = load_encoder_with_config(source, progress=False)
-    objectives = build_objectives(config.get("training", {}).get("objectives", []), source)
+    objectives = build_objectives(described, source)
+    config = load_encoder_with_config(source, progress=False)[1]
     pre = config["preprocessing"]
     model = VideoPretrainer(encoder=config["architecture"], encoder_args=config["args"], objectives=objectives,
                             context=pre["context"], future=pre["future"], fps=pre["fps"], size=list(pre["size"]),

@@ -49,6 +49,20 @@ def sincos_3d(dim: int, grid: tuple[int, int, int]) -> torch.Tensor:
     return F.pad(emb, (0, dim - emb.shape[1]))  # (N, dim)
 
 
+def sincos_3d_on(dim: int, grid: tuple[int, int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """:func:`sincos_3d` on ``device`` in ``dtype``, cached there: (T'H'W', dim), read-only.
+
+    One host-to-device copy per (grid, device, dtype) instead of one per forward: a plain copy from
+    pageable host memory waits for the GPU to finish its queued work, a host sync in every step.
+    """
+    return _sincos_on(dim, tuple(int(g) for g in grid), torch.device(device), dtype)
+
+
+@functools.lru_cache(maxsize=64)
+def _sincos_on(dim: int, grid: tuple[int, int, int], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    return sincos_3d(dim, grid).to(device=device, dtype=dtype)
+
+
 def time_index(token_ids: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
     """Raster token index -> its time index t' (same shape)."""
     return torch.div(token_ids, grid[1] * grid[2], rounding_mode="floor")

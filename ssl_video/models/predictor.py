@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ssl_video.models.layers import Block, init_transformer, sincos_3d
+from ssl_video.models.layers import Block, init_transformer, sincos_3d_on
 
 
 def _batched_ids(ids: torch.Tensor, batch: int, name: str) -> torch.Tensor:
@@ -55,7 +55,7 @@ class Predictor(nn.Module):
         tgt_ids = _batched_ids(target_pos_ids, B, "target_pos_ids")
         if ctx_ids.shape[1] != Nc:
             raise ValueError(f"context has {Nc} tokens but context_pos_ids has {ctx_ids.shape[1]}")
-        pos = sincos_3d(self.dim, tuple(int(g) for g in grid)).to(device=context.device, dtype=context.dtype)  # (N, dim)
+        pos = sincos_3d_on(self.dim, grid, context.device, context.dtype)  # (N, dim)
         ctx = self.embed(context) + pos[ctx_ids]  # (B, Nc, Din) -> (B, Nc, dim)
         tgt = self.mask_token.expand(B, tgt_ids.shape[1], -1) + pos[tgt_ids]  # (B, Nt, dim)
         if target_init is not None:

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ssl_video.models.layers import Block, causal_time_mask, init_transformer, sincos_3d, time_index
+from ssl_video.models.layers import Block, causal_time_mask, init_transformer, sincos_3d_on, time_index
 from ssl_video.models.registry import apply_overrides, register_encoder
 
 
@@ -95,7 +95,7 @@ class VideoViT(nn.Module):
     def _pos(self, grid: tuple[int, int, int], x: torch.Tensor) -> torch.Tensor:
         """Position embedding for a grid -> (1, N, D) on x's device/dtype."""
         if self.pos_embed is None:
-            return sincos_3d(self.embed_dim, grid).to(device=x.device, dtype=x.dtype)[None]
+            return sincos_3d_on(self.embed_dim, grid, x.device, x.dtype)[None]
         if grid == self._pos_grid:
             return self.pos_embed
         D = self.embed_dim

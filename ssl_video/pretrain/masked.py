@@ -22,7 +22,7 @@ from torch import nn
 
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.objective import Objective, ObjectiveOutput
-from ssl_video.pretrain.patches import gather_tokens, patchify
+from ssl_video.pretrain.patches import gather_tokens, ids_to, patchify
 
 
 def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,7 +82,7 @@ class Masked(Objective):
         if self.predictor is None:
             raise RuntimeError("masked: call attach(encoder) before forward")
         grid = encoder.grid_size(*video.shape[2:])
-        visible, masked = (ids.to(video.device) for ids in tube_mask(video.shape[0], grid, self.mask_ratio, generator))
+        visible, masked = (ids_to(ids, video.device) for ids in tube_mask(video.shape[0], grid, self.mask_ratio, generator))
         features = encoder.forward_features(video, keep=visible)  # (B, C, T, H, W) -> (B, Kv, D)
         pred = self.predictor(features, visible, masked, grid)  # -> (B, Km, P)
         target = gather_tokens(patchify(video, encoder.tubelet), masked)  # (B, N, P) -> (B, Km, P)

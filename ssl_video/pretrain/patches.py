@@ -58,6 +58,17 @@ def gather_tokens(x: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
     return torch.gather(x, 1, ids[..., None].expand(-1, -1, x.shape[-1]))  # (B, N, D) -> (B, K, D)
 
 
+def ids_to(ids: torch.Tensor, device=None) -> torch.Tensor:
+    """Token ids drawn on the host -> ``device``, without a host sync on CUDA (through pinned memory, non-blocking;
+    a plain copy from pageable memory waits for the GPU's queued work)."""
+    if device is None:
+        return ids
+    device = torch.device(device)
+    if device.type == "cuda":
+        return ids.pin_memory().to(device, non_blocking=True)
+    return ids.to(device)
+
+
 def context_block_split(batch: int, grid: tuple[int, int, int], context_frames: int, tubelet_t: int, ratio: float,
                         generator: torch.Generator, device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Like ``future_split``, but a random spatial block of ~``ratio`` of each context frame's area is hidden too
@@ -87,4 +98,4 @@ def context_block_split(batch: int, grid: tuple[int, int, int], context_frames: 
     n_hidden = bh * bw * t_context
     visible, hidden = ctx_ids[order[:, : ctx_ids.numel() - n_hidden]], ctx_ids[order[:, ctx_ids.numel() - n_hidden:]]
     targets = torch.cat([hidden, fut_ids[None].expand(batch, -1)], dim=1)
-    return visible.to(device), targets.to(device)
+    return ids_to(visible, device), ids_to(targets, device)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ssl_video.models import VideoViT, VideoViTConfig, get_encoder, sincos_3d
+from ssl_video.models.layers import sincos_3d_on
 
 TINY = dict(img_size=32, num_frames=4, tubelet=(2, 8, 8), embed_dim=48, depth=2, num_heads=3)
 
@@ -87,6 +88,16 @@ def test_sincos_3d_distinct_positions():
     pos = sincos_3d(48, (2, 3, 4))
     assert pos.shape == (24, 48)
     assert torch.cdist(pos, pos).add(torch.eye(24) * 10).min() > 1e-3
+
+
+def test_sincos_on_a_device_is_made_once_per_grid_device_and_dtype():
+    a = sincos_3d_on(48, (2, 3, 4), torch.device("cpu"), torch.bfloat16)
+    assert a.dtype == torch.bfloat16 and torch.equal(a, sincos_3d(48, (2, 3, 4)).bfloat16())
+    assert sincos_3d_on(48, [2, 3, 4], "cpu", torch.bfloat16) is a  # same entry: no copy per forward
+    assert sincos_3d_on(48, (2, 3, 4), "cpu", torch.float32) is not a
+    enc = tiny()
+    x = torch.zeros(1, 8, 96)
+    assert enc._pos((2, 4, 4), x).data_ptr() == enc._pos((2, 4, 4), x).data_ptr()  # a view of one cached tensor
 
 
 def test_init_is_explicit():

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 from pytorch_lightning import Trainer
-from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.callbacks import ModelCheckpoint, ProgressBar, TQDMProgressBar
 from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
@@ -49,6 +49,13 @@ class PretrainCLI(LightningCLI):
         root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT)
         if trainer_config.get("logger") in (None, True):  # default loggers: TensorBoard + CSV in the run directory
             kwargs["logger"] = [TensorBoardLogger(root, name="tb"), CSVLogger(root, name="csv")]
+        callbacks = trainer_config.get("callbacks") or []
+        callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
+        if trainer_config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+            # Each refresh of the bar reads the loss off the device (a host sync on a GPU): at the logging steps, not
+            # at every step. A progress bar in trainer.callbacks (or enable_progress_bar: false) takes precedence.
+            every = trainer_config.get("log_every_n_steps") or 50
+            kwargs["callbacks"] = [*callbacks, TQDMProgressBar(refresh_rate=every)]
         checkpoint = self._get(self.config_init, "checkpoint")
         if checkpoint.dirpath is None:  # a fixed folder, so `--ckpt_path last` finds the previous run's checkpoint
             checkpoint.dirpath = os.path.realpath(root / "checkpoints")

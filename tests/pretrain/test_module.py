@@ -11,9 +11,10 @@ import pytest
 import torch
 from pytorch_lightning.trainer.connectors import data_connector
 
-from ssl_video.pretrain.cli import main
+from ssl_video.data.datamodules import UnlabeledClipDataModule
+from ssl_video.pretrain.cli import PretrainCLI, main
 from ssl_video.pretrain.module import OBJECTIVES as OBJECTIVE_CLASSES
-from ssl_video.pretrain.module import load_pretrainer, warmup_cosine
+from ssl_video.pretrain.module import VideoPretrainer, load_pretrainer, warmup_cosine
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
 TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})
@@ -76,6 +77,18 @@ def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data
     errors = model.future_errors(clips)
     assert {k: v.shape for k, v in errors.items()} == {"future_pixels": (3,), "future_features": (3,)}
     torch.testing.assert_close(errors["future_pixels"], model.future_errors(clips)["future_pixels"])
+
+
+def _trainer(args: list[str]):
+    return PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, args=args, run=False).trainer
+
+
+def test_progress_bar_reads_the_loss_at_logging_steps_only(drive_data, tmp_path):
+    args = [a for a in tiny_args(drive_data, tmp_path, max_steps=1) if a not in ("--trainer.enable_progress_bar", "false")]
+    assert _trainer(args).progress_bar_callback.refresh_rate == 2  # = trainer.log_every_n_steps (a sync on a GPU)
+    assert _trainer([*args, "--trainer.enable_progress_bar", "false"]).progress_bar_callback is None
+    own = ["--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "7"]
+    assert _trainer([*args, *own]).progress_bar_callback.refresh_rate == 7  # the user's bar wins
 
 
 def test_print_config_links_clip_fields(drive_data, tmp_path, capsys):

@@ -11,10 +11,11 @@ and backward) and MFU = FLOPs per step x steps per second / peak. Peak: the tabl
 for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``; on CPU only with
 ``--cpu-peak-gflops`` (an estimate you supply, e.g. cores x GHz x FLOPs/cycle).
 
-One row per (model, mode): ``eager``, or ``compile``: ``torch.compile`` of ``forward_features`` of
-the online encoder and of the EMA target encoder (the objectives call ``forward_features``, not
-``encoder(...)``, so ``encoder.compile()`` would compile nothing); predictors, losses and the
-optimizer stay eager. ``--compile`` is an alias for ``--modes compile``. FLOPs are
+One row per (model, mode): ``eager``, or ``compile``: what ``model.compile: true`` compiles in
+``ssl-video fit`` (``ssl_video.models.compile_modules``): ``forward_features`` of the online encoder
+and of the EMA target encoder (the objectives call ``forward_features``, not ``encoder(...)``, so
+``encoder.compile()`` would compile nothing) and both predictors; masking, losses, the optimizer
+(fused AdamW on GPU) and the EMA update stay eager. ``--compile`` is an alias for ``--modes compile``. FLOPs are
 counted eagerly, before compiling, so they are the same in both modes. "warm-up (s)" is the
 wall time of the ``--warmup`` steps, which include the compilation in compile mode (much less
 when Inductor's on-disk cache already holds the graphs from an earlier run). "peak
@@ -30,7 +31,7 @@ import time
 
 import torch
 
-from ssl_video.models import compile_encoders, get_encoder
+from ssl_video.models import compile_modules, get_encoder
 from ssl_video.models.flops import count_flops
 from ssl_video.pretrain.future_features import FutureFeatures
 from ssl_video.pretrain.future_pixels import FuturePixels
@@ -93,8 +94,8 @@ def run(model: str, mode: str, args, device: torch.device) -> dict:
     flops = count_flops(loss_fn)  # forward + backward of the summed losses, eager (before compiling)
     optimizer.zero_grad(set_to_none=True)
     if mode == "compile":
-        compile_encoders(encoder)  # lazy: compiles in the first warm-up step
-        compile_encoders(objectives)  # the EMA target encoder of future_features
+        compile_modules(encoder)  # lazy: compiles in the first warm-up step
+        compile_modules(objectives)  # the predictors and the EMA target encoder of future_features
     sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -125,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--modes", nargs="+", choices=["eager", "compile"], default=["eager"],
-                        help="one row per model and mode; compile = torch.compile the encoder")
+                        help="one row per model and mode; compile = torch.compile the encoders and predictors")
     parser.add_argument("--compile", dest="modes", action="store_const", const=["compile"],
                         help="alias for --modes compile")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")

@@ -27,7 +27,7 @@ def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
     """(L,) positions -> (L, dim) embedding, ``dim`` even: [sin(p w_k), cos(p w_k)]."""
     if dim % 2:
         raise ValueError(f"sincos_1d needs an even dim, got {dim}")
-    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64) / (dim / 2.0))
+    omega = 1.0 / 10000 ** (torch.arange(dim // 2, dtype=torch.float64, device=positions.device) / (dim / 2.0))
     angles = positions.to(torch.float64)[:, None] * omega[None, :]  # (L, dim/2)
     return torch.cat([angles.sin(), angles.cos()], dim=1).float()
 
@@ -40,11 +40,15 @@ def sincos_3d(dim: int, grid: tuple[int, int, int]) -> torch.Tensor:
     multiple of 6) are zero. Computed for any grid, so other resolutions and clip lengths
     work without interpolation. Cached on CPU; callers move it to their device.
     """
+    return _sincos_3d(dim, grid)
+
+
+def _sincos_3d(dim: int, grid: tuple[int, int, int], device: torch.device | None = None) -> torch.Tensor:
     t, h, w = grid
     axis_dim = 2 * (dim // 6)
     if axis_dim == 0:
         raise ValueError(f"sincos_3d needs dim >= 6, got {dim}")
-    gt, gh, gw = torch.meshgrid(torch.arange(t), torch.arange(h), torch.arange(w), indexing="ij")
+    gt, gh, gw = torch.meshgrid(*(torch.arange(n, device=device) for n in (t, h, w)), indexing="ij")
     emb = torch.cat([sincos_1d(axis_dim, g.reshape(-1)) for g in (gt, gh, gw)], dim=1)  # (N, 3*axis_dim)
     return F.pad(emb, (0, dim - emb.shape[1]))  # (N, dim)
 
@@ -54,7 +58,11 @@ def sincos_3d_on(dim: int, grid: tuple[int, int, int], device: torch.device, dty
 
     One host-to-device copy per (grid, device, dtype) instead of one per forward: a plain copy from
     pageable host memory waits for the GPU to finish its queued work, a host sync in every step.
+    Under ``torch.compile`` (which would trace through the cache) the table is computed inside the
+    graph, on ``device``: a few fused elementwise ops, and no host-to-device copy in the step.
     """
+    if torch.compiler.is_compiling():
+        return _sincos_3d(dim, tuple(int(g) for g in grid), torch.device(device)).to(dtype)
     return _sincos_on(dim, tuple(int(g) for g in grid), torch.device(device), dtype)
 
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
 from ssl_video.errors import UserError
-from ssl_video.models.compile import compile_encoders
+from ssl_video.models.compile import compile_modules
 from ssl_video.models.registry import encoder_config, get_encoder
 from ssl_video.pretrain.future_features import FutureFeatures
 from ssl_video.pretrain.future_pixels import FuturePixels
@@ -101,7 +101,7 @@ class VideoPretrainer(pl.LightningModule):
         health_every: steps between feature-health logs (feat_std, eff_rank; an SVD, so not every step);
             a multiple of ``trainer.log_every_n_steps``, or Lightning drops the values.
         compile: torch.compile ``forward_features`` of the encoder and of its copies in the objectives
-            (EMA target), the calls the objectives make (GPU; slow to start on CPU).
+            (EMA target), the calls the objectives make, and the objectives' predictors (GPU; slow to start on CPU).
         seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state).
         init_encoder: start from these encoder weights instead of random ones (continued pretraining on your
             own footage): a weights name (``ssl-video weights list``), an exported folder, a ``.safetensors``
@@ -268,10 +268,11 @@ class VideoPretrainer(pl.LightningModule):
 
     def configure_model(self) -> None:
         if self.hparams.compile:
-            # forward_features of the encoder and of the objectives' copies (EMA target); in place,
-            # so state_dict keys and checkpoints are the same as without compile
-            names = compile_encoders(self)
-            log.info("torch.compile: forward_features of %s", ", ".join(names))
+            # forward_features of the encoder and of the objectives' copies (EMA target), and the predictors;
+            # in place, so state_dict keys and checkpoints are the same as without compile
+            names = compile_modules(self)
+            if names:
+                log.info("torch.compile: %s", ", ".join(names))
 
     # -- checkpoint contract ------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

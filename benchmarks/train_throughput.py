@@ -2,10 +2,14 @@
 
     python benchmarks/train_throughput.py --models vit_tiny vit_small --frames 8 --size 64 --batch 4 --cpu-peak-gflops 100
     python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 --modes eager compile   # GPU
+    python benchmarks/train_throughput.py --models vit_base --frames 16 --size 224 --batch 32 --modes eager compile \
+        --objectives-from configs/pretrain/vit_b_16x224.yaml   # the objectives (predictors) that config trains
 
 One training step = future_pixels + future_features losses (forward), backward, AdamW
 step, EMA update: what ``ssl-video fit`` runs per batch, minus data loading (synthetic
-normalized clips already on the device). bf16 autocast on GPU, float32 on CPU. FLOPs are
+normalized clips already on the device). The objectives have their default (narrow, 2-block)
+predictors unless ``--objectives-from CONFIG`` builds them as a pretraining config does (the GPU
+configs' predictors are 384 wide and 6 + 4 blocks deep: as many linear-layer FLOPs as the encoder). bf16 autocast on GPU, float32 on CPU. FLOPs are
 counted once with ``torch.utils.flop_counter`` (matmuls, convolutions, attention; forward
 and backward) and MFU = FLOPs per step x steps per second / peak. Peak: the table below
 for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``; on CPU only with
@@ -28,13 +32,14 @@ from __future__ import annotations
 import argparse
 import gc
 import time
+from pathlib import Path
 
 import torch
+import yaml
 
 from ssl_video.models import compile_modules, get_encoder
 from ssl_video.models.flops import count_flops
-from ssl_video.pretrain.future_features import FutureFeatures
-from ssl_video.pretrain.future_pixels import FuturePixels
+from ssl_video.pretrain.module import OBJECTIVES
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s.
 PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
@@ -47,10 +52,32 @@ def gpu_peak_tflops(name: str) -> float | None:
     return None
 
 
-def build(model: str, frames: int, size: int, device: torch.device):
+def objectives_from(config: str | None) -> list[dict]:
+    """``[{"name": ..., "init_args": {...}}]`` from a pretraining config's ``model.objectives`` (class paths
+    matched by class name against the known objectives, never imported); without a config the default pair."""
+    if config is None:
+        return [{"name": "future_pixels", "init_args": {}}, {"name": "future_features", "init_args": {}}]
+    by_class = {cls.__name__: name for name, cls in OBJECTIVES.items()}
+    try:
+        loaded = yaml.safe_load(Path(config).read_text())
+    except (OSError, yaml.YAMLError) as error:
+        raise SystemExit(f"--objectives-from {config}: not a readable YAML config ({type(error).__name__})") from None
+    entries = ((loaded if isinstance(loaded, dict) else {}).get("model") or {}).get("objectives") or []
+    if not entries:
+        raise SystemExit(f"{config}: no model.objectives to build")
+    described = []
+    for entry in entries:
+        cls = str(entry.get("class_path", "")).rsplit(".", 1)[-1]
+        if cls not in by_class:
+            raise SystemExit(f"{config}: unknown objective {entry.get('class_path')!r}; known: {sorted(by_class)}")
+        described.append({"name": by_class[cls], "init_args": dict(entry.get("init_args") or {})})
+    return described
+
+
+def build(model: str, frames: int, size: int, device: torch.device, described: list[dict]):
     tubelet = [2, 8, 8] if size <= 64 else [2, 16, 16]
     encoder = get_encoder(model, img_size=size, num_frames=frames, tubelet=tubelet).to(device)
-    objectives = torch.nn.ModuleList([FuturePixels(), FutureFeatures()])
+    objectives = torch.nn.ModuleList([OBJECTIVES[d["name"]](**d["init_args"]) for d in described])
     for objective in objectives:
         objective.attach(encoder)
     objectives.to(device)
@@ -69,7 +96,8 @@ def make_step(encoder, objectives, optimizer, video, context, device):
         loss_fn().backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        objectives[1].after_optimizer_step(encoder, 0.5)
+        for objective in objectives:
+            objective.after_optimizer_step(encoder, 0.5)  # EMA update of future_features' target
 
     return loss_fn, step
 
@@ -88,7 +116,7 @@ def free(device: torch.device) -> None:
 
 
 def run(model: str, mode: str, args, device: torch.device) -> dict:
-    encoder, objectives, optimizer = build(model, args.frames, args.size, device)
+    encoder, objectives, optimizer = build(model, args.frames, args.size, device, objectives_from(args.objectives_from))
     video = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
     loss_fn, step = make_step(encoder, objectives, optimizer, video, args.frames // 2, device)
     flops = count_flops(loss_fn)  # forward + backward of the summed losses, eager (before compiling)
@@ -129,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="one row per model and mode; compile = torch.compile the encoders and predictors")
     parser.add_argument("--compile", dest="modes", action="store_const", const=["compile"],
                         help="alias for --modes compile")
+    parser.add_argument("--objectives-from", metavar="CONFIG", default=None,
+                        help="build the objectives (predictor widths and depths) as this pretraining config does; "
+                             "default: future_pixels + future_features with their default predictors")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (torch.set_num_threads)")
     parser.add_argument("--peak-tflops", type=float, default=None, help="override the GPU peak (dense bf16)")
     parser.add_argument("--cpu-peak-gflops", type=float, default=None, help="estimated CPU fp32 peak, for MFU on CPU")
@@ -144,9 +175,12 @@ def main(argv: list[str] | None = None) -> int:
         name = f"CPU, {torch.get_num_threads()} threads"
         peak = args.cpu_peak_gflops / 1000 if args.cpu_peak_gflops else None
         dtype = "float32"
+    described = objectives_from(args.objectives_from)
+    objectives_desc = " + ".join(d["name"] for d in described) + (f" as in {args.objectives_from}" if args.objectives_from
+                                                                  else " (default predictors)")
     print(f"device: {name}; torch {torch.__version__}; dtype {dtype}; clip 3x{args.frames}x{args.size}x{args.size} "
           f"(CxTxHxW); batch {args.batch}; warm-up {args.warmup} + timed {args.steps} steps; "
-          f"objectives future_pixels + future_features; peak {peak if peak else 'unknown'} TFLOP/s")
+          f"objectives {objectives_desc}; peak {peak if peak else 'unknown'} TFLOP/s")
     print("| model | mode | params (M) | clips/s | s/step | warm-up (s) | peak mem (GiB) | "
           "GFLOP/step (fwd+bwd) | achieved TFLOP/s | MFU |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")

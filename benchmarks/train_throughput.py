@@ -9,18 +9,18 @@ One training step = future_pixels + future_features losses (forward), backward, 
 step, EMA update: what ``ssl-video fit`` runs per batch, minus data loading (synthetic
 normalized clips already on the device). The objectives have their default (narrow, 2-block)
 predictors unless ``--objectives-from CONFIG`` builds them as a pretraining config does (the GPU
-configs' predictors are 384 wide and 6 + 4 blocks deep: as many linear-layer FLOPs as the encoder). bf16 autocast on GPU, float32 on CPU. FLOPs are
-counted once with ``torch.utils.flop_counter`` (matmuls, convolutions, attention; forward
-and backward) and MFU = FLOPs per step x steps per second / peak. Peak: the table below
-for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``; on CPU only with
-``--cpu-peak-gflops`` (an estimate you supply, e.g. cores x GHz x FLOPs/cycle).
+configs' predictors are 384 wide and 6 + 4 blocks deep: as many linear-layer FLOPs as the encoder).
+bf16 autocast on GPU, float32 on CPU. FLOPs are counted once with ``torch.utils.flop_counter``
+(matmuls, convolutions, attention; forward and backward) and MFU = FLOPs per step x steps per
+second / peak. Peak: the table below for known GPUs (dense bf16, no sparsity), or ``--peak-tflops``;
+on CPU only with ``--cpu-peak-gflops`` (an estimate you supply, e.g. cores x GHz x FLOPs/cycle).
 
 One row per (model, mode): ``eager``, or ``compile``: what ``model.compile: true`` compiles in
 ``ssl-video fit`` (``ssl_video.models.compile_modules``): ``forward_features`` of the online encoder
 and of the EMA target encoder (the objectives call ``forward_features``, not ``encoder(...)``, so
 ``encoder.compile()`` would compile nothing) and both predictors; masking, losses, the optimizer
-(fused AdamW on GPU) and the EMA update stay eager. ``--compile`` is an alias for ``--modes compile``. FLOPs are
-counted eagerly, before compiling, so they are the same in both modes. "warm-up (s)" is the
+(fused AdamW on GPU) and the EMA update stay eager. ``--compile`` is an alias for ``--modes compile``.
+FLOPs are counted eagerly, before compiling, so they are the same in both modes. "warm-up (s)" is the
 wall time of the ``--warmup`` steps, which include the compilation in compile mode (much less
 when Inductor's on-disk cache already holds the graphs from an earlier run). "peak
 mem (GiB)" is ``torch.cuda.max_memory_allocated()`` over warm-up and timed steps (reset
@@ -115,8 +115,8 @@ def free(device: torch.device) -> None:
         torch.cuda.empty_cache()
 
 
-def run(model: str, mode: str, args, device: torch.device) -> dict:
-    encoder, objectives, optimizer = build(model, args.frames, args.size, device, objectives_from(args.objectives_from))
+def run(model: str, mode: str, args, device: torch.device, described: list[dict]) -> dict:
+    encoder, objectives, optimizer = build(model, args.frames, args.size, device, described)
     video = torch.randn(args.batch, 3, args.frames, args.size, args.size, device=device)
     loss_fn, step = make_step(encoder, objectives, optimizer, video, args.frames // 2, device)
     flops = count_flops(loss_fn)  # forward + backward of the summed losses, eager (before compiling)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for model in args.models:
         for mode in args.modes:
-            r = run(model, mode, args, device)
+            r = run(model, mode, args, device, described)
             free(device)
             mfu = f"{100 * r['achieved_tflops'] / peak:.1f}%" if peak else "n/a"
             mem = f"{r['peak_gib']:.2f}" if r["peak_gib"] is not None else "n/a"

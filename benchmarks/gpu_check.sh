@@ -11,7 +11,9 @@
 #   bash benchmarks/gpu_check.sh OUT                 # on the GPU machine; tables in OUT/*.md, log in OUT/check.log
 #   DRY_RUN=1 bash benchmarks/gpu_check.sh /tmp/gc    # CPU, tiny sizes, ~4 min: checks the script itself
 # A step that fails is logged ("FAILED") and the next one still runs: one device run shows everything it can.
-# Overrides: WORKERS (decode workers, default 12), PYTHON.
+# The compiled ViT-B row may compile for minutes: its step is cut at TP_LIMIT_S (default 300 s; rows already
+# printed are kept), so the data and fit steps still fit in the device time.
+# Overrides: WORKERS (decode workers, default 12), TP_LIMIT_S, PYTHON.
 set -euo pipefail
 out=${1:?usage: gpu_check.sh OUT}
 py=${PYTHON:-python}
@@ -41,10 +43,10 @@ else
 fi
 
 stamp "1/3 training throughput (synthetic clips)"
-$py benchmarks/train_throughput.py "${tp_s[@]}" --objectives-from configs/pretrain/vit_s_16x224.yaml \
-  | tee "$out/throughput_vit_s.md" || failed $? "throughput ViT-S"
-$py benchmarks/train_throughput.py "${tp_b[@]}" --objectives-from configs/pretrain/vit_b_16x224.yaml \
-  | tee "$out/throughput_vit_b.md" || failed $? "throughput ViT-B"
+timeout "${TP_LIMIT_S:-300}" $py benchmarks/train_throughput.py "${tp_s[@]}" \
+  --objectives-from configs/pretrain/vit_s_16x224.yaml | tee "$out/throughput_vit_s.md" || failed $? "throughput ViT-S"
+timeout "${TP_LIMIT_S:-300}" $py benchmarks/train_throughput.py "${tp_b[@]}" \
+  --objectives-from configs/pretrain/vit_b_16x224.yaml | tee "$out/throughput_vit_b.md" || failed $? "throughput ViT-B"
 
 stamp "2/3 raw footage: $drives x $minutes min at ${raw_size} px, 30 fps, then data prepare"
 for seed in $(seq 1 "$drives"); do

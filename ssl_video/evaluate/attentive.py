@@ -57,11 +57,15 @@ class AttentiveConfig:
     weight_decays: tuple[float, ...] = (0.01, 0.1)
     epochs: int = 20  # on the quickstart's speed_bucket validation split: 20 epochs 0.534, 40 epochs 0.521 (2.4x the time)
     batch_size: int = 64  # a step's cost is mostly fixed (optimizer, launch) on a CPU: 64 is ~2x faster than 32
-    warmup_epochs: int = 2
+    warmup_epochs: int = 2  # of ``epochs``; when ``min_steps`` stretches the run, the same share of its steps
+    # Few labels give few steps an epoch (58 clips: 1 step, so 20 epochs are 20 AdamW steps from a random
+    # init): train at least this many steps, i.e. more epochs, when there is a validation split to pick the epoch.
+    # On the validation worlds 300 steps added +0.05 / +0.07 to the 10 %/100 % score (BENCHMARKS.md, rule 29).
+    min_steps: int = 300
 
     def __post_init__(self):
-        if self.depth < 1 or self.num_queries < 1 or self.epochs < 1 or self.batch_size < 1:
-            raise UserError(f"attentive probe needs depth, num_queries, epochs, batch_size >= 1: {self}")
+        if self.depth < 1 or self.num_queries < 1 or self.epochs < 1 or self.batch_size < 1 or self.min_steps < 0:
+            raise UserError(f"attentive probe needs depth, num_queries, epochs, batch_size >= 1 and min_steps >= 0: {self}")
         if not self.lrs or not self.weight_decays or min(self.lrs) <= 0 or min(self.weight_decays) < 0:
             raise UserError(f"attentive probe grid needs lrs > 0 and weight_decays >= 0, got {self.lrs}, {self.weight_decays}")
 
@@ -267,7 +271,8 @@ def fit_attentive_grid(
     e.g. a float16 memmap); keep each probe's weights from its best epoch on ``val_idx`` and
     select the probe with the best validation balanced accuracy (classification; ties: lower
     loss) or R² (regression). Without validation clips the grid's middle lr and smallest wd is used.
-    Classification uses class-balanced cross-entropy, the loss that matches balanced accuracy."""
+    Classification uses class-balanced cross-entropy, the loss that matches balanced accuracy. With validation
+    clips the run is ``cfg.epochs`` epochs or ``cfg.min_steps`` steps, whichever is longer."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     train_idx = np.asarray(train_idx)
     has_val = val_idx is not None and len(val_idx) > 0
@@ -289,13 +294,17 @@ def fit_attentive_grid(
     opt = _GridAdamW(params, model.decayed(), lr, wd)
     rng = np.random.default_rng(seed)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-    total, warmup = cfg.epochs * steps_per_epoch, cfg.warmup_epochs * steps_per_epoch
+    # min_steps only with a validation split: its best epoch guards the longer run (without one, e.g. 1 % of the
+    # labels from one drive, 300 steps scored 0.035 lower on the validation worlds: BENCHMARKS.md, rule 30)
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch)) if has_val else cfg.epochs
+    total = epochs * steps_per_epoch
+    warmup = math.ceil(total * cfg.warmup_epochs / cfg.epochs)  # = warmup_epochs epochs unless min_steps stretched it
     result = AttentiveGrid(model, 0, grid, None, task, mean or 0.0, std or 1.0)
     best_score = torch.full((len(grid),), -math.inf)
     best_loss = torch.full((len(grid),), math.inf)
     best_state = [p.detach().clone() for p in params]
     step = 0
-    for _ in range(cfg.epochs):
+    for _ in range(epochs):
         model.train()
         for idx in _batches(train_idx, cfg.batch_size, rng):
             # One loss over the grid: probes share nothing, so each gets exactly its own gradient.

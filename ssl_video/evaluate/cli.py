@@ -132,6 +132,9 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
     d = AttentiveConfig()
     a.add_argument("--max-tokens", type=int, default=256, help="patch tokens kept (average-pooled on the token grid)")
     a.add_argument("--attentive-epochs", type=int, default=d.epochs)
+    a.add_argument("--attentive-min-steps", type=int, default=d.min_steps,
+                   help="train at least this many steps when the fraction has a validation split (more epochs on "
+                        "a few labels; 0: epochs only)")
     a.add_argument("--attentive-lrs", type=float, nargs="+", default=list(d.lrs))
     a.add_argument("--attentive-wds", type=float, nargs="+", default=list(d.weight_decays))
     a.add_argument("--attentive-depth", type=int, default=d.depth,
@@ -146,7 +149,7 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     attentive = AttentiveConfig(depth=args.attentive_depth, num_queries=args.attentive_queries,
                                 lrs=tuple(args.attentive_lrs), weight_decays=tuple(args.attentive_wds),
-                                epochs=args.attentive_epochs)
+                                epochs=args.attentive_epochs, min_steps=args.attentive_min_steps)
     cfg = _config(args, targets=list(dict.fromkeys(args.target)), fractions=tuple(args.fractions), seeds=args.seeds,
                   modes=modes, trained_seeds=args.trained_seeds, random_baseline=not args.no_random,
                   compare=_pairs(args.compare, "--compare"), knn_k=args.knn_k, max_tokens=args.max_tokens,

@@ -46,7 +46,7 @@ from ssl_video.evaluate.report import PRIMARY_METRIC
 log = logging.getLogger(__name__)
 
 # A smaller grid and fewer epochs than the report's probe: the online probe runs many times per run.
-ONLINE_ATTENTIVE = AttentiveConfig(lrs=(1e-2, 1e-3), weight_decays=(0.01,), epochs=30)
+ONLINE_ATTENTIVE = AttentiveConfig(lrs=(1e-2, 1e-3), weight_decays=(0.01,), epochs=30, min_steps=0)
 METHODS = ("linear", "attentive")
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
+from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, AttentiveProbeGrid, _GridAdamW, fit_attentive_grid
 from ssl_video.evaluate.finetune import EncoderHead, encoder_layers, fit_encoder_head, layer_decay_param_groups
 from ssl_video.evaluate.probes import metrics
@@ -110,3 +112,31 @@ def test_finetune_regression_on_uint8_clips_learns_brightness():
     pred = predict(module, clips, np.arange(80, 96))
     assert pred.shape == (16,)
     assert metrics(level[80:] * 100, pred, "regression")["r2"] > 0.5
+
+
+def test_attentive_probe_on_few_labels_trains_min_steps(monkeypatch):
+    # 32 labeled clips are one step an epoch: 20 epochs would be 20 AdamW steps from a random init. With min_steps
+    # the run has more epochs, the same warmup share and the cosine down to 0; it still learns and selects on val.
+    # (That it reads what 20 steps cannot: tests/evaluate/test_sanity.py, on real mp4 files.)
+    rng = np.random.default_rng(1)
+    n, k, d = 160, 8, 32
+    y = rng.integers(0, 3, n)
+    tokens = rng.normal(0, 1, (n, k, d)).astype(np.float32)
+    tokens[:, :, :3] += 1.5 * np.eye(3, dtype=np.float32)[y][:, None, :]
+    train, val, test = np.arange(0, 32), np.arange(32, 48), np.arange(48, n)
+    scales = []
+    step = _GridAdamW.step
+    monkeypatch.setattr(_GridAdamW, "step", lambda self, scale=1.0: (scales.append(scale), step(self, scale))[1])
+    for min_steps, expected in ((0, 20), (10, 20), (300, 300)):
+        scales.clear()
+        cfg = AttentiveConfig(lrs=(1e-3, 1e-7), weight_decays=(0.01,), epochs=20, min_steps=min_steps)
+        grid = fit_attentive_grid(tokens, y, train, "classification", 3, val_idx=val, cfg=cfg, seed=0)
+        assert len(scales) == expected  # one step an epoch: max(epochs, min_steps) epochs
+        warmup = expected // 10  # warmup_epochs / epochs of the run, stretched or not
+        assert scales[0] < 1.0 and scales[warmup - 1] == 1.0 and scales[warmup + 1] < 1.0 and scales[-1] < 0.01
+        assert grid.best == 0 and metrics(y[test], grid.predict(tokens, test), "classification")["accuracy"] > 0.85
+    scales.clear()  # without a validation split nothing picks the best epoch: the epoch budget alone
+    fit_attentive_grid(tokens, y, train, "classification", 3, cfg=AttentiveConfig(epochs=20, min_steps=300), seed=0)
+    assert len(scales) == 20
+    with pytest.raises(UserError, match="min_steps"):
+        AttentiveConfig(min_steps=-1)

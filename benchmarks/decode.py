@@ -6,6 +6,10 @@ Rows, per output size (112 and 224 px):
 - ``pyav`` / ``decord``: random 16-frame clips (consecutive frames) read through one open
   reader per file (what a worker's ReaderCache does); with a keyframe every 250 frames (--gop) each
   clip decodes from the previous keyframe.
+- ``torchcodec``: the same clips through torchcodec's CPU ``VideoDecoder`` (one FFmpeg thread, exact
+  seeking, its decoder-side ``Resize``), when torchcodec and the FFmpeg libraries it loads are
+  installed (``pip install torchcodec`` and e.g. ``apt-get install ffmpeg``); not a dependency of
+  ssl_video, so the row is skipped with a line saying why otherwise.
 - ``datamodule w=0`` / ``w=2``: UnlabeledClipDataModule batches (no augmentation), 0 and 2
   DataLoader workers, default backend.
 - ``memcpy bound``: copying a (3, 16, H, W) uint8 clip in memory.
@@ -74,6 +78,23 @@ def backend_clips(paths: list[Path], size: int, backend: str, clips: int, seed: 
             reader.close()
 
 
+def torchcodec_clips(paths: list[Path], size: int, clips: int, seed: int = 0) -> float:
+    """Like :func:`backend_clips`, through torchcodec's CPU decoder (raises ImportError/RuntimeError if unusable)."""
+    from torchcodec.decoders import VideoDecoder
+    from torchcodec.transforms import Resize
+
+    rng = np.random.default_rng(seed)
+    decoders = [VideoDecoder(p, dimension_order="NHWC", num_ffmpeg_threads=1, seek_mode="exact",
+                             transforms=[Resize((size, size))]) for p in paths]
+    start = time.perf_counter()
+    for k in range(clips):
+        decoder = decoders[k % len(decoders)]
+        first = int(rng.integers(0, decoder.metadata.num_frames - CLIP + 1))
+        frames = decoder.get_frames_in_range(first, first + CLIP).data
+        assert frames.shape == (CLIP, size, size, 3)
+    return clips / (time.perf_counter() - start)
+
+
 def datamodule_clips(folder: Path, size: int, fps: float, workers: int, clips: int, videos: int) -> float:
     dm = UnlabeledClipDataModule(str(folder), context=CLIP // 2, future=CLIP // 2, fps=fps, size=size, batch_size=4,
                                  num_workers=workers, persistent_workers=False, val_fraction=0.0, augment=False,
@@ -121,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             measured = [("decode bound (sequential)", bound)]
             for backend in ("pyav", "decord"):
                 measured.append((f"{backend} random clips", backend_clips(paths, size, backend, args.clips)))
+            try:
+                measured.append(("torchcodec random clips (CPU)", torchcodec_clips(paths, size, args.clips)))
+            except (ImportError, RuntimeError, OSError) as err:  # not installed, or no FFmpeg libraries to load
+                print(f"torchcodec row skipped: {type(err).__name__}: {str(err).splitlines()[0]}", file=sys.stderr)
             for workers in (0, 2):
                 measured.append((f"datamodule workers={workers} ({DEFAULT_BACKEND})",
                                  datamodule_clips(folder, size, args.fps, workers, args.clips, args.videos)))

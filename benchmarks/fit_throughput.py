@@ -31,8 +31,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_video.commands.fit import PretrainCLI
 from ssl_video.data.datamodules import UnlabeledClipDataModule
-from ssl_video.pretrain.cli import PretrainCLI
 from ssl_video.pretrain.module import VideoPretrainer
 
 

@@ -34,9 +34,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "pretrain" / "quickstart.yaml"
-PIXELS = "ssl_video.pretrain.future_pixels.FuturePixels"
-FEATURES = "ssl_video.pretrain.future_features.FutureFeatures"
-MASKED = "ssl_video.pretrain.masked.Masked"
+PIXELS = "ssl_video.pretrain.objectives.future_pixels.FuturePixels"
+FEATURES = "ssl_video.pretrain.objectives.future_features.FutureFeatures"
+MASKED = "ssl_video.pretrain.objectives.masked.Masked"
 BASE_PIXELS = {"weight": 1.0, "target": "residual", "last_patch_skip": True, "predictor_dim": 128, "predictor_depth": 2,
                "predictor_heads": 4}
 

@@ -39,7 +39,7 @@ import yaml
 
 from ssl_video.models import compile_modules, get_encoder
 from ssl_video.models.flops import count_flops
-from ssl_video.pretrain.module import OBJECTIVES
+from ssl_video.pretrain.objectives import OBJECTIVES
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s.
 PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}

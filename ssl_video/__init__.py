@@ -17,7 +17,7 @@ _LAZY = {
     "load_encoder": "ssl_video.hub",
     "load_encoder_with_config": "ssl_video.hub",
     "export_weights": "ssl_video.hub",
-    "get_encoder": "ssl_video.models",
+    "get_encoder": "ssl_video.hub",
     "list_encoders": "ssl_video.models",
 }
 __all__ = ["__version__", *_LAZY]

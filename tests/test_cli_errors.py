@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import ssl_video.evaluate.cli
+import ssl_video.commands.probe
 from ssl_video.cli import main
 from ssl_video.errors import UserError
 
@@ -86,6 +86,6 @@ def test_debug_shows_the_traceback_and_bugs_still_raise(tmp_path, monkeypatch):
     def bug(argv):
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(ssl_video.evaluate.cli, "probe_main", bug)
+    monkeypatch.setattr(ssl_video.commands.probe, "probe_main", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main(argv)

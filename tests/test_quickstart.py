@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import ssl_video
-from ssl_video.quickstart import cli_main
+from ssl_video.commands.quickstart import cli_main
 
 
 def test_quickstart_writes_weights_and_report(tmp_path, capsys):
@@ -36,7 +36,7 @@ def test_quickstart_writes_weights_and_report(tmp_path, capsys):
 def test_quickstart_config_ships_with_the_package():
     """The main job's config is found inside the installed package (not only in a source checkout):
     ssl_video/configs links to the top-level configs/ and pyproject ships it as package data."""
-    from ssl_video.quickstart import QUICKSTART_CONFIG
+    from ssl_video.commands.quickstart import QUICKSTART_CONFIG
 
     package = Path(ssl_video.__file__).resolve().parent
     assert QUICKSTART_CONFIG.is_file()
@@ -76,8 +76,8 @@ def test_built_wheel_contains_the_configs(tmp_path):
 def test_quickstart_compares_only_builtin_weights_that_read_its_clips(capsys):
     """The built-in weights read the quickstart encoder's clips; an encoder that reads 16x224 clips is not compared
     with them (a line says so) instead of failing at the report."""
+    from ssl_video.commands.quickstart import _builtin_compare
     from ssl_video.hub.registry import get_weights
-    from ssl_video.quickstart import _builtin_compare
 
     same = dict(get_weights("drive-future-vit-tiny").config["preprocessing"])
     assert _builtin_compare(same) == ["builtin=drive-future-vit-tiny"]

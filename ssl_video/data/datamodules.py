@@ -31,10 +31,11 @@ from torch.utils.data import DataLoader
 
 from ssl_video.data.datasets import ClipDataset, EpochSampler, ShardedEpochSampler, collate_clips, encode_labels
 from ssl_video.data.manifest import ClipWindow, load_windows
-from ssl_video.data.sampling import ClipSpec, clip_fits
+from ssl_video.data.sampling import clip_fits
 from ssl_video.data.splits import label_fraction, split_by_sequence
 from ssl_video.data.transforms import ClipAugment
 from ssl_video.errors import MissingInput, UserError
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 

@@ -29,8 +29,9 @@ import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
 
 from ssl_video.data.decode import FrameCache, ReaderCache, read_frames, run_with_timeout
-from ssl_video.data.sampling import ClipSpec, clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
+from ssl_video.data.sampling import clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
 from ssl_video.errors import UserError
+from ssl_video.spec import ClipSpec
 
 if TYPE_CHECKING:
     from ssl_video.data.index import VideoInfo

@@ -18,11 +18,9 @@ second scan only stats the files.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
-import sys
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -285,40 +283,3 @@ def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path
     for s in index.skipped:
         log.info("skipped %s: %s", s.path, s.reason)
     return index
-
-
-def cli_main(argv: list[str] | None = None) -> int:
-    """``ssl-video data index PATH [--json FILE] [--min-frames N] [--no-cache]``"""
-    parser = argparse.ArgumentParser(prog="ssl-video data index", description=(
-        "Probe every video under a folder (recursive: " + " ".join(VIDEO_EXTENSIONS) + ") or listed in a "
-        "manifest CSV, and report which are usable and why the others are skipped."))
-    parser.add_argument("path", help="folder of videos or manifest CSV (column `video`)")
-    parser.add_argument("--json", type=Path, help="write {usable: [...], skipped: [...]} to this file")
-    parser.add_argument("--min-frames", type=int, default=2, help="skip videos with fewer frames (default 2)")
-    parser.add_argument("--no-cache", action="store_true", help="probe every file again, ignore the cache")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    source = Path(args.path)
-    if not source.exists():
-        print(f"error: {source} does not exist", file=sys.stderr)
-        return 2
-    if source.is_dir():
-        paths = video_candidates(source)
-    else:
-        from ssl_video.data.manifest import read_manifest  # manifest imports this module
-
-        try:
-            paths = list(dict.fromkeys(w.video for w in read_manifest(source)))
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    index = index_videos(paths, min_frames=args.min_frames, use_cache=not args.no_cache,
-                         progress=not args.no_progress and sys.stderr.isatty())
-    print(index.summary())
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        tmp = args.json.with_name(args.json.name + ".tmp")
-        tmp.write_text(json.dumps(index.to_json(), indent=1, ensure_ascii=False))
-        os.replace(tmp, args.json)
-        print(f"wrote {args.json}")
-    return 0

@@ -27,13 +27,11 @@ file never sits under its final name.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -283,35 +281,3 @@ def merge_shards(out: str | Path) -> Path:
     _write_csv(out / "skipped.csv", ["path", "reason"], skipped)
     log.info("merged %d shards: %d windows -> %s (%d skipped files)", n, len(rows), out / "manifest.csv", len(skipped))
     return out / "manifest.csv"
-
-
-def cli_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ssl-video data prepare", description=__doc__.split("\n\n")[0])
-    parser.add_argument("src", help="folder of videos or manifest CSV (windows and labels are carried over)")
-    parser.add_argument("out", help="output folder: videos/, manifest.csv, skipped.csv")
-    parser.add_argument("--size", type=int, required=True, help="short side in pixels (aspect ratio kept)")
-    parser.add_argument("--fps", type=float, required=True, help="constant output frame rate")
-    parser.add_argument("--keyframe-s", type=float, default=1.0, help="seconds between keyframes (default: %(default)s)")
-    parser.add_argument("--crf", type=int, default=PrepareSettings.crf, help="libx264 quality (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
-    parser.add_argument("--num-shards", type=int, default=1, help="split the videos over this many machines/jobs")
-    parser.add_argument("--shard-id", type=int, default=0, help="this job's shard, 0..num-shards-1")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    settings = PrepareSettings(size=args.size, fps=args.fps, keyframe_s=args.keyframe_s, crf=args.crf)
-    summary = prepare_dataset(args.src, args.out, settings, num_workers=args.workers, num_shards=args.num_shards,
-                              shard_id=args.shard_id, progress=not args.quiet)
-    print(f"prepared {summary['videos']} videos ({summary['skipped']} skipped), {summary['windows']} windows -> "
-          f"{summary['manifest']}")
-    if args.num_shards > 1:
-        print(f"when every shard has finished: ssl-video data merge {args.out}")
-    return 0
-
-
-def merge_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ssl-video data merge", description="merge the shard manifests of "
-                                     "`ssl-video data prepare --num-shards` into OUT/manifest.csv")
-    parser.add_argument("out")
-    args = parser.parse_args(list(argv) if argv is not None else None)
-    print(f"wrote {merge_shards(args.out)}")
-    return 0

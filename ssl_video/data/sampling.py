@@ -18,13 +18,12 @@ inside ``[start_s, end_s)`` that the file actually has.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
-from ssl_video.errors import UserError
+from ssl_video.spec import ClipSpec
 
 if TYPE_CHECKING:
     from ssl_video.data.index import VideoInfo
@@ -33,40 +32,6 @@ if TYPE_CHECKING:
 # Frame times are products of floats (k / fps * video_fps); this tolerance keeps an exact
 # multiple such as 2.9999999996 on the intended frame when rounding.
 _EPS = 1e-6
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """What one clip is: ``context`` + ``future`` frames at ``fps``, decoded at ``size`` = (H, W)."""
-
-    context: int = 8
-    future: int = 8
-    fps: float = 10.0
-    size: tuple[int, int] = (128, 128)
-
-    def __post_init__(self) -> None:
-        if self.context < 1 or self.future < 0:
-            raise UserError(f"ClipSpec needs context >= 1 and future >= 0, got {self.context}, {self.future}")
-        if not self.fps > 0:
-            raise UserError(f"ClipSpec.fps must be > 0, got {self.fps}")
-        size = tuple(int(v) for v in self.size)
-        if len(size) != 2 or min(size) <= 0:
-            raise UserError(f"ClipSpec.size must be (H, W) with positive entries, got {self.size}")
-        object.__setattr__(self, "size", size)
-
-    @property
-    def num_frames(self) -> int:
-        return self.context + self.future
-
-    @property
-    def duration_s(self) -> float:
-        """Seconds covered by the clip, first frame time to last frame time plus one frame period."""
-        return self.num_frames / self.fps
-
-    @property
-    def span_s(self) -> float:
-        """Seconds from the first frame's time to the last frame's time."""
-        return (self.num_frames - 1) / self.fps
 
 
 def clip_frame_indices(start_s: float, spec: ClipSpec, video_fps: float, video_frames: int) -> np.ndarray:

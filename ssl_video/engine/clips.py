@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.engine import surprise
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 

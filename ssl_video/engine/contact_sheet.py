@@ -6,12 +6,12 @@ milliseconds, which matters when ``mine`` runs inside tests and notebooks on 2 c
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+
+from ssl_video._io import atomic_path
 
 CAPTION_PX = 14  # caption band above each row (Pillow's default bitmap font is ~11 px tall)
 GAP_PX = 4
@@ -58,11 +58,6 @@ def contact_sheet(clips: Sequence[np.ndarray], captions: Sequence[str], path: st
         draw.text((GAP_PX, 1), title, fill=(0, 0, 0))
     for r, caption in enumerate(captions):
         draw.text((GAP_PX, top + r * row_h + 1), caption, fill=(0, 0, 0))
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path

@@ -25,7 +25,6 @@ sequence, score, reason, rank), ``OUT/scores.csv`` (every window's scores),
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,10 +32,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ssl_video._io import write_csv
 from ssl_video.engine import scoring
-from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
+from ssl_video.engine.clips import LoadedModel, WindowPass, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
-from ssl_video.engine.ranking import sliding_windows, write_ranking, write_rows_csv
+from ssl_video.engine.ranking import SCORE_FORMAT, sliding_windows, write_ranking
 from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _write_scores(path: Path, windows: list, run: WindowPass, surprise, probs) -
         if entropy is not None:
             row["entropy"] = float(entropy[i])
         rows.append(row)
-    write_rows_csv(path, columns, rows)
+    write_csv(path, columns, rows, float_format=SCORE_FORMAT)
 
 
 def _caption(w, rank: str) -> str:
@@ -204,58 +204,3 @@ def _sheets(out: Path, windows, clip_of, picks, scores, by: str, rows: int, seed
     rand = np.random.default_rng(seed).permutation(len(windows))[: len(top)]
     contact_sheet([clip_of(int(i)) for i in rand], [_caption(windows[i], "random") for i in rand], out / "random_clips.png",
                   title=f"{len(rand)} random windows (for comparison)")
-
-
-def add_model_args(parser: argparse.ArgumentParser) -> None:
-    """Clip options shared by mine and shadow (None = what the checkpoint / weights say)."""
-    parser.add_argument("--context", type=int, help="context frames (default: from the checkpoint)")
-    parser.add_argument("--future", type=int, help="future frames (default: from the checkpoint)")
-    parser.add_argument("--fps", type=float, help="clip frame rate (default: from the checkpoint)")
-    parser.add_argument("--size", type=int, nargs="+", help="decode size H [W] (default: from the checkpoint)")
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--num-workers", type=int, default=0)
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def clip_overrides(args: argparse.Namespace) -> dict:
-    size = None if args.size is None else (args.size * 2)[:2]
-    return {"context": args.context, "future": args.future, "fps": args.fps, "size": size}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssl-video mine", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", required=True, help=".ckpt from ssl-video fit, exported weights, or a weights name")
-    parser.add_argument("--data", required=True, help="folder of videos or manifest CSV of unlabeled windows")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--top", type=int, default=16, help="how many windows to pick (default 16)")
-    parser.add_argument("--by", choices=MINE_STRATEGIES, default="mixed")
-    parser.add_argument("--labels", help="manifest CSV of already labeled windows (uncertainty; kept away from)")
-    parser.add_argument("--target", help="label column of --labels for --by uncertainty")
-    parser.add_argument("--window-s", type=float, help="cut videos into windows of this many seconds (default: one clip)")
-    parser.add_argument("--stride-s", type=float, help="step between windows (default: --window-s, no overlap)")
-    parser.add_argument("--sheet-rows", type=int, default=8, help="clips per contact sheet")
-    add_model_args(parser)
-    return parser
-
-
-def cli_main(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(list(argv))
-    if args.top < 1:
-        raise UserError("--top must be >= 1")
-    model = load_model(args.encoder, clip_overrides=clip_overrides(args))
-    windows, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
-                                         clip_s=model.spec.duration_s)
-    labeled = None
-    if args.labels:
-        from ssl_video.data.manifest import load_windows
-
-        labeled, lab_index = load_windows(args.labels)
-        infos = {**lab_index.by_path(), **infos}
-    result = mine(model, windows, infos, args.out, by=args.by, top=args.top, labeled=labeled, target=args.target,
-                  seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers,
-                  sheet_rows=args.sheet_rows, progress=True)
-    print(f"ranked {len(result.picks)} of {len(result.windows)} windows by {args.by}")
-    for name in ("ranking.csv", "scores.csv", "top_clips.png", "random_clips.png"):
-        print(f"  {Path(args.out) / name}")
-    return 0

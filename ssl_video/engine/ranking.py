@@ -7,16 +7,16 @@ mined batch can go straight to labeling and, once labeled, straight back into
 
 from __future__ import annotations
 
-import csv
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ssl_video._io import write_csv
+
 RANKING_COLUMNS = ("video", "start_s", "end_s", "sequence", "score", "reason")
+SCORE_FORMAT = ".6g"  # float cells of the ranking CSVs: 6 significant digits
 
 
 def sliding_windows(windows: Sequence[Any], durations_s: Mapping[str, float], *, window_s: float,
@@ -48,39 +48,6 @@ def sliding_windows(windows: Sequence[Any], durations_s: Mapping[str, float], *,
     return out
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never a partial file)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_rows_csv(path: str | Path, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]) -> Path:
-    """Atomically write dict rows with a fixed header (missing values become empty cells)."""
-    import io
-
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: _fmt(row.get(c, "")) for c in columns})
-    return atomic_write_text(path, buf.getvalue())
-
-
-def _fmt(value: Any) -> Any:
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return value
-
-
 def write_ranking(path: str | Path, windows: Sequence[Any], scores: Sequence[float],
                   reasons: Sequence[str], *, extra: Mapping[str, Sequence[Any]] | None = None) -> Path:
     """Write ranked windows as a manifest CSV: ``video, start_s, end_s, sequence, score, reason``.
@@ -102,4 +69,4 @@ def write_ranking(path: str | Path, windows: Sequence[Any], scores: Sequence[flo
                "score": float(scores[i]), "reason": reasons[i]}
         row.update({name: values[i] for name, values in extra.items()})
         rows.append(row)
-    return write_rows_csv(path, columns, rows)
+    return write_csv(path, columns, rows, float_format=SCORE_FORMAT)

@@ -19,19 +19,17 @@ disagreements as a contact sheet) and ``OUT/per_class.png``.
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ssl_video.engine.clips import LoadedModel, WindowPass, load_model, run_windows
+from ssl_video._io import atomic_path, atomic_write_json, atomic_write_text
+from ssl_video.engine.clips import LoadedModel, WindowPass, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
-from ssl_video.engine.mining import add_model_args, clip_overrides, load_mining_windows, overlap_mask
-from ssl_video.engine.ranking import atomic_write_text, write_ranking
+from ssl_video.engine.mining import overlap_mask
+from ssl_video.engine.ranking import write_ranking
 from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -119,7 +117,7 @@ def summarize(disagree: np.ndarray, a: ProbeOutput, b: ProbeOutput, truth: np.nd
     return summary
 
 
-def _markdown(summary: dict, deployed: str, candidate: str, target: str) -> str:
+def markdown_summary(summary: dict, deployed: str, candidate: str, target: str) -> str:
     lines = [f"# Shadow comparison on `{target}`", "", f"- deployed: `{deployed}`", f"- candidate: `{candidate}`",
              f"- windows compared: {summary['windows']}",
              f"- disagreement rate: {summary['disagreement_rate']:.1%}"]
@@ -146,10 +144,9 @@ def _per_class_plot(summary: dict, path: Path) -> None:
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100)
     plt.close(fig)
-    tmp.replace(path)
 
 
 def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare: list, infos: dict, target: str,
@@ -194,8 +191,8 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
     write_ranking(out / "disagreements.csv", [windows[i] for i in order], score[order], reasons,
                   extra={"deployed": [_label(a, i, classes) for i in order], "candidate": [_label(b, i, classes) for i in order],
                          target: ["" if np.isnan(truth[i]) else _label_value(truth[i], classes) for i in order]})
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
-    atomic_write_text(out / "summary.md", _markdown(summary, deployed.source, candidate.source, target))
+    atomic_write_json(out / "summary.json", summary)
+    atomic_write_text(out / "summary.md", markdown_summary(summary, deployed.source, candidate.source, target))
     if classes is not None:
         _per_class_plot(summary, out / "per_class.png")
     shown = [int(i) for i in order[:sheet_rows]]
@@ -238,43 +235,3 @@ def _describe(a: ProbeOutput, b: ProbeOutput, i: int, classes, truth) -> str:
     if not np.isnan(truth[i]):
         text += f"; label {_label_value(truth[i], classes)}"
     return text
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ssl-video shadow", description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--deployed", required=True, help="the model in production (.ckpt, weights, or name)")
-    parser.add_argument("--candidate", required=True, help="the model that may replace it")
-    parser.add_argument("--data", required=True, help="folder or manifest of the windows to compare on")
-    parser.add_argument("--labels", required=True, help="manifest CSV with the target column (probe training)")
-    parser.add_argument("--target", required=True, help="label column")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    parser.add_argument("--holdout", type=float, default=0.3, help="labeled fraction held out by sequence when --data overlaps --labels")
-    parser.add_argument("--tolerance", type=float, help="numeric targets: |difference| that counts as a disagreement (default 0.1 std)")
-    parser.add_argument("--top", type=int, default=50, help="disagreements listed in the CSV")
-    parser.add_argument("--window-s", type=float, help="cut a folder into windows of this many seconds (default: one clip)")
-    parser.add_argument("--sheet-rows", type=int, default=8)
-    add_model_args(parser)
-    return parser
-
-
-def cli_main(argv: Sequence[str]) -> int:
-    from ssl_video.data.manifest import load_windows
-
-    args = build_parser().parse_args(list(argv))
-    overrides = clip_overrides(args)
-    deployed = load_model(args.deployed, clip_overrides=overrides)
-    candidate = load_model(args.candidate, clip_overrides=overrides)
-    clip_s = max(deployed.spec.duration_s, candidate.spec.duration_s)
-    compare, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=None, clip_s=clip_s)
-    labeled, lab_index = load_windows(args.labels)
-    infos = {**lab_index.by_path(), **infos}
-    summary = shadow(deployed, candidate, labeled, compare, infos, args.target, args.out, task=args.task,
-                     holdout=args.holdout, tolerance=args.tolerance, top=args.top, sheet_rows=args.sheet_rows,
-                     seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers)
-    print(_markdown(summary, args.deployed, args.candidate, args.target))
-    for name in ("summary.json", "summary.md", "disagreements.csv", "disagreements.png", "per_class.png"):
-        if (Path(args.out) / name).exists():
-            print(f"  {Path(args.out) / name}")
-    return 0

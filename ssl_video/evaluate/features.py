@@ -45,10 +45,10 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from ssl_video.data.datasets import ClipDataset, collate_clips
-from ssl_video.data.sampling import ClipSpec
-from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.data.transforms import normalize_clip
 from ssl_video.models import get_encoder, list_encoders
 from ssl_video.paths import ssl_video_home
+from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 
 log = logging.getLogger(__name__)
 

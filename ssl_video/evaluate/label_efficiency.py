@@ -40,7 +40,6 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
-from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.splits import label_fraction, split_by_sequence
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
@@ -59,6 +58,7 @@ from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET, fit_enc
 from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
 from ssl_video.evaluate.report import Result, TargetInfo, write_report
 from ssl_video.evaluate.training import TrainBudget, predict
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,6 @@ import torch
 
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
-from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.splits import split_by_sequence
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
@@ -42,6 +41,7 @@ from ssl_video.evaluate.features import decode_clips, embed
 from ssl_video.evaluate.label_efficiency import carve_val
 from ssl_video.evaluate.probes import fit_linear_probe, metrics, score
 from ssl_video.evaluate.report import PRIMARY_METRIC
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 

@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ssl_video._io import atomic_path, atomic_write_json, atomic_write_text
 
 # Metric that ranks methods, the plot's y axis and the "matches scratch" test. Both are
 # "higher is better", so one comparison rule serves classification and regression.
@@ -259,14 +260,9 @@ def plot(summary: Mapping, targets: Mapping[str, TargetInfo], path: Path) -> Non
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    _atomic(path, lambda tmp: fig.savefig(tmp, dpi=120, format="png"))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-
-
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
 
 
 def _json_safe(value: Any) -> Any:
@@ -303,8 +299,8 @@ def write_report(
             "findings": found,
         }
     )
-    _atomic(out_dir / "report.json", lambda tmp: tmp.write_text(json.dumps(report, indent=2)))
-    _atomic(out_dir / "report.md", lambda tmp: tmp.write_text(markdown(summary, targets, found, meta)))
+    atomic_write_json(out_dir / "report.json", report)
+    atomic_write_text(out_dir / "report.md", markdown(summary, targets, found, meta))
     plot(summary, targets, out_dir / "label_efficiency.png")
     return report
 

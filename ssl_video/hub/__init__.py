@@ -12,8 +12,7 @@ architecture (see ``ssl_video.hub.format``); downloads are sha256-checked and at
 
 from __future__ import annotations
 
-from ssl_video.hub.api import load_encoder, load_encoder_with_config, load_objectives_state
-from ssl_video.hub.cli import cli_main
+from ssl_video.hub.api import get_encoder, load_encoder, load_encoder_with_config, load_objectives_state
 from ssl_video.hub.download import ChecksumError, DownloadError, download, resolve_url, sha256_file
 from ssl_video.hub.format import WeightsFormatError, export_weights, remap_state_dict_keys, save_exported
 from ssl_video.hub.registry import (
@@ -31,10 +30,10 @@ __all__ = [
     "DownloadError",
     "WeightsEntry",
     "WeightsFormatError",
-    "cli_main",
     "download",
     "export_weights",
     "fetch_weights",
+    "get_encoder",
     "get_weights",
     "list_weights",
     "load_encoder",

@@ -27,6 +27,7 @@ from ssl_video.hub.format import (
     split_objectives,
 )
 from ssl_video.hub.registry import fetch_weights, get_weights, list_weights, weights_cache_dir
+from ssl_video.models import registry as models
 
 log = logging.getLogger(__name__)
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".pth")
@@ -105,3 +106,16 @@ def load_encoder_with_config(source: str | Path, *, device: str | torch.device =
 def load_encoder(source: str | Path, *, device: str | torch.device = "cpu", **kwargs: Any) -> torch.nn.Module:
     """Like ``load_encoder_with_config`` but returns only the encoder (eval mode)."""
     return load_encoder_with_config(source, device=device, **kwargs)[0]
+
+
+def get_encoder(name: str, *, weights: str | Path | None = None, **overrides: Any) -> torch.nn.Module:
+    """torchvision-style ``get_encoder("vit_tiny", weights="drive-future-vit-tiny")``: the registered architecture
+    ``name``, with random weights when ``weights`` is None, else loaded from ``weights`` (anything
+    :func:`load_encoder` takes; its architecture must be ``name``, ``overrides`` may only change fields that keep the
+    weights' shapes, e.g. ``drop_path``). Returned in train mode, like any freshly built module."""
+    if weights is None:
+        return models.get_encoder(name, **overrides)
+    encoder, config = load_encoder_with_config(weights, **overrides)
+    if config["architecture"] != name:
+        raise UserError(f"weights {weights!r} are for {config['architecture']!r}, not {name!r}")
+    return encoder.train()

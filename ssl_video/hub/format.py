@@ -6,7 +6,7 @@ single downloaded file is self-contained and its sha256 covers the config too)::
     {"format_version": 1,
      "architecture": "vit_tiny",                  # a registered encoder name, nothing else is built
      "args": {...},                                # its config fields: get_encoder(architecture, **args)
-     "preprocessing": {"fps", "size": [H, W], "mean", "std", "context", "future"},
+     "preprocessing": {"fps", "size": [H, W], "resize", "mean", "std", "context", "future"},  # ClipSpec
      "training": {"data", "steps", "objectives", "probe_metrics", ...},
      "ssl_video_version": "0.1.0"}
 
@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import pickle
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from ssl_video import __version__
+from ssl_video._io import atomic_path, atomic_write_text
 from ssl_video.models import get_encoder, list_encoders
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 
@@ -69,32 +70,15 @@ def remap_state_dict_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
     return out
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-
-
 def save_exported(state: Mapping[str, torch.Tensor], config: Mapping[str, Any], out_dir: str | Path) -> Path:
     """Write ``out_dir/model.safetensors`` and ``out_dir/config.json`` atomically; returns the safetensors path."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(config, indent=2, sort_keys=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{WEIGHTS_FILE}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata={METADATA_KEY: text})
-        os.replace(tmp, out / WEIGHTS_FILE)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    _atomic_write_bytes(out / CONFIG_FILE, (text + "\n").encode())
+    with atomic_path(out / WEIGHTS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
+    atomic_write_text(out / CONFIG_FILE, text + "\n")
     return out / WEIGHTS_FILE
 
 
@@ -160,15 +144,11 @@ def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: 
     state = remap_state_dict_keys(state)
     if objectives:
         state.update(remap_state_dict_keys({k: v for k, v in ckpt["state_dict"].items() if k.startswith(OBJECTIVES_PREFIX)}))
-    clip, norm = meta["clip"], meta["normalize"]
-    from ssl_video import __version__
-
     config = {
         "format_version": FORMAT_VERSION,
         "architecture": meta["encoder"]["name"],
         "args": dict(meta["encoder"]["args"]),
-        "preprocessing": {"fps": clip["fps"], "size": list(clip["size"]), "mean": list(norm["mean"]),
-                          "std": list(norm["std"]), "context": clip["context"], "future": clip["future"]},
+        "preprocessing": ClipSpec.from_checkpoint(meta).to_dict(),
         "training": {"objectives": meta.get("objectives", []), "steps": ckpt.get("global_step"),
                      "epochs": ckpt.get("epoch"), "source_checkpoint": Path(source).name},
         "ssl_video_version": __version__,

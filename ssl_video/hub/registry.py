@@ -126,15 +126,12 @@ def add_to_registry(weights: str | Path, registry: str | Path, *, name: str, con
     registry.parent.mkdir(parents=True, exist_ok=True)
     data = json.loads(registry.read_text()) if registry.is_file() else {"weights": []}
     dest = registry.parent / f"{name}.safetensors"
-    tmp = dest.with_name(f".{dest.name}.tmp")
-    shutil.copyfile(weights, tmp)
-    os.replace(tmp, dest)
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(weights, tmp)
     item = {"name": name, "url": dest.name, "sha256": sha256_file(dest), "size": dest.stat().st_size,
             "config": dict(config)}
     data["weights"] = [e for e in data["weights"] if e.get("name") != name] + [item]
-    tmp = registry.with_name(f".{registry.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, registry)
+    atomic_write_json(registry, data, indent=1)
     return next(e for e in read_registry_file(registry) if e.name == name)
 
 

@@ -8,9 +8,8 @@ its registered name, so ``encoder_config`` can record how to rebuild it in a che
     >>> name, args = encoder_config(enc)
     >>> rebuilt = get_encoder(name, **args)
 
-``get_encoder(name, weights=...)`` (or ``vit_tiny(weights=...)``) loads weights through
-``ssl_video.hub`` (a registered weights name, exported folder, file or URL); ``overrides``
-then only change fields that keep the weights' shapes (e.g. ``drop_path``).
+Pure architecture: weights are loaded by ``ssl_video.hub`` (``ssl_video.get_encoder(name, weights=...)``),
+which builds on this registry, never the reverse.
 """
 
 from __future__ import annotations
@@ -36,9 +35,7 @@ def register_encoder(name: str) -> Callable[[Callable[..., nn.Module]], Callable
             raise ValueError(f"encoder {name!r} is already registered by {_BUILDERS[name].__module__}")
 
         @functools.wraps(fn)
-        def builder(*, weights: str | None = None, **overrides: Any) -> nn.Module:
-            if weights is not None:
-                return _with_weights(name, weights, overrides)
+        def builder(**overrides: Any) -> nn.Module:
             encoder = fn(**overrides)
             encoder.registry_name = name
             return encoder
@@ -47,16 +44,6 @@ def register_encoder(name: str) -> Callable[[Callable[..., nn.Module]], Callable
         return builder
 
     return decorate
-
-
-def _with_weights(name: str, weights: str, overrides: dict[str, Any]) -> nn.Module:
-    """torchvision-style ``vit_tiny(weights="drive-future-tiny")``: the architecture args come from the weights."""
-    from ssl_video.hub import load_encoder_with_config  # lazy: the hub builds on this registry
-
-    encoder, config = load_encoder_with_config(weights, **overrides)
-    if config["architecture"] != name:
-        raise UserError(f"weights {weights!r} are for {config['architecture']!r}, not {name!r}")
-    return encoder.train()  # like any freshly built module; load_encoder returns eval mode
 
 
 def apply_overrides(config: C, overrides: dict[str, Any]) -> C:
@@ -72,12 +59,12 @@ def list_encoders() -> list[str]:
     return sorted(_BUILDERS)
 
 
-def get_encoder(name: str, *, weights: str | None = None, **overrides: Any) -> nn.Module:
-    """Build the encoder registered as ``name``; ``overrides`` are fields of its config dataclass;
-    ``weights`` (optional) names pretrained weights to load (see module docstring)."""
+def get_encoder(name: str, **overrides: Any) -> nn.Module:
+    """Build the encoder registered as ``name`` with random weights; ``overrides`` are fields of its config
+    dataclass."""
     if name not in _BUILDERS:
         raise UserError(f"unknown encoder {name!r}; registered encoders: {list_encoders()}")
-    return _BUILDERS[name](weights=weights, **overrides)
+    return _BUILDERS[name](**overrides)
 
 
 def _jsonable(value: Any) -> Any:

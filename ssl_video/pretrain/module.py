@@ -13,7 +13,6 @@ decay, as in nanoGPT (train.py ``get_lr``, model.py ``configure_optimizers``).
 from __future__ import annotations
 
 import logging
-import math
 import warnings
 from collections.abc import Sequence
 
@@ -22,28 +21,16 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 
-from ssl_video.data.transforms import IMAGENET_MEAN, IMAGENET_STD, normalize_clip
+from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.models.compile import compile_modules
 from ssl_video.models.registry import encoder_config, get_encoder
-from ssl_video.pretrain.future_features import FutureFeatures
-from ssl_video.pretrain.future_pixels import FuturePixels
-from ssl_video.pretrain.masked import Masked
+from ssl_video.optim import param_groups, warmup_cosine
 from ssl_video.pretrain.metrics import FutureFrameMetrics, effective_rank, feature_std
-from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives import OBJECTIVES, FuturePixels, Objective, ObjectiveOutput
+from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD
 
 log = logging.getLogger(__name__)
-
-OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (FuturePixels, FutureFeatures, Masked)}
-
-
-def warmup_cosine(step: int, warmup_steps: int, total_steps: int, min_ratio: float) -> float:
-    """LR multiplier: linear 0 -> 1 over ``warmup_steps``, then cosine 1 -> ``min_ratio`` at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
 
 def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float], std: Sequence[float]) -> None:
     """Copy the weights of ``source`` (anything ``ssl_video.load_encoder`` reads) into ``encoder``, same architecture."""
@@ -242,24 +229,21 @@ class VideoPretrainer(pl.LightningModule):
         def common(step: int) -> float:
             return warmup_cosine(step, warmup, total, min_ratio)
 
-        def encoder(step: int) -> float:  # 0 while frozen (AdamW then leaves the weights exactly as they are), then a ramp
+        def encoder(step: int) -> float:  # 0 while frozen (AdamW leaves the weights exactly as they are), then a ramp
             return 0.0 if step < frozen else min(1.0, (step - frozen + 1) / max(1, warmup)) * common(step)
 
-        # AdamW groups: weight decay only on matmul weights and embeddings, not biases / norms (nanoGPT); the encoder
-        # is a part of its own only when it starts frozen (its lr multiplier differs), and comes last.
-        params = [p for p in self.parameters() if p.requires_grad]
+        # AdamW groups (ssl_video.optim: weight decay on dim >= 2 only); the encoder is a part of its own only when
+        # it starts frozen (its lr multiplier differs), and comes last.
         in_encoder = {id(p) for p in self.encoder.parameters()} if frozen else set()
-        parts = [("", common, [p for p in params if id(p) not in in_encoder]),
-                 ("encoder ", encoder, [p for p in params if id(p) in in_encoder])]
+        parts = [("", common, [p for p in self.parameters() if id(p) not in in_encoder]),
+                 ("encoder ", encoder, [p for p in self.parameters() if id(p) in in_encoder])]
         groups, lambdas, described = [], [], []
         for label, schedule, part in parts:
-            for decayed in (True, False):
-                chosen = [p for p in part if (p.dim() >= 2) == decayed]
-                if chosen:
-                    groups.append({"params": chosen, "weight_decay": h.weight_decay if decayed else 0.0})
-                    lambdas.append(schedule)
-                    described.append(f"{len(chosen)} {label}tensors ({sum(p.numel() for p in chosen)} params, "
-                                     f"weight decay {groups[-1]['weight_decay']})")
+            for group in param_groups(part, h.weight_decay):
+                groups.append(group)
+                lambdas.append(schedule)
+                described.append(f"{len(group['params'])} {label}tensors ({sum(p.numel() for p in group['params'])} "
+                                 f"params, weight decay {group['weight_decay']})")
         log.info("optimizer: %s", ", ".join(described))
         optimizer = torch.optim.AdamW(groups, lr=h.lr, betas=tuple(h.betas),
                                       fused=(self.device.type == "cuda") or None)  # one kernel for all params on GPU

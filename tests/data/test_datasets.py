@@ -17,8 +17,8 @@ from ssl_video.data.datasets import (
     infer_task,
 )
 from ssl_video.data.manifest import load_windows
-from ssl_video.data.sampling import ClipSpec
 from ssl_video.data.transforms import ClipAugment
+from ssl_video.spec import ClipSpec
 from ssl_video.testing import read_frame_number, write_numbered_video
 
 

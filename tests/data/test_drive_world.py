@@ -193,7 +193,7 @@ def test_distant_hills_pan_at_the_turn_rate_that_turn_next_labels():
 def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
     import matplotlib.pyplot as plt
 
-    from ssl_video.data.drive_world import cli_main
+    from ssl_video.commands.data import make_drive_main as cli_main
 
     argv = [str(tmp_path / "out"), "--minutes", "0.2", "--drive-s", "6", "--size", "32", "--fps", "5", "--window-s", "1.5"]
     assert cli_main([*argv, "--quiet", "--preview", str(tmp_path / "grid.png")]) == 0
@@ -206,7 +206,8 @@ def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
 
 def test_another_camera_and_a_wide_frame_show_the_same_drive_differently(tmp_path):
     """--width and --camera: the same simulated drive (same labels) seen by another dash cam, at 16:9."""
-    from ssl_video.data.drive_world import Camera, cli_main
+    from ssl_video.commands.data import make_drive_main as cli_main
+    from ssl_video.data.drive_world import Camera
 
     drive = simulate_drive(3, 0, duration_s=2.0, fps=10.0)
     low, high = (render_frames(drive, 48, 80, 0, 1, Camera(horizon=h))[0].astype(float) for h in (0.35, 0.6))

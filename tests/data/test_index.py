@@ -5,14 +5,8 @@ import os
 
 import pytest
 
-from ssl_video.data.index import (
-    VideoProbeError,
-    cli_main,
-    find_videos,
-    index_videos,
-    probe_video,
-    video_candidates,
-)
+from ssl_video.commands.data import index_main as cli_main
+from ssl_video.data.index import VideoProbeError, find_videos, index_videos, probe_video, video_candidates
 
 
 def _rel(root, path):

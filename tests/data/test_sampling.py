@@ -6,14 +6,8 @@ import torch
 
 from ssl_video.data.index import VideoInfo
 from ssl_video.data.manifest import ClipWindow
-from ssl_video.data.sampling import (
-    ClipSpec,
-    clip_fits,
-    clip_frame_indices,
-    eval_clip_start,
-    random_clip_start,
-    window_range,
-)
+from ssl_video.data.sampling import clip_fits, clip_frame_indices, eval_clip_start, random_clip_start, window_range
+from ssl_video.spec import ClipSpec
 
 
 def _info(frames, fps):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from ssl_video.commands import mine as mine_command
 from ssl_video.data.manifest import read_manifest
 from ssl_video.engine import mining
 
@@ -13,7 +14,7 @@ CLIP = ["--context", "4", "--future", "4", "--fps", "5", "--size", "32"]  # 1.6 
 def _mine(tmp_path, videos, by, *extra):
     torch.manual_seed(0)
     out = tmp_path / by
-    assert mining.cli_main(["--encoder", "vit_tiny", "--data", str(videos), "--out", str(out), "--top", "4",
+    assert mine_command.cli_main(["--encoder", "vit_tiny", "--data", str(videos), "--out", str(out), "--top", "4",
                             "--by", by, *CLIP, *extra]) == 0
     return out
 
@@ -61,7 +62,7 @@ def test_mine_refuses_bad_requests(tmp_path, engine_videos):
     with pytest.raises(ValueError, match="--labels"):
         _mine(tmp_path, engine_videos, "uncertainty")
     with pytest.raises(SystemExit):
-        mining.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path), "--by", "best"])
+        mine_command.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path), "--by", "best"])
 
 
 def test_overlap_mask():
@@ -78,8 +79,8 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
     """Weights exported with their objectives (as the built-in ones) mine with the objective's own future error,
     the same numbers as the fit checkpoint they came from; weights without them fall back to linear dynamics."""
     from ssl_video.hub import export_weights
-    from ssl_video.pretrain.future_pixels import FuturePixels
     from ssl_video.pretrain.module import VideoPretrainer
+    from ssl_video.pretrain.objectives.future_pixels import FuturePixels
 
     torch.manual_seed(0)
     model = VideoPretrainer(encoder_args={"img_size": 32, "num_frames": 8, "tubelet": [2, 8, 8], "embed_dim": 48,
@@ -94,7 +95,7 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
     surprise = {}
     for name, source in sources.items():
         out = tmp_path / name
-        assert mining.cli_main(["--encoder", str(source), "--data", str(engine_videos), "--out", str(out), "--top", "4",
+        assert mine_command.cli_main(["--encoder", str(source), "--data", str(engine_videos), "--out", str(out), "--top", "4",
                                 "--by", "surprise", *CLIP]) == 0
         surprise[name] = [float(r["surprise"]) for r in csv.DictReader((out / "scores.csv").open())]
         reason = read_manifest(out / "ranking.csv")[0].labels["reason"]

@@ -4,11 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from ssl_video.commands import shadow as shadow_command
 from ssl_video.data.manifest import load_windows, read_manifest
-from ssl_video.data.sampling import ClipSpec
 from ssl_video.engine import shadow
 from ssl_video.engine.clips import LoadedModel
 from ssl_video.evaluate.features import load_eval_encoder
+from ssl_video.spec import ClipSpec
 
 SPEC = ClipSpec(context=4, future=4, fps=5.0, size=(32, 32))
 
@@ -56,6 +57,6 @@ def test_disagreement_scores_for_numbers_and_classes():
 
 def test_shadow_cli_refuses_a_missing_label_column(tmp_path, engine_videos):
     with pytest.raises(ValueError, match="nope"):
-        shadow.cli_main(["--deployed", "vit_tiny", "--candidate", "vit_tiny", "--data", str(engine_videos / "labels.csv"),
+        shadow_command.cli_main(["--deployed", "vit_tiny", "--candidate", "vit_tiny", "--data", str(engine_videos / "labels.csv"),
                          "--labels", str(engine_videos / "labels.csv"), "--target", "nope", "--out", str(tmp_path),
                          "--context", "4", "--future", "4", "--fps", "5", "--size", "32"])

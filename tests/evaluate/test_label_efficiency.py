@@ -9,8 +9,8 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from ssl_video.commands.probe import finetune_main, probe_main
 from ssl_video.errors import UserError
-from ssl_video.evaluate.cli import finetune_main, probe_main
 from ssl_video.evaluate.features import load_eval_encoder
 from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, split_target
 from ssl_video.evaluate.report import fraction_key, mean_std

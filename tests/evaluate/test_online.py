@@ -10,8 +10,8 @@ import pytest
 import torch
 import yaml
 
+from ssl_video.commands.fit import main
 from ssl_video.evaluate.online import OnlineProbe
-from ssl_video.pretrain.cli import main
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
 TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
+from ssl_video.commands.probe import probe_main
 from ssl_video.data.datasets import ClipDataset
 from ssl_video.data.index import probe_video
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
-from ssl_video.evaluate.cli import probe_main
 from ssl_video.evaluate.features import Clips, embed, pixel_features, split_segments
 from ssl_video.evaluate.finetune import EncoderHead
 from ssl_video.evaluate.label_efficiency import ProbeConfig, prepare

@@ -159,10 +159,10 @@ def test_pickle_urls_are_never_downloaded(serve, tmp_path):
     assert server.hits == []
 
 
-def test_torchvision_style_entry_with_registered_weights(exported, serve, entry_name):
+def test_get_encoder_with_registered_weights(exported, serve, entry_name):
     folder, sha, size, encoder = exported
     url, _ = serve(folder)
     register_weights(name=entry_name, url=f"{url}/model.safetensors", sha256=sha, size=size)
-    from ssl_video.models.vit import vit_tiny
+    from ssl_video import get_encoder
 
-    torch.testing.assert_close(vit_tiny(weights=entry_name).eval()(X), encoder(X))
+    torch.testing.assert_close(get_encoder("vit_tiny", weights=entry_name).eval()(X), encoder(X))

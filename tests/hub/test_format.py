@@ -13,11 +13,11 @@ from safetensors.torch import load_file
 from ssl_video.hub import (
     WeightsFormatError,
     export_weights,
+    get_encoder,
     load_encoder,
     load_encoder_with_config,
     remap_state_dict_keys,
 )
-from ssl_video.models import get_encoder
 
 X = torch.randn(2, 3, 4, 32, 32)
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import json
 
 from ssl_video.cli import main
-from ssl_video.hub import cli_main
+from ssl_video.commands.weights import cli_main
 
 
 def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, capsys):

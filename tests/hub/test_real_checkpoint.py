@@ -15,7 +15,7 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickst
 
 @pytest.mark.slow
 def test_export_from_fit_checkpoint(drive_data, tmp_path, monkeypatch):
-    from ssl_video.pretrain.cli import main as fit_main
+    from ssl_video.commands.fit import main as fit_main
 
     monkeypatch.chdir(tmp_path)
     fit_main(["fit", "--config", str(CONFIG), "--data.data", str(drive_data), "--trainer.max_steps", "4",

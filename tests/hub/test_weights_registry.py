@@ -125,7 +125,7 @@ def test_builtin_weights_load_offline_and_describe_their_training():
 
 
 def test_weights_list_marks_builtin_weights(capsys):
-    from ssl_video.hub import cli_main
+    from ssl_video.commands.weights import cli_main
 
     assert cli_main(["list"]) == 0
     out = capsys.readouterr().out

@@ -8,9 +8,9 @@ import torch
 from torch._dynamo.utils import counters
 
 import ssl_video.models.compile as compile_module
-from ssl_video.pretrain.future_features import FutureFeatures
-from ssl_video.pretrain.future_pixels import FuturePixels
 from ssl_video.pretrain.module import VideoPretrainer
+from ssl_video.pretrain.objectives.future_features import FutureFeatures
+from ssl_video.pretrain.objectives.future_pixels import FuturePixels
 
 TINY = {"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3}
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from ssl_video.pretrain.future_features import FutureFeatures, future_feature_loss
+from ssl_video.pretrain.objectives.future_features import FutureFeatures, future_feature_loss
 
 
 def test_shapes_gradients_and_no_gradient_to_the_ema_target(tiny_encoder, clip):

@@ -3,7 +3,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.future_pixels import FuturePixels, future_pixel_loss, future_pixel_target, last_tubelet_patches
+from ssl_video.pretrain.objectives.future_pixels import (
+    FuturePixels,
+    future_pixel_loss,
+    future_pixel_target,
+    last_tubelet_patches,
+)
 from ssl_video.pretrain.patches import patchify
 
 
@@ -91,7 +96,7 @@ def test_zero_head_gives_the_encoder_no_gradient_at_the_start_and_zero_head_fals
 
 
 def test_latent_copy_starts_each_future_query_from_the_last_context_token_at_its_place(tiny_encoder, clip):
-    from ssl_video.pretrain.future_pixels import last_context_tokens
+    from ssl_video.pretrain.objectives.future_pixels import last_context_tokens
     from ssl_video.pretrain.patches import future_split
 
     grid = tiny_encoder.grid_size(*clip.shape[2:])  # (4, 4, 4) with the (2, 8, 8) tubelet on 8x32x32

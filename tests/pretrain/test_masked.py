@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.masked import Masked, masked_pixel_loss, normalize_patches, tube_mask
+from ssl_video.pretrain.objectives.masked import Masked, masked_pixel_loss, normalize_patches, tube_mask
 
 
 def test_tube_mask_is_a_tube_partition_and_reproducible():

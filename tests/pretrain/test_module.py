@@ -11,16 +11,16 @@ import pytest
 import torch
 from pytorch_lightning.trainer.connectors import data_connector
 
+from ssl_video.commands.fit import PretrainCLI, main
 from ssl_video.data.datamodules import UnlabeledClipDataModule
-from ssl_video.pretrain.cli import PretrainCLI, main
-from ssl_video.pretrain.module import OBJECTIVES as OBJECTIVE_CLASSES
 from ssl_video.pretrain.module import VideoPretrainer, load_pretrainer, warmup_cosine
+from ssl_video.pretrain.objectives import OBJECTIVES as OBJECTIVE_CLASSES
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
 TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})
 OBJECTIVES = json.dumps([
-    {"class_path": "ssl_video.pretrain.future_pixels.FuturePixels", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
-    {"class_path": "ssl_video.pretrain.future_features.FutureFeatures", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+    {"class_path": "ssl_video.pretrain.objectives.future_pixels.FuturePixels", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+    {"class_path": "ssl_video.pretrain.objectives.future_features.FutureFeatures", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
 ])
 
 
@@ -119,7 +119,7 @@ def test_two_process_ddp_on_cpu_with_gloo(drive_data, tmp_path):
     import sys
 
     root = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "ssl_video.pretrain.cli", "fit", *tiny_args(drive_data, root, max_steps=2),
+    cmd = [sys.executable, "-m", "ssl_video.commands.fit", "fit", *tiny_args(drive_data, root, max_steps=2),
            "--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -131,8 +131,8 @@ def test_two_process_ddp_on_cpu_with_gloo(drive_data, tmp_path):
 def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
     from ssl_video.errors import UserError
     from ssl_video.hub import export_weights, load_encoder_with_config
-    from ssl_video.pretrain.future_features import FutureFeatures
     from ssl_video.pretrain.module import VideoPretrainer
+    from ssl_video.pretrain.objectives.future_features import FutureFeatures
 
     assert main(["fit", *tiny_args(drive_data, tmp_path / "first", max_steps=2)]) == 0
     weights = export_weights(tmp_path / "first" / "checkpoints" / "last.ckpt", tmp_path / "weights")
@@ -159,11 +159,12 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
 
 
 def test_init_objectives_starts_the_predictors_from_a_checkpoint_or_an_export_with_them(drive_data, tmp_path):
+    from ssl_video.commands.weights import cli_main
     from ssl_video.errors import UserError
-    from ssl_video.hub import cli_main, export_weights, load_encoder
-    from ssl_video.pretrain.future_features import FutureFeatures
-    from ssl_video.pretrain.future_pixels import FuturePixels
+    from ssl_video.hub import export_weights, load_encoder
     from ssl_video.pretrain.module import VideoPretrainer
+    from ssl_video.pretrain.objectives.future_features import FutureFeatures
+    from ssl_video.pretrain.objectives.future_pixels import FuturePixels
 
     assert main(["fit", *tiny_args(drive_data, tmp_path / "first", max_steps=2)]) == 0
     ckpt = tmp_path / "first" / "checkpoints" / "last.ckpt"

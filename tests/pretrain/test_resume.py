@@ -12,8 +12,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback, ModelCheckpoint
 
 from ssl_video.data.datamodules import UnlabeledClipDataModule
-from ssl_video.pretrain.future_pixels import FuturePixels
 from ssl_video.pretrain.module import VideoPretrainer
+from ssl_video.pretrain.objectives.future_pixels import FuturePixels
 
 TINY = {"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3}
 

@@ -10,12 +10,9 @@ a seeded simulator (``simulate.py``) rendered by a vectorised NumPy scanline ren
 
 from __future__ import annotations
 
-import argparse
-import collections
 import csv
 import logging
 import os
-import time
 from fractions import Fraction
 from pathlib import Path
 
@@ -28,7 +25,7 @@ from ssl_video.data.drive_world.simulate import Drive, simulate_drive
 from ssl_video.data.x264 import deterministic_x264_params
 from ssl_video.errors import UserError
 
-__all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview", "cli_main"]
+__all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 50  # frames rendered at once: amortises Python overhead, keeps memory small
@@ -144,41 +141,3 @@ def write_preview(path: str | Path, *, seed: int = 0, size: int = 128, fps: floa
     plt.imsave(tmp, np.concatenate(grid, axis=0), format="png")
     os.replace(tmp, path)
     return path
-
-
-def cli_main(argv: list[str] | None = None) -> int:
-    """``ssl-video data make-drive OUT --minutes M --seed S --size PX --fps F [--window-s W] [--preview PNG]``."""
-    parser = argparse.ArgumentParser(prog="ssl-video data make-drive", description=__doc__.splitlines()[0])
-    parser.add_argument("out", type=Path, help="output folder (mp4 files + labels.csv)")
-    parser.add_argument("--minutes", type=float, default=30.0, help="total video length (default 30)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--size", type=int, default=128, help="frame height (and width) in pixels (default 128)")
-    parser.add_argument("--width", type=int, default=None, help="frame width when not square, e.g. 228 for 16:9 at 128")
-    parser.add_argument("--camera", type=float, nargs=3, default=None, metavar=("FOCAL", "HORIZON", "HEIGHT_M"),
-                        help="another dash camera: focal length (fraction of the width, default 0.9), horizon row "
-                             "(fraction of the height, 0.42), mounting height in metres (1.4)")
-    parser.add_argument("--fps", type=float, default=10.0)
-    parser.add_argument("--drive-s", type=float, default=60.0, help="length of one drive (one mp4) in seconds")
-    parser.add_argument("--window-s", type=float, default=2.0, help="length of a labelled clip window in seconds")
-    parser.add_argument("--preview", type=Path, default=None, help="also write a PNG grid of frames from several drives")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    begin = time.perf_counter()
-    try:
-        cam = Camera(*args.camera) if args.camera else Camera()
-        csv_path = make_drive_dataset(args.out, minutes=args.minutes, seed=args.seed, size=args.size, fps=args.fps,
-                                      drive_s=args.drive_s, window_s=args.window_s, progress=not args.quiet,
-                                      width=args.width, camera=cam)
-    except ValueError as error:
-        parser.error(str(error))
-    seconds = time.perf_counter() - begin
-    frames = drive_count(args.minutes, args.drive_s) * round(args.drive_s * args.fps)
-    with open(csv_path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    print(f"wrote {csv_path} ({len(rows)} windows) in {seconds:.1f} s (~{frames / seconds:.0f} frames/s)")
-    for column in LABEL_COLUMNS[1:]:
-        counts = collections.Counter(row[column] for row in rows)
-        print(f"  {column:<13} " + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    if args.preview is not None:
-        print(f"preview: {write_preview(args.preview, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s)}")
-    return 0

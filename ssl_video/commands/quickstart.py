@@ -63,8 +63,8 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def _builtin_compare(preprocessing: Mapping[str, Any]) -> list[str]:
     """``--compare`` items for the weights shipped in the package that read the same clips (size, fps, context,
     future) as an exported encoder's ``preprocessing``: ``builtin=<name>`` (``builtin-<name>=<name>`` if several)."""
-    from ssl_video.data.sampling import ClipSpec
     from ssl_video.hub.registry import builtin_weights
+    from ssl_video.spec import ClipSpec
 
     keys = [f.name for f in dataclasses.fields(ClipSpec)]  # what `probe --compare` checks (label_efficiency.clip_spec)
     entries = []
@@ -102,7 +102,7 @@ def cli_main(argv: Sequence[str]) -> int:
     print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _step(2, f"pretraining {args.config.name} -> {out / 'pretrain'}")
-    from ssl_video.pretrain.cli import main as fit_main
+    from ssl_video.commands.fit import main as fit_main
 
     fit_args = [
         "fit",
@@ -126,7 +126,7 @@ def cli_main(argv: Sequence[str]) -> int:
     print(f"  done in {time.perf_counter() - t:.0f} s", flush=True)
 
     t = _step(4, f"label-efficiency report for {', '.join(args.targets)} -> {out / 'probe'}")
-    from ssl_video.evaluate.cli import probe_main
+    from ssl_video.commands.probe import probe_main
 
     probe_args = ["--encoder", str(weights_dir), "--data", str(data_dir / "labels.csv"), "--out", str(out / "probe")]
     for target in args.targets:

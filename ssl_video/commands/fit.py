@@ -70,5 +70,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # DDP launches `python -m ssl_video.pretrain.cli ...` once per extra process
+if __name__ == "__main__":  # DDP launches `python -m ssl_video.commands.fit ...` once per extra process
     sys.exit(main(sys.argv[1:]))

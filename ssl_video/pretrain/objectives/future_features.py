@@ -28,7 +28,7 @@ from torch import nn
 
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.ema import cosine_momentum, ema_update_
-from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
 from ssl_video.pretrain.patches import context_block_split, future_split, gather_tokens
 
 LOSSES = ("l1", "smooth_l1")

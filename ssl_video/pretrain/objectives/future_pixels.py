@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from ssl_video.models.predictor import Predictor
-from ssl_video.pretrain.objective import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
 from ssl_video.pretrain.patches import future_split, patchify, unpatchify
 
 TARGETS = ("residual", "pixels")

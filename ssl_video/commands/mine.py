@@ -14,6 +14,7 @@ from ssl_video.engine import mining
 from ssl_video.engine.clips import load_model
 from ssl_video.engine.mining import MINE_STRATEGIES, load_mining_windows, mine
 from ssl_video.errors import UserError
+from ssl_video.spec import size_hw
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
@@ -28,21 +29,23 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def clip_overrides(args: argparse.Namespace) -> dict:
-    size = None if args.size is None else (args.size * 2)[:2]
+    size = None if args.size is None else size_hw(args.size)
     return {"context": args.context, "future": args.future, "fps": args.fps, "size": size}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ssl-video mine", description=mining.__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--encoder", required=True, help=".ckpt from ssl-video fit, exported weights, or a weights name")
+    parser.add_argument("--encoder", required=True,
+                        help=".ckpt from ssl-video fit, exported weights, or a weights name")
     parser.add_argument("--data", required=True, help="folder of videos or manifest CSV of unlabeled windows")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--top", type=int, default=16, help="how many windows to pick (default 16)")
     parser.add_argument("--by", choices=MINE_STRATEGIES, default="mixed")
     parser.add_argument("--labels", help="manifest CSV of already labeled windows (uncertainty; kept away from)")
     parser.add_argument("--target", help="label column of --labels for --by uncertainty")
-    parser.add_argument("--window-s", type=float, help="cut videos into windows of this many seconds (default: one clip)")
+    parser.add_argument("--window-s", type=float,
+                        help="cut videos into windows of this many seconds (default: one clip)")
     parser.add_argument("--stride-s", type=float, help="step between windows (default: --window-s, no overlap)")
     parser.add_argument("--sheet-rows", type=int, default=8, help="clips per contact sheet")
     add_model_args(parser)

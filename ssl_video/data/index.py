@@ -1,8 +1,6 @@
 """Probe a folder or manifest of videos: which files are usable, what they hold, and why others are not.
 
-Follows the data contract in /work/contracts.md (``VideoInfo``, ``SkippedVideo``, ``VideoIndex``,
-``probe_video``, ``index_videos``, ``find_videos``) and issue 2 item 2. Frame counts are what
-decoding yields, because clip sampling relies on them:
+Frame counts are what decoding yields, because clip sampling relies on them:
 
 * MP4/MOV carry a sample table: ``stream.frames`` is trusted, and the tail of the file is decoded
   (seek to the last keyframe, decode to the end) to prove the data behind the table is there.
@@ -30,6 +28,7 @@ import av
 from filelock import FileLock
 from tqdm import tqdm
 
+from ssl_video._io import atomic_write_json
 from ssl_video.data.decode import packet_table
 from ssl_video.paths import ssl_video_home
 
@@ -231,9 +230,7 @@ def _save_cache(cache_path: Path, entries: dict) -> None:
     with FileLock(str(cache_path) + ".lock"):
         merged = _load_cache(cache_path)  # keep what other processes added meanwhile
         merged.update(entries)
-        tmp = cache_path.with_name(f"{cache_path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"version": CACHE_VERSION, "entries": merged}))
-        os.replace(tmp, cache_path)
+        atomic_write_json(cache_path, {"version": CACHE_VERSION, "entries": merged}, indent=None)
 
 
 def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path: Path | None = None,

@@ -16,8 +16,8 @@ nearest to time j / fps, as :mod:`ssl_video.data.sampling` picks clip frames, so
 keyframe every ``keyframe_s``, no B-frames, one thread (deterministic output).
 
 Shards: every n-th video of the sorted source paths (``load_windows(shard=...)``), so each job
-probes and transcodes only its own. Layout of OUT: ``videos/<stem>-<hash of the source path>.mp4`` plus a ``.json`` record (source
-path, size, mtime, settings, frames), ``manifest.csv`` (or ``manifest-<i>-of-<n>.csv`` per
+probes and transcodes only its own. Layout of OUT: ``videos/<stem>-<hash of the source path>.mp4`` plus a
+``.json`` record (source path, size, mtime, settings, frames), ``manifest.csv`` (or ``manifest-<i>-of-<n>.csv`` per
 shard): every window of the source with its labels and ``sequence``, its ``video`` pointing
 at the prepared file; ``skipped.csv`` (or per shard): each unusable or failed file with the
 reason. A video counts as done when its mp4 and a matching record exist; both are written
@@ -42,6 +42,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 from tqdm.auto import tqdm
 
+from ssl_video._io import atomic_path, atomic_write_json, write_csv
 from ssl_video.data.index import VideoInfo
 from ssl_video.data.manifest import RESERVED_COLUMNS, ClipWindow, load_windows
 from ssl_video.data.x264 import deterministic_x264_params
@@ -115,9 +116,8 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
         return mp4.name, json.loads(mp4.with_suffix(".json").read_text())["frames"]
     keep = resample_indices(info.frames, info.fps, settings.fps)
     width, height = output_size(info.width, info.height, settings.size)
-    tmp = mp4.with_name(f".{mp4.name}.tmp{os.getpid()}.mp4")
     written = 0
-    try:
+    with atomic_path(mp4) as tmp:
         with av.open(info.path) as source, av.open(str(tmp), mode="w", format="mp4") as target:
             stream = target.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -150,12 +150,8 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
             target.mux(stream.encode())
         if written == 0:
             raise ValueError("no frame could be decoded")
-        os.replace(tmp, mp4)
-    finally:
-        tmp.unlink(missing_ok=True)
-    meta_tmp = mp4.with_name(f".{mp4.stem}.tmp{os.getpid()}.json")
-    meta_tmp.write_text(json.dumps({**record, "frames": written, "width": width, "height": height}))
-    os.replace(meta_tmp, mp4.with_suffix(".json"))
+    atomic_write_json(mp4.with_suffix(".json"), {**record, "frames": written, "width": width, "height": height},
+                      indent=None)
     return mp4.name, written
 
 
@@ -181,15 +177,6 @@ def _map(videos: list[VideoInfo], out_dir: Path, settings: PrepareSettings, work
 
 def _shard_suffix(num_shards: int, shard_id: int) -> str:
     return "" if num_shards == 1 else f"-{shard_id}-of-{num_shards}"
-
-
-def _write_csv(path: Path, fieldnames: list[str], rows: list[dict]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=fieldnames)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
 
 
 def _manifest_rows(windows: list[ClipWindow], names: dict[str, str], root: Path) -> tuple[list[str], list[dict]]:
@@ -222,7 +209,8 @@ def prepare_dataset(src: str | Path, out: str | Path, settings: PrepareSettings,
         raise UserError(f"need --num-shards >= 1 and 0 <= --shard-id < --num-shards, got {num_shards}, {shard_id}")
     src, out = Path(src), Path(out)
     if not src.exists():
-        raise MissingInput(f"{src}: no such folder or manifest CSV (give a folder of videos or a CSV with a `video` column)")
+        raise MissingInput(f"{src}: no such folder or manifest CSV "
+                           f"(give a folder of videos or a CSV with a `video` column)")
     windows, index = load_windows(src, progress=progress, shard=(shard_id, num_shards))  # probes this shard's only
     videos = index.usable
     skipped = [{"path": s.path, "reason": s.reason} for s in index.skipped]
@@ -244,8 +232,8 @@ def prepare_dataset(src: str | Path, out: str | Path, settings: PrepareSettings,
     fields, rows = _manifest_rows(windows, names, root.resolve())
     suffix = _shard_suffix(num_shards, shard_id)
     manifest = out / f"manifest{suffix}.csv"
-    _write_csv(manifest, fields, rows)
-    _write_csv(out / f"skipped{suffix}.csv", ["path", "reason"], sorted(skipped, key=lambda s: s["path"]))
+    write_csv(manifest, fields, rows)
+    write_csv(out / f"skipped{suffix}.csv", ["path", "reason"], sorted(skipped, key=lambda s: s["path"]))
     summary = {"videos": len(names), "skipped": len(skipped), "windows": len(rows), "manifest": str(manifest)}
     log.info("prepared %d videos (%d skipped, see %s), %d windows -> %s", len(names), len(skipped),
              out / f"skipped{suffix}.csv", len(rows), manifest)
@@ -257,7 +245,8 @@ def merge_shards(out: str | Path) -> Path:
     out = Path(out)
     shards = sorted(out.glob("manifest-*-of-*.csv"))
     if not shards:
-        raise MissingInput(f"{out}: no manifest-<i>-of-<n>.csv to merge (run `ssl-video data prepare ... --num-shards`)")
+        raise MissingInput(f"{out}: no manifest-<i>-of-<n>.csv to merge "
+                           f"(run `ssl-video data prepare ... --num-shards`)")
     total = {int(p.stem.rsplit("-of-", 1)[1]) for p in shards}
     if len(total) != 1:
         raise UserError(f"{out}: shard manifests of different --num-shards {sorted(total)}; remove the stale ones")
@@ -271,13 +260,13 @@ def merge_shards(out: str | Path) -> Path:
             reader = csv.DictReader(handle)
             fields += [c for c in reader.fieldnames or [] if c not in fields]
             rows += list(reader)
-    _write_csv(out / "manifest.csv", fields, rows)
+    write_csv(out / "manifest.csv", fields, rows)
     skipped = []
     for i in range(n):
         path = out / f"skipped-{i}-of-{n}.csv"
         if path.is_file():
             with open(path, newline="") as handle:
                 skipped += list(csv.DictReader(handle))
-    _write_csv(out / "skipped.csv", ["path", "reason"], skipped)
+    write_csv(out / "skipped.csv", ["path", "reason"], skipped)
     log.info("merged %d shards: %d windows -> %s (%d skipped files)", n, len(rows), out / "manifest.csv", len(skipped))
     return out / "manifest.csv"

@@ -18,7 +18,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD
+from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, size_hw
 
 
 def normalize_clip(
@@ -64,7 +64,7 @@ class ClipAugment:
         hflip: bool = True,
         color_jitter: float = 0.0,
     ):
-        self.size = (size, size) if isinstance(size, int) else tuple(size)
+        self.size = size_hw(size)
         if not 0 < scale[0] <= scale[1] <= 1:
             raise ValueError(f"scale must satisfy 0 < min <= max <= 1, got {scale}")
         if color_jitter < 0:
@@ -80,7 +80,8 @@ class ClipAugment:
     def __call__(self, video: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         if video.dim() != 4 or video.dtype != torch.uint8:
             raise ValueError(f"ClipAugment expects a (C, T, H, W) uint8 clip, got {tuple(video.shape)} {video.dtype}")
-        frames = tv_tensors.Video(video.permute(1, 0, 2, 3))  # (C, T, H, W) -> (T, C, H, W): v2 treats T as a batch of frames sharing parameters
+        # v2 treats T as a batch of frames sharing parameters
+        frames = tv_tensors.Video(video.permute(1, 0, 2, 3))  # (C, T, H, W) -> (T, C, H, W)
         if generator is None:
             out = self.transform(frames)
         else:

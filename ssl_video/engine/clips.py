@@ -62,16 +62,6 @@ class LoadedModel:
         return [o.name for o in self.pretrainer.objectives if o.name in FUTURE_OBJECTIVES]
 
 
-def clip_spec_from(meta: dict | None, overrides: dict[str, Any]) -> ClipSpec:
-    """ClipSpec from a checkpoint/weights ``preprocessing`` record, with CLI overrides (None = keep)."""
-    fields = {k: v for k, v in dict(meta or {}).items() if k in ("context", "future", "fps", "size")}
-    fields.update({k: v for k, v in overrides.items() if v is not None})
-    if "size" in fields:
-        size = fields["size"]
-        fields["size"] = (int(size), int(size)) if isinstance(size, (int, float)) else tuple(int(s) for s in size)
-    return ClipSpec(**fields)
-
-
 def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device: str = "cpu") -> LoadedModel:
     """Resolve ``--encoder``: a ``.ckpt`` (with predictors), exported weights (with predictors when exported with
     ``--objectives``, as the built-in weights are), a weights name, or an architecture name (random init), through
@@ -80,9 +70,10 @@ def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device
 
     enc = load_eval_encoder(ref)
     if not enc.pretrained:
-        log.warning("%s is an architecture name: using a randomly initialised encoder (a baseline, not a trained model)", ref)
+        log.warning("%s is an architecture name: using a randomly initialised encoder (a baseline, not a trained "
+                    "model)", ref)
     enc.encoder.eval().to(device)
-    spec = clip_spec_from(enc.preprocessing, dict(clip_overrides or {}))
+    spec = enc.spec.replace(**(clip_overrides or {}))  # the recorded clips; options that are set win
     pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if enc.pretrained else None
     if pretrainer is not None:
         enc.encoder = pretrainer.encoder  # the same weights, inside the module that owns the predictors

@@ -33,10 +33,11 @@ from pathlib import Path
 import numpy as np
 
 from ssl_video._io import write_csv
+from ssl_video.data.windows import load_sliding_windows as load_mining_windows  # noqa: F401 - re-exported
 from ssl_video.engine import scoring
 from ssl_video.engine.clips import LoadedModel, WindowPass, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
-from ssl_video.engine.ranking import SCORE_FORMAT, sliding_windows, write_ranking
+from ssl_video.engine.ranking import SCORE_FORMAT, write_ranking
 from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -54,29 +55,13 @@ class MineResult:
     ranking_csv: Path | None = None
 
 
-def load_mining_windows(data: str | Path, *, window_s: float | None, stride_s: float | None, clip_s: float):
-    """Windows to score and {video: VideoInfo}: a folder is cut into sliding windows of ``window_s``
-    (default: one clip long); a manifest's rows are used as they are unless ``window_s`` is given."""
-    from ssl_video.data.manifest import load_windows
-
-    windows, index = load_windows(data)
-    infos = index.by_path()
-    if Path(data).is_dir() or window_s is not None:
-        length = max(window_s or clip_s, clip_s)
-        if window_s is not None and window_s < clip_s:
-            log.warning("--window-s %.3g is shorter than one clip (%.3g s); using %.3g s", window_s, clip_s, clip_s)
-        windows = sliding_windows(windows, {p: i.duration_s for p, i in infos.items()}, window_s=length, stride_s=stride_s)
-    if not windows:
-        raise UserError(f"no usable video windows in {data}")
-    return windows, infos
-
-
 def overlap_mask(windows: Sequence, others: Sequence) -> np.ndarray:
     """(len(windows),) bool: whether each window shares any time with one of ``others`` of the
     same video (``end_s`` None = to the end of the video)."""
     by_video: dict[str, list[tuple[float, float]]] = {}
     for o in others:
-        by_video.setdefault(str(Path(o.video).resolve()), []).append((o.start_s, np.inf if o.end_s is None else o.end_s))
+        end = np.inf if o.end_s is None else o.end_s
+        by_video.setdefault(str(Path(o.video).resolve()), []).append((o.start_s, end))
     resolved: dict[str, str] = {}
     out = np.zeros(len(windows), dtype=bool)
     for i, w in enumerate(windows):
@@ -155,16 +140,19 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
         if by == "uncertainty":
             missing = [w.video for w in lab_windows if target not in w.labels]
             if missing:
-                raise UserError(f"label column {target!r} missing for {len(missing)} labeled windows, e.g. {missing[0]}")
+                raise UserError(f"label column {target!r} missing for {len(missing)} labeled windows, "
+                                f"e.g. {missing[0]}")
+            groups = np.asarray([w.sequence or w.video for w in lab_windows])
             probs_q, classes = fit_probe_probs(lab.embeddings, [w.labels[target] for w in lab_windows], emb,
-                                               groups=np.asarray([w.sequence or w.video for w in lab_windows]), seed=seed)
+                                               groups=groups, seed=seed)
             probs = probs_q
     full_surprise = None if surprise is None else np.concatenate([surprise, np.full(len(emb) - len(windows), -np.inf)])
     picks, scores = scoring.select_windows(by, top, embeddings=emb, already_selected=selected,
                                            surprise=full_surprise, probs=probs, seed=seed)
     reasons = [_reason(by, int(i), float(s), surprise, source, probs, classes) for i, s in zip(picks, scores)]
     ranked = [windows[i] for i in picks]
-    ranking_csv = write_ranking(out / "ranking.csv", ranked, scores, reasons, extra={"rank": list(range(1, len(picks) + 1))})
+    ranking_csv = write_ranking(out / "ranking.csv", ranked, scores, reasons,
+                                extra={"rank": list(range(1, len(picks) + 1))})
     _write_scores(out / "scores.csv", windows, run, surprise, probs)
     _sheets(out, windows, lambda j: run.clip(int(run.index[j])), picks, scores, by, sheet_rows, seed)
     log.info("wrote %s (%d windows ranked of %d)", ranking_csv, len(picks), len(windows))
@@ -202,5 +190,5 @@ def _sheets(out: Path, windows, clip_of, picks, scores, by: str, rows: int, seed
     captions = [_caption(windows[i], f"#{r + 1} {by}={s:.2f}") for r, (i, s) in enumerate(zip(top, scores))]
     contact_sheet([clip_of(i) for i in top], captions, out / "top_clips.png", title=f"top {len(top)} by {by}")
     rand = np.random.default_rng(seed).permutation(len(windows))[: len(top)]
-    contact_sheet([clip_of(int(i)) for i in rand], [_caption(windows[i], "random") for i in rand], out / "random_clips.png",
-                  title=f"{len(rand)} random windows (for comparison)")
+    contact_sheet([clip_of(int(i)) for i in rand], [_caption(windows[i], "random") for i in rand],
+                  out / "random_clips.png", title=f"{len(rand)} random windows (for comparison)")

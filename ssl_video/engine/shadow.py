@@ -79,7 +79,8 @@ def probe_predictions(model: LoadedModel, train: list, y, task: str, compare: li
     return ProbeOutput(probe.predict(cmp.embeddings), None), cmp
 
 
-def disagreement_scores(a: ProbeOutput, b: ProbeOutput, tolerance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+def disagreement_scores(a: ProbeOutput, b: ProbeOutput,
+                        tolerance: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(score (N,), disagree (N,) bool): total variation between class probabilities and a different
     top class, or |a - b| and |a - b| > tolerance for numeric predictions."""
     if a.probs is not None and b.probs is not None:
@@ -92,7 +93,8 @@ def summarize(disagree: np.ndarray, a: ProbeOutput, b: ProbeOutput, truth: np.nd
               classes: list[str] | None, task: str) -> dict:
     """Disagreement rate overall and per class (true class where known, else the deployed model's),
     plus each model's accuracy (or MAE) on the windows with a label."""
-    summary: dict = {"windows": int(len(disagree)), "disagreement_rate": float(disagree.mean()) if len(disagree) else 0.0}
+    summary: dict = {"windows": int(len(disagree)),
+                     "disagreement_rate": float(disagree.mean()) if len(disagree) else 0.0}
     known = np.zeros(len(disagree), dtype=bool) if truth is None else ~np.isnan(truth.astype(np.float64))
     if classes is not None:
         group = np.where(known, np.nan_to_num(truth, nan=-1), a.pred).astype(np.int64)
@@ -123,7 +125,8 @@ def markdown_summary(summary: dict, deployed: str, candidate: str, target: str) 
              f"- disagreement rate: {summary['disagreement_rate']:.1%}"]
     for key in ("deployed_accuracy", "candidate_accuracy", "deployed_mae", "candidate_mae"):
         if key in summary:
-            lines.append(f"- {key.replace('_', ' ')}: {summary[key]:.3f} (on {summary['labeled_windows']} labeled windows)")
+            lines.append(f"- {key.replace('_', ' ')}: {summary[key]:.3f} "
+                         f"(on {summary['labeled_windows']} labeled windows)")
     if "per_class" in summary:
         lines += ["", f"| class ({summary['per_class_by']}) | windows | disagreement |", "|---|---:|---:|"]
         lines += [f"| {c} | {v['windows']} | {v['disagreement_rate']:.1%} |" for c, v in summary["per_class"].items()]
@@ -177,7 +180,8 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
         passes.append(idx)
     index = [p.index for p in passes]
     both = np.intersect1d(index[0], index[1])  # windows both models could decode
-    a, b = (ProbeOutput(o.pred[np.searchsorted(i, both)], None if o.probs is None else o.probs[np.searchsorted(i, both)])
+    a, b = (ProbeOutput(o.pred[np.searchsorted(i, both)],
+                        None if o.probs is None else o.probs[np.searchsorted(i, both)])
             for o, i in zip(outputs, index))
     windows = [compare[i] for i in both]
     truth = np.asarray([_truth(w, target, classes) for w in windows], dtype=np.float64)
@@ -189,7 +193,8 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
     order = order[disagree[order]][:top]
     reasons = [_describe(a, b, int(i), classes, truth) for i in order]
     write_ranking(out / "disagreements.csv", [windows[i] for i in order], score[order], reasons,
-                  extra={"deployed": [_label(a, i, classes) for i in order], "candidate": [_label(b, i, classes) for i in order],
+                  extra={"deployed": [_label(a, i, classes) for i in order],
+                         "candidate": [_label(b, i, classes) for i in order],
                          target: ["" if np.isnan(truth[i]) else _label_value(truth[i], classes) for i in order]})
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "summary.md", markdown_summary(summary, deployed.source, candidate.source, target))
@@ -198,7 +203,8 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
     shown = [int(i) for i in order[:sheet_rows]]
     if shown:
         clips = [passes[0].clip(int(both[i])) for i in shown]
-        captions = [f"{Path(windows[i].video).name} {windows[i].start_s:.1f}s: {reasons[r]}" for r, i in enumerate(shown)]
+        captions = [f"{Path(windows[i].video).name} {windows[i].start_s:.1f}s: {reasons[r]}"
+                    for r, i in enumerate(shown)]
         contact_sheet(clips, captions, out / "disagreements.png", title=f"top disagreements on {target}")
     log.info("shadow: %d windows, disagreement %.1f%%", summary["windows"], 100 * summary["disagreement_rate"])
     return summary

@@ -1,16 +1,17 @@
 """Frozen clip embeddings, computed once per (encoder, data, clip spec) and cached on disk.
 
 Two caches under ``cache_dir`` (default ``$SSL_VIDEO_HOME/evaluate``), both ``.npy`` files
-written atomically (tmp + os.replace) under a file lock:
+written atomically (``ssl_video._io.atomic_path``) under a file lock:
 
 - ``clips-<key>.npy``: every window's deterministic (centred) clip, ``(N, C, T, H, W)`` uint8,
-  key = sha256 of the windows (video path, size, mtime, start/end) and the ClipSpec. Feature
+  key = sha256 of the windows (video path, size, mtime, start/end) and the clip fields. Feature
   extraction, fine-tuning and the scratch baseline all read clips from here (as a memmap), so
   each clip is decoded once per evaluation, not once per seed and fraction. With ``segments=K``
   (a window longer than one clip, read whole: TSN's segments, V-JEPA's ``num_segments``) a row
   holds the window's K evenly spaced clips concatenated in time, ``(N, C, K * T, H, W)``; every
   consumer runs the encoder on each clip (:func:`split_segments`) and joins what it computed.
-- ``features-<key>-{pooled,temporal,tokens}.npy``: ``(N, D)`` float32 mean-pooled features,
+- ``features-<key>-{pooled,temporal,tokens}.npy``: ``(N, D)`` float32 mean-pooled features (a foreign
+  encoder's, ``ssl_video.hub.foreign``: pooled as its model's head reads them),
   ``(N, T' * 2D)`` float32 per-time-step mean and std over space (:func:`temporal_pool`) and
   ``(N, K, D)`` float16 patch tokens (average-pooled on the token grid to at most
   ``max_tokens``), key = clips key + sha256 of the encoder's weights + normalization. With
@@ -44,34 +45,36 @@ from filelock import FileLock
 from torch import nn
 from torch.utils.data import DataLoader
 
+from ssl_video._io import atomic_path
 from ssl_video.data.datasets import ClipDataset, collate_clips
 from ssl_video.data.transforms import normalize_clip
+from ssl_video.hub.foreign import ForeignEncoder, is_foreign_architecture, random_foreign_encoder
 from ssl_video.models import get_encoder, list_encoders
 from ssl_video.paths import ssl_video_home
-from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class EvalEncoder:
-    """An encoder to evaluate and what it was trained with (``preprocessing``: fps, size, mean,
-    std, context, future; empty for a bare architecture name)."""
+    """An encoder to evaluate and the clips it was trained on (``spec``: the checkpoint's or weights'
+    preprocessing record; the default ClipSpec for a bare architecture name)."""
 
     encoder: nn.Module
     architecture: str
     args: dict[str, Any]
-    preprocessing: dict[str, Any] = field(default_factory=dict)
+    spec: ClipSpec = field(default_factory=ClipSpec)
     source: str = ""
     pretrained: bool = True
 
     @property
     def mean(self) -> tuple[float, ...]:
-        return tuple(self.preprocessing.get("mean", IMAGENET_MEAN))
+        return self.spec.mean
 
     @property
     def std(self) -> tuple[float, ...]:
-        return tuple(self.preprocessing.get("std", IMAGENET_STD))
+        return self.spec.std
 
     def fingerprint(self) -> str:
         """sha256 of architecture, args and every weight tensor (the features cache key)."""
@@ -92,12 +95,12 @@ def load_eval_encoder(source: str | Path, *, args: dict[str, Any] | None = None)
     source = str(source)
     if source in list_encoders() and not Path(source).exists():
         encoder = _seeded_encoder(source, args or {}, seed=0)
-        return EvalEncoder(encoder, source, dict(args or {}), {}, source, pretrained=False)
+        return EvalEncoder(encoder, source, dict(args or {}), ClipSpec(), source, pretrained=False)
     from ssl_video.hub import load_encoder_with_config
 
     encoder, config = load_encoder_with_config(source, **(args or {}))
     return EvalEncoder(encoder, config["architecture"], {**config["args"], **(args or {})},
-                       dict(config.get("preprocessing", {})), source, pretrained=True)
+                       ClipSpec.from_dict(config.get("preprocessing")), source, pretrained=True)
 
 
 def _seeded_encoder(architecture: str, args: dict[str, Any], seed: int) -> torch.nn.Module:
@@ -109,8 +112,15 @@ def _seeded_encoder(architecture: str, args: dict[str, Any], seed: int) -> torch
 
 def random_encoder(like: EvalEncoder, seed: int = 0) -> EvalEncoder:
     """Same architecture and preprocessing as ``like``, randomly initialised (the "random" baseline)."""
-    encoder = _seeded_encoder(like.architecture, like.args, seed)
-    return dataclasses.replace(like, encoder=encoder, source=f"random {like.architecture} (seed {seed})", pretrained=False)
+    if is_foreign_architecture(like.architecture):  # a public model's own init
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            encoder = random_foreign_encoder({"architecture": like.architecture, "args": like.args,
+                                              "source": like.source})
+    else:
+        encoder = _seeded_encoder(like.architecture, like.args, seed)
+    return dataclasses.replace(like, encoder=encoder, source=f"random {like.architecture} (seed {seed})",
+                               pretrained=False)
 
 
 @dataclass
@@ -149,14 +159,9 @@ def evaluate_cache_dir(cache_dir: str | Path | None) -> Path:
     return path
 
 
-def _tmp(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.tmp{os.getpid()}.npy")
-
-
 def _save_atomic(path: Path, array: np.ndarray) -> None:
-    tmp = _tmp(path)
-    np.save(tmp, array)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # keeps the .npy suffix, so np.save adds none
+        np.save(tmp, array)
 
 
 def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, batch_size: int, backend: str,
@@ -187,19 +192,15 @@ def decode_clips(windows, infos, spec: ClipSpec, *, cache_dir: str | Path | None
     if segments < 1:
         raise ValueError(f"segments must be >= 1, got {segments}")
     cache_dir = evaluate_cache_dir(cache_dir)
-    key = digest([[_window_key(w, infos[w.video]) for w in windows], dataclasses.asdict(spec),
+    key = digest([[_window_key(w, infos[w.video]) for w in windows], spec.clip_fields(),
                   *([segments] if segments > 1 else [])])
     clips_path, ok_path = cache_dir / f"clips-{key}.npy", cache_dir / f"clips-{key}-ok.npy"
     with FileLock(str(clips_path) + ".lock"):
         if clips_path.exists() and ok_path.exists():
             log.info("reusing cached clips %s", clips_path.name)
         else:
-            tmp = _tmp(clips_path)
-            try:
+            with atomic_path(clips_path) as tmp:
                 ok = _decode_into(tmp, windows, infos, spec, num_workers, batch_size, backend, segments)
-                os.replace(tmp, clips_path)
-            finally:
-                tmp.unlink(missing_ok=True)
             _save_atomic(ok_path, ok)
     return Clips(key, np.load(clips_path, mmap_mode="r"), np.load(ok_path), segments)
 
@@ -230,7 +231,7 @@ def temporal_pool(tokens: torch.Tensor, grid: tuple[int, int, int]) -> torch.Ten
 
 @dataclass
 class Features:
-    pooled: np.ndarray  # (N, D) float32, mean over all tokens
+    pooled: np.ndarray  # (N, D) float32, mean over all tokens (a foreign encoder: its own pooling)
     temporal: np.ndarray  # (N, T' * 2D) float32, per-time-step mean and std over space (temporal_pool)
     tokens: np.ndarray | None  # (N, K, D) float16, or None when not asked for
 
@@ -243,13 +244,26 @@ def embed(encoder: nn.Module, video: torch.Tensor, mean, std, *, max_tokens: int
 
     With ``segments`` > 1, video is (B, C, segments * T, H, W): each clip is encoded on its own and the
     window's tokens are joined in time, a (segments * T', H', W') grid."""
+    return embed_normalized(encoder, normalize_clip(video, mean, std), max_tokens=max_tokens, tokens=tokens,
+                            segments=segments)
+
+
+@torch.no_grad()
+def embed_normalized(encoder: nn.Module, video: torch.Tensor, *, max_tokens: int = 256, tokens: bool = False,
+                     segments: int = 1):
+    """:func:`embed` of a clip already normalized: float (B, C, segments * T, H, W) -> the same three."""
     clips = split_segments(video, segments)  # (B * segments, C, T, H, W)
     t, h, w = encoder.grid_size(*clips.shape[2:])
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=video.is_cuda):
-        feats = encoder.forward_features(normalize_clip(clips, mean, std)).float()  # (B * segments, N, D)
+        if isinstance(encoder, ForeignEncoder):  # pooled as the model's head reads it (a class token, ...)
+            feats, pooled = (out.float() for out in encoder.forward_tokens_and_pooled(clips))  # (B*s, N, D), (B*s, D)
+            pooled = pooled.reshape(video.shape[0], segments, -1).mean(1)  # (B * segments, D) -> (B, D)
+        else:
+            feats, pooled = encoder.forward_features(clips).float(), None  # (B * segments, N, D)
     feats = feats.reshape(video.shape[0], -1, feats.shape[-1])  # (B, segments * N, D), time-major
     grid = (segments * t, h, w)
-    return feats.mean(1), temporal_pool(feats, grid), pool_tokens(feats, grid, max_tokens) if tokens else None
+    pooled = feats.mean(1) if pooled is None else pooled
+    return pooled, temporal_pool(feats, grid), pool_tokens(feats, grid, max_tokens) if tokens else None
 
 
 @torch.no_grad()

@@ -41,7 +41,6 @@ from ssl_video.evaluate.features import decode_clips, embed
 from ssl_video.evaluate.label_efficiency import carve_val
 from ssl_video.evaluate.probes import fit_linear_probe, metrics, score
 from ssl_video.evaluate.report import PRIMARY_METRIC
-from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +98,7 @@ class OnlineProbe(pl.Callback):
 
     def _prepare(self, pl_module: pl.LightningModule) -> None:
         """Decode the fixed subset once; encode each target's labels and its (train, test) split."""
-        hp = pl_module.hparams
-        size = [int(hp.size)] if isinstance(hp.size, int) else [int(s) for s in hp.size]
-        spec = ClipSpec(context=int(hp.context), future=int(hp.future), fps=float(hp.fps), size=tuple((size * 2)[:2]))
+        spec = pl_module.clip_spec  # the clips the module trains on (VideoPretrainer.clip_spec)
         windows, index = load_windows(self.data)
         if not windows:
             raise UserError(f"OnlineProbe: {self.data} has no usable windows ({len(index.skipped)} videos skipped)")
@@ -134,7 +131,7 @@ class OnlineProbe(pl.Callback):
     def _features(self, pl_module) -> tuple[np.ndarray, np.ndarray | None]:
         """(pooled (N, D), tokens (N, K, D) or None without the attentive probe) of the subset, float32,
         with the current encoder in eval mode (its mode is restored after)."""
-        encoder, hp = pl_module.encoder, pl_module.hparams
+        encoder, spec = pl_module.encoder, pl_module.clip_spec
         want_tokens = "attentive" in self.methods
         was_training = encoder.training
         encoder.eval()
@@ -142,8 +139,9 @@ class OnlineProbe(pl.Callback):
         array = self._clips.array
         try:
             for start in range(0, len(array), self.batch_size):
-                video = torch.from_numpy(np.array(array[start : start + self.batch_size])).to(pl_module.device)  # a copy: memmaps are read-only
-                p, _, t = embed(encoder, video, hp.mean, hp.std, max_tokens=self.max_tokens, tokens=want_tokens)
+                batch = np.array(array[start : start + self.batch_size])  # a copy: memmaps are read-only
+                video = torch.from_numpy(batch).to(pl_module.device)
+                p, _, t = embed(encoder, video, spec.mean, spec.std, max_tokens=self.max_tokens, tokens=want_tokens)
                 pooled.append(p)
                 tokens.append(t)
         finally:

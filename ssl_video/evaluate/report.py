@@ -73,7 +73,9 @@ def _ordered_methods(methods: Iterable[str]) -> list[str]:
     return known + sorted(methods - set(known))
 
 
-def summarize(results: Iterable[Result | Mapping[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]]:
+def summarize(
+    results: Iterable[Result | Mapping[str, Any]],
+) -> dict[str, dict[str, dict[str, dict[str, dict[str, float]]]]]:
     """``summary[target][method][fraction_key][metric] = {"mean", "std", "n"}`` over seeds."""
     grouped: dict[tuple[str, str, str, str], list[float]] = {}
     for r in results:
@@ -212,7 +214,8 @@ def markdown(summary: Mapping, targets: Mapping[str, TargetInfo], found: Mapping
             where = f"from fraction {where}" if where[0].isdigit() else where
             lines.append(f"- smallest fraction at which {method} matches scratch@100%: **{where}**")
         for method, b in f.get("beats_random", {}).items():
-            verdict = "yes, at every fraction" if b["every_fraction"] else f"NO (not at {', '.join(b['not_at']) or 'any'})"
+            not_at = ", ".join(b["not_at"]) or "any"
+            verdict = "yes, at every fraction" if b["every_fraction"] else f"NO (not at {not_at})"
             lines.append(f"- {method} probe on the pretrained encoder beats the random-encoder probe: **{verdict}**")
         for frac, m in f.get("margin", {}).items():
             lines.append(f"- at fraction {frac}: best pretrained row {m['pretrained']} {m['pretrained_mean']:.3f} vs "

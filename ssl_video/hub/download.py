@@ -2,7 +2,7 @@
 
 The file streams to a temporary name in the cache folder while its sha256 is computed;
 only a complete file (length as announced, digest as expected) is renamed into place
-(``os.replace`` is atomic on one file system). A ``filelock`` per target file serialises
+(``ssl_video._io.atomic_path``). A ``filelock`` per target file serialises
 processes downloading the same file: the second one waits, then finds the verified file.
 
 Sources: ``https://``, ``http://``, ``file://`` and ``hf://org/repo[/path]`` which means
@@ -16,7 +16,6 @@ import hashlib
 import http.client
 import logging
 import os
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,6 +23,7 @@ from pathlib import Path
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from ssl_video._io import atomic_path
 from ssl_video.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -105,10 +105,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
             dest.unlink()
         full_url = resolve_url(url)
         log.info("downloading %s -> %s", full_url, dest)
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        os.close(fd)
-        tmp = Path(tmp_name)
-        try:
+        with atomic_path(dest) as tmp:  # renamed into place only if no check below raises
             digest, written = _fetch(full_url, tmp, progress=progress, timeout_s=timeout_s)
             if size is not None and written != size:
                 raise DownloadError(f"{full_url}: expected {size} bytes, got {written}")
@@ -116,7 +113,4 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
                 raise ChecksumError(f"{full_url}: sha256 {digest} does not match the expected {sha256}; file refused")
             if sha256 is None:
                 log.warning("%s has no known sha256 (got %s): integrity not verified", full_url, digest)
-            os.replace(tmp, dest)
-        finally:
-            tmp.unlink(missing_ok=True)
     return dest

@@ -143,7 +143,8 @@ def checkpoint_to_exported(ckpt: Mapping[str, Any], source: str | Path, prefix: 
         raise WeightsFormatError(f"{source}: no state_dict keys start with {prefix!r}")
     state = remap_state_dict_keys(state)
     if objectives:
-        state.update(remap_state_dict_keys({k: v for k, v in ckpt["state_dict"].items() if k.startswith(OBJECTIVES_PREFIX)}))
+        heads = {k: v for k, v in ckpt["state_dict"].items() if k.startswith(OBJECTIVES_PREFIX)}
+        state.update(remap_state_dict_keys(heads))
     config = {
         "format_version": FORMAT_VERSION,
         "architecture": meta["encoder"]["name"],

@@ -9,13 +9,14 @@ time between logging steps, without device syncs.
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
 from torchvision.utils import make_grid, save_image
+
+from ssl_video._io import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +62,8 @@ class PredictionPictures(pl.Callback):
         out_dir = Path(log_dir or trainer.default_root_dir) / "predictions"
         out_dir.mkdir(parents=True, exist_ok=True)
         path = out_dir / f"step_{trainer.global_step:07d}.png"
-        tmp = path.with_suffix(".tmp.png")
-        save_image(image, tmp)
-        os.replace(tmp, path)  # atomic: a reader never sees half a PNG
+        with atomic_path(path) as tmp:  # a reader never sees half a PNG
+            save_image(image, tmp)
         self.last_path = path
         log.info("prediction picture (rows: context, predicted future, true future): %s", path)
 

@@ -85,7 +85,7 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
     torch.manual_seed(0)
     model = VideoPretrainer(encoder_args={"img_size": 32, "num_frames": 8, "tubelet": [2, 8, 8], "embed_dim": 48,
                                           "depth": 1, "num_heads": 3},
-                            objectives=[FuturePixels(predictor_dim=24, predictor_depth=1, zero_head=False)],
+                            objectives=[FuturePixels(predictor_dim=24, predictor_depth=1)],
                             context=4, future=4, fps=5.0, size=32)
     ckpt = {"state_dict": model.state_dict(), "global_step": 0, "epoch": 0, "hyper_parameters": dict(model.hparams)}
     model.on_save_checkpoint(ckpt)  # the checkpoint contract that `ssl-video fit` writes

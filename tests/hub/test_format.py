@@ -24,14 +24,16 @@ X = torch.randn(2, 3, 4, 32, 32)
 
 def test_export_writes_safetensors_and_config(tiny_ckpt, tmp_path):
     ckpt, encoder = tiny_ckpt
-    path = export_weights(ckpt, tmp_path / "out", extra={"training": {"probe_metrics": {"speed": 0.8}, "data": "drive"}})
+    extra = {"training": {"probe_metrics": {"speed": 0.8}, "data": "drive"}}
+    path = export_weights(ckpt, tmp_path / "out", extra=extra)
     assert path == tmp_path / "out"
     path = path / "model.safetensors"
     assert sorted(p.name for p in path.parent.iterdir()) == ["config.json", "model.safetensors"]
     config = json.loads((path.parent / "config.json").read_text())
     assert config["architecture"] == "vit_tiny" and config["args"]["embed_dim"] == 48
+    # the checkpoint's older clip + normalize entries, as one ClipSpec record
     assert config["preprocessing"] == {"fps": 10.0, "size": [32, 32], "mean": [0.485, 0.456, 0.406],
-                                       "std": [0.229, 0.224, 0.225], "context": 4, "future": 4}
+                                       "std": [0.229, 0.224, 0.225], "context": 4, "future": 4, "resize": "squash"}
     assert config["training"]["steps"] == 123 and config["training"]["probe_metrics"] == {"speed": 0.8}
     assert config["training"]["objectives"][0]["name"] == "future_features"
     assert "ssl_video_version" in config

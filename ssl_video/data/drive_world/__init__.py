@@ -10,22 +10,22 @@ a seeded simulator (``simulate.py``) rendered by a vectorised NumPy scanline ren
 
 from __future__ import annotations
 
-import csv
 import logging
-import os
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 
+from ssl_video._io import atomic_path, write_csv
 from ssl_video.data.drive_world.labels import LABEL_COLUMNS, window_labels
 from ssl_video.data.drive_world.render import Camera, render_frames
 from ssl_video.data.drive_world.simulate import Drive, simulate_drive
 from ssl_video.data.x264 import deterministic_x264_params
 from ssl_video.errors import UserError
 
-__all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive", "write_preview"]
+__all__ = ["Camera", "LABEL_COLUMNS", "drive_count", "make_drive_dataset", "render_drive", "simulate_drive",
+           "write_preview"]
 
 log = logging.getLogger(__name__)
 _CHUNK = 50  # frames rendered at once: amortises Python overhead, keeps memory small
@@ -33,7 +33,8 @@ KEYFRAME_S = 2.0  # seconds between H.264 keyframes
 CSV_COLUMNS = ("video", "start_s", "end_s", "sequence", *LABEL_COLUMNS)
 
 
-def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s: float, width: int | None = None) -> None:
+def _check_args(minutes: float, size: int, fps: float, drive_s: float, window_s: float,
+                width: int | None = None) -> None:
     if minutes <= 0:
         raise UserError(f"minutes must be > 0, got {minutes}")
     for name, px in (("size", size), ("width", size if width is None else width)):
@@ -61,8 +62,7 @@ def render_drive(drive: Drive, size: int, width: int | None = None, cam: Camera 
 
 def _write_video(drive: Drive, path: Path, size: int, width: int | None = None, cam: Camera = Camera()) -> None:
     """Encode a drive with libx264 (one thread, deterministic) to ``path`` atomically."""
-    tmp = path.with_name(path.name + ".tmp")
-    with av.open(str(tmp), mode="w", format="mp4") as container:
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=Fraction(drive.fps).limit_denominator(1000))
         stream.height, stream.width = size, size if width is None else width
         stream.pix_fmt = "yuv420p"
@@ -75,7 +75,6 @@ def _write_video(drive: Drive, path: Path, size: int, width: int | None = None, 
             for frame in render_frames(drive, size, stream.width, a, min(a + _CHUNK, drive.n_video), cam):
                 container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
-    os.replace(tmp, path)
 
 
 def make_drive_dataset(
@@ -115,19 +114,16 @@ def make_drive_dataset(
         _write_video(drive, out / f"{name}.mp4", size, width, camera)
         for start in range(0, drive.n_video - window + 1, window):
             labels = window_labels(drive, start, start + window)
-            rows.append({"video": f"{name}.mp4", "start_s": round(start / fps, 4), "end_s": round((start + window) / fps, 4), "sequence": name, **labels})
+            rows.append({"video": f"{name}.mp4", "start_s": round(start / fps, 4),
+                         "end_s": round((start + window) / fps, 4), "sequence": name, **labels})
     csv_path = out / "labels.csv"
-    tmp = csv_path.with_name(csv_path.name + ".tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, csv_path)
+    write_csv(csv_path, CSV_COLUMNS, rows)
     log.info("wrote %d drives, %d windows to %s", n_drives, len(rows), out)
     return csv_path
 
 
-def write_preview(path: str | Path, *, seed: int = 0, size: int = 128, fps: float = 10.0, drive_s: float = 60.0, drives: int = 6, columns: int = 4) -> Path:
+def write_preview(path: str | Path, *, seed: int = 0, size: int = 128, fps: float = 10.0, drive_s: float = 60.0,
+                  drives: int = 6, columns: int = 4) -> Path:
     """A (drives x columns) grid of frames, each row one drive at evenly spaced times, as a PNG."""
     import matplotlib.pyplot as plt
 
@@ -137,7 +133,6 @@ def write_preview(path: str | Path, *, seed: int = 0, size: int = 128, fps: floa
         picks = np.linspace(0, drive.n_video - 1, columns + 2)[1:-1].astype(int)
         grid.append(np.concatenate([render_frames(drive, size, size, i, i + 1)[0] for i in picks], axis=1))
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    plt.imsave(tmp, np.concatenate(grid, axis=0), format="png")
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        plt.imsave(tmp, np.concatenate(grid, axis=0), format="png")
     return path

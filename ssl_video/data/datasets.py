@@ -177,7 +177,7 @@ class ClipDataset(Dataset):
 
     Args:
         windows: the clip windows; ``infos`` maps each window's video path to its VideoInfo.
-        spec: clip length, fps and decode size.
+        spec: clip length, fps, decode size and resize mode (squash or short side + centre crop).
         mode: "train" (random starts, ``transform`` applied) or "eval" (deterministic).
         labels: one encoded label per window (int64 classes or float32 regression), or None.
         transform: called as ``transform(video (C,T,H,W) uint8, generator) -> (C,T,H',W') uint8``.
@@ -291,22 +291,24 @@ class ClipDataset(Dataset):
         if self.frame_cache_mb > 0:
             if self._frames is None:
                 self._frames = FrameCache(int(self.frame_cache_mb * 2**20), self.frame_cache_dir)
-            frames = self._frames.get(path, self.infos[path].frames, self.spec.size, self.backend, self.timeout_s)
+            frames = self._frames.get(path, self.infos[path].frames, self.spec.size, self.backend, self.timeout_s,
+                                      resize=self.spec.resize)
             if frames is not None:
                 return frames[indices]
         if self._cache is None:
             self._cache = ReaderCache(max_open=self.max_open)
         cache = self._cache
         try:
-            return run_with_timeout(lambda: cache.get(path, self.spec.size, self.backend).get_frames(indices),
-                                    self.timeout_s, path)
+            return run_with_timeout(lambda: cache.get(path, self.spec.size, self.backend, self.spec.resize)
+                                    .get_frames(indices), self.timeout_s, path)
         except Exception as error:  # noqa: BLE001 - any failure of one file must not end the epoch
             first = f"{type(error).__name__}: {error}"
             if "timeout" in str(error):
                 return self._fail(path, first)  # the reader may still be busy in its thread: keep it
         cache.discard(path)
         try:  # the cached backend failed mid-file: one more try that falls back to the other backend
-            return read_frames(path, indices, size=self.spec.size, backend=self.backend, timeout_s=self.timeout_s)
+            return read_frames(path, indices, size=self.spec.size, backend=self.backend, timeout_s=self.timeout_s,
+                               resize=self.spec.resize)
         except Exception as error:  # noqa: BLE001
             return self._fail(path, f"{first}; retry: {type(error).__name__}: {error}")
 

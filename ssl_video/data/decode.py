@@ -1,6 +1,6 @@
 """Frame-exact video decoding with two backends (decord, PyAV), resize at decode time, timeouts.
 
-Contract (/work/contracts.md, "data contracts"): decoders return ``np.ndarray (T, H, W, C) uint8``;
+Decoders return ``np.ndarray (T, H, W, C) uint8`` (what clip sampling and the datasets expect);
 returned frame ``k`` is the file's frame ``indices[k]``, where a frame index is its position in
 presentation (pts) order, for constant and variable frame rate alike.
 
@@ -13,7 +13,13 @@ wrong frames without an error on others (HEVC with B-frames, see tests/data/test
 ``backend="auto"`` only uses it for codecs where its seeking was verified, and falls back to the
 other backend when one fails.
 
+Resizing follows ``resize`` (:data:`ssl_video.spec.RESIZE_MODES`): "squash" scales each frame to
+(H, W) whatever its aspect ratio; "short_side_crop" scales it, aspect kept, until it covers (H, W)
+and takes the centred (H, W) crop (see :func:`resize_geometry`). Both backends scale with their own
+scaler and crop the same rows and columns, so they return the same pixels up to rounding.
+
     >>> frames = read_frames("drive.mp4", [0, 10, 20], size=(112, 112))   # (3, 112, 112, 3) uint8
+    >>> frames = read_frames("drive.mp4", [0], size=(64, 64), resize="short_side_crop")   # 16:9 -> centre 64x64
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ import bisect
 import collections
 import hashlib
 import logging
-import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +35,9 @@ from pathlib import Path
 import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
+
+from ssl_video._io import atomic_path
+from ssl_video.spec import RESIZE_MODES
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +61,36 @@ def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if height <= 0 or width <= 0:
         raise ValueError(f"size must be (H, W) with positive entries, got {size}")
     return height, width
+
+
+def _check_resize(resize: str) -> str:
+    if resize not in RESIZE_MODES:
+        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    return resize
+
+
+def resize_geometry(native: tuple[float, float], size: tuple[int, int], resize: str = "squash"
+                    ) -> tuple[tuple[int, int], tuple[int, int]]:
+    """How a frame of ``native`` = (H0, W0) display size becomes ``size`` = (H, W):
+    -> ((h, w) to scale the frame to, (top, left) of the (H, W) crop taken from the scaled frame).
+
+    "squash": (H, W), no crop. "short_side_crop": the scale that makes the frame cover (H, W) with
+    its aspect ratio kept (the short side, relative to the output, fits exactly), then the centred crop;
+    a 720x1280 frame to (64, 64) is scaled to 64x114 and columns 25..88 are kept.
+    """
+    height, width = size
+    if _check_resize(resize) == "squash":
+        return (height, width), (0, 0)
+    scale = max(height / native[0], width / native[1])
+    scaled = (max(height, round(native[0] * scale)), max(width, round(native[1] * scale)))
+    return scaled, ((scaled[0] - height) // 2, (scaled[1] - width) // 2)
+
+
+def _display_size(stream) -> tuple[float, float]:
+    """(H, W) of ``stream``'s frames as shown: the stored width times the sample aspect ratio (1 if unset)."""
+    context = stream.codec_context
+    sar = context.sample_aspect_ratio
+    return float(context.height), float(context.width) * (float(sar) if sar else 1.0)
 
 
 def packet_table(container, stream) -> tuple[np.ndarray, list[int]]:
@@ -109,7 +147,7 @@ class VideoReader:
     """One open video file. ``get_frames(indices) -> (T, H, W, C) uint8`` in the order asked.
 
     Attributes: ``path``, ``num_frames``, ``fps``, ``width``, ``height`` (output size, i.e. after
-    resizing), ``backend``. Use :func:`open_video` to construct one.
+    resizing), ``resize`` (how: see :func:`resize_geometry`), ``backend``. Use :func:`open_video` to construct one.
     """
 
     path: str
@@ -118,6 +156,8 @@ class VideoReader:
     width: int
     height: int
     backend: str
+    resize: str = "squash"
+    _crop: tuple[int, int] = (0, 0)  # (top, left) of the output in the scaled frame
 
     def get_frames(self, indices: Sequence[int]) -> np.ndarray:
         indices = np.asarray(indices, dtype=np.int64).reshape(-1)
@@ -144,7 +184,7 @@ class VideoReader:
 
     def __repr__(self) -> str:
         return (f"{type(self).__name__}({self.path!r}, frames={self.num_frames}, fps={self.fps:.3f}, "
-                f"size=({self.height}, {self.width}))")
+                f"size=({self.height}, {self.width}), resize={self.resize!r})")
 
 
 class PyAVReader(VideoReader):
@@ -152,8 +192,8 @@ class PyAVReader(VideoReader):
 
     backend = "pyav"
 
-    def __init__(self, path: str | Path, size: tuple[int, int] | None = None):
-        self.path = str(path)
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None, resize: str = "squash"):
+        self.path, self.resize = str(path), _check_resize(resize)
         self._container = av.open(self.path)
         try:
             self._stream = self._container.streams.video[0]
@@ -174,6 +214,8 @@ class PyAVReader(VideoReader):
         self.fps = (self.num_frames - 1) / span if span > 0 else float(rate or 0.0)
         native = (self._stream.codec_context.height, self._stream.codec_context.width)
         self.height, self.width = _check_size(size) or native
+        self._scaled, self._crop = (native, (0, 0)) if size is None else resize_geometry(
+            _display_size(self._stream), (self.height, self.width), resize)
         self._reformatter = VideoReformatter()
         self._position = -1  # index of the last decoded frame, -1 = must seek
         self._frames = None  # decoding generator positioned after self._position
@@ -202,8 +244,10 @@ class PyAVReader(VideoReader):
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
         # One reformatter per reader keeps swscale's context: 4-7x faster than frame.to_ndarray(width=...)
         # at 112-224 px on a 2-core CPU. AREA averages pixels when shrinking (no aliasing).
-        return self._reformatter.reformat(frame, width=self.width, height=self.height, format="rgb24",
-                                          interpolation="AREA").to_ndarray()
+        scaled = self._reformatter.reformat(frame, width=self._scaled[1], height=self._scaled[0], format="rgb24",
+                                            interpolation="AREA").to_ndarray()  # (h, w, C)
+        top, left = self._crop
+        return scaled[top : top + self.height, left : left + self.width]  # (h, w, C) -> (H, W, C)
 
     def _decode_sorted(self, indices: list[int]) -> np.ndarray:
         out = np.empty((len(indices), self.height, self.width, 3), dtype=np.uint8)  # (T, H, W, C)
@@ -245,16 +289,25 @@ class PyAVReader(VideoReader):
         self._container.close()
 
 class DecordReader(VideoReader):
-    """decord backend: decord's own frame index and ``get_batch``; resizes inside decord."""
+    """decord backend: decord's own frame index and ``get_batch``; scales inside decord, crops in numpy."""
 
     backend = "decord"
 
-    def __init__(self, path: str | Path, size: tuple[int, int] | None = None):
+    def __init__(self, path: str | Path, size: tuple[int, int] | None = None, resize: str = "squash"):
         import decord  # imported lazily: decord is optional at runtime (PyAV is the default)
 
-        self.path = str(path)
+        self.path, self.resize = str(path), _check_resize(resize)
         size = _check_size(size)
-        kwargs = {"width": size[1], "height": size[0]} if size is not None else {}
+        kwargs, self._scaled = {}, size
+        if size is not None:
+            if resize != "squash":  # the display size, from the stream header (decord does not report it)
+                try:
+                    with av.open(self.path) as container:
+                        native = _display_size(container.streams.video[0])
+                except (av.FFmpegError, IndexError) as error:
+                    raise DecodeError(f"{self.path}: cannot read the frame size: {error}") from error
+                self._scaled, self._crop = resize_geometry(native, size, resize)
+            kwargs = {"width": self._scaled[1], "height": self._scaled[0]}
         try:
             self._reader = decord.VideoReader(self.path, ctx=decord.cpu(0), num_threads=1, **kwargs)
         except decord.DECORDError as error:
@@ -268,7 +321,10 @@ class DecordReader(VideoReader):
             self.height, self.width = size
 
     def _decode_sorted(self, indices: list[int]) -> np.ndarray:
-        frames = self._reader.get_batch(indices).asnumpy()  # (T, H, W, C)
+        frames = self._reader.get_batch(indices).asnumpy()  # (T, h, w, C)
+        top, left = self._crop
+        if self._scaled is not None and frames.shape[1:3] == tuple(self._scaled) != (self.height, self.width):
+            frames = np.ascontiguousarray(frames[:, top : top + self.height, left : left + self.width])  # (T, H, W, C)
         if frames.shape != (len(indices), self.height, self.width, 3):
             raise DecodeError(f"{self.path}: decord returned shape {frames.shape}, "
                               f"expected {(len(indices), self.height, self.width, 3)}")
@@ -308,16 +364,18 @@ def backend_order(path: str | Path, backend: str = "auto") -> list[str]:
     return order
 
 
-def open_video(path: str | Path, *, size: tuple[int, int] | None = None, backend: str = "auto") -> VideoReader:
-    """Open ``path`` with ``backend`` ("auto", "pyav" or "decord"); ``size`` = (H, W) output size or None.
+def open_video(path: str | Path, *, size: tuple[int, int] | None = None, backend: str = "auto",
+               resize: str = "squash") -> VideoReader:
+    """Open ``path`` with ``backend`` ("auto", "pyav" or "decord"); ``size`` = (H, W) output size or None
+    (native), reached by ``resize`` ("squash" or "short_side_crop", see :func:`resize_geometry`).
 
     With "auto" the first backend that opens the file wins. Raises DecodeError naming the file.
     """
-    size = _check_size(size)
+    size, resize = _check_size(size), _check_resize(resize)
     errors = []
     for name in backend_order(path, backend):
         try:
-            return _READERS[name](path, size)
+            return _READERS[name](path, size, resize)
         except DecodeError as error:
             errors.append(f"{name}: {error}")
         except Exception as error:  # any backend failure is a failed file, not a crashed worker
@@ -325,11 +383,11 @@ def open_video(path: str | Path, *, size: tuple[int, int] | None = None, backend
     raise DecodeError(f"{path}: cannot open video ({'; '.join(errors)})")
 
 
-def _read_with_fallback(path: str | Path, indices: Sequence[int], size, backend: str) -> np.ndarray:
+def _read_with_fallback(path: str | Path, indices: Sequence[int], size, backend: str, resize: str) -> np.ndarray:
     errors = []
     for name in backend_order(path, backend):
         try:
-            with _READERS[name](path, size) as reader:
+            with _READERS[name](path, size, resize) as reader:
                 return reader.get_frames(indices)
         except IndexError:
             raise
@@ -366,22 +424,22 @@ def run_with_timeout(fn, timeout_s: float | None, what: str):
 
 
 def read_frames(path: str | Path, indices: Sequence[int], *, size: tuple[int, int] | None = None,
-                backend: str = "auto", timeout_s: float | None = 60.0) -> np.ndarray:
+                backend: str = "auto", timeout_s: float | None = 60.0, resize: str = "squash") -> np.ndarray:
     """Decode frames ``indices`` (presentation order, any order, repeats allowed) of ``path``.
 
-    Returns (T, H, W, C) uint8, resized to ``size`` = (H, W) if given. Opens and closes the file;
-    tries the other backend when one fails; raises DecodeError on failure of all or on timeout.
+    Returns (T, H, W, C) uint8, resized to ``size`` = (H, W) by ``resize`` if given. Opens and closes
+    the file; tries the other backend when one fails; raises DecodeError on failure of all or on timeout.
     """
-    size = _check_size(size)
+    size, resize = _check_size(size), _check_resize(resize)
     _check_backend(backend)
-    return run_with_timeout(lambda: _read_with_fallback(path, indices, size, backend), timeout_s, str(path))
+    return run_with_timeout(lambda: _read_with_fallback(path, indices, size, backend, resize), timeout_s, str(path))
 
 
 class ReaderCache:
     """Open readers kept per worker and reused across clips of one file; least recently used is closed.
 
     >>> cache = ReaderCache(max_open=4)
-    >>> frames = cache.get("drive.mp4", (112, 112)).get_frames([0, 1, 2])
+    >>> frames = cache.get("drive.mp4", (112, 112)).get_frames([0, 1, 2])   # resize="short_side_crop" keeps the aspect
     >>> cache.close()
     """
 
@@ -391,13 +449,14 @@ class ReaderCache:
         self.max_open = max_open
         self._readers: collections.OrderedDict[tuple, VideoReader] = collections.OrderedDict()
 
-    def get(self, path: str | Path, size: tuple[int, int] | None = None, backend: str = "auto") -> VideoReader:
-        key = (str(path), None if size is None else tuple(size), backend)
+    def get(self, path: str | Path, size: tuple[int, int] | None = None, backend: str = "auto",
+            resize: str = "squash") -> VideoReader:
+        key = (str(path), None if size is None else tuple(size), backend, resize)
         reader = self._readers.get(key)
         if reader is not None:
             self._readers.move_to_end(key)
             return reader
-        reader = open_video(path, size=size, backend=backend)
+        reader = open_video(path, size=size, backend=backend, resize=resize)
         self._readers[key] = reader
         while len(self._readers) > self.max_open:
             _, old = self._readers.popitem(last=False)
@@ -434,8 +493,8 @@ class FrameCache:
     With ``folder`` a decoded file is written there once, as a ``.npy`` file (atomically, under a file
     lock, so two workers never decode the same file twice), and every process maps it read-only: the
     workers of a run, the ranks of a machine and later runs share one copy through the OS page cache,
-    and a rerun skips decoding. An entry is named by the video's path, size and mtime, the frame size
-    and the backend, so a changed video is decoded again; an entry that does not read back is replaced.
+    and a rerun skips decoding. An entry is named by the video's path, size and mtime, the frame size,
+    resize mode and backend, so a changed video is decoded again; an entry that does not read back is replaced.
 
     >>> cache = FrameCache(max_bytes=512 << 20)                        # or FrameCache(..., folder="/scratch/frames")
     >>> frames = cache.get("drive.mp4", num_frames=600, size=(64, 64))   # (600, 64, 64, 3) uint8 or None
@@ -450,9 +509,10 @@ class FrameCache:
         self._refused: set[tuple] = set()
 
     def get(self, path: str | Path, num_frames: int, size: tuple[int, int], backend: str = "auto",
-            timeout_s: float | None = 60.0) -> np.ndarray | None:
-        """(num_frames, H, W, C) uint8 frames of ``path`` at ``size`` = (H, W), or None (then decode the clip)."""
-        key = (str(path), tuple(size), backend)
+            timeout_s: float | None = 60.0, resize: str = "squash") -> np.ndarray | None:
+        """(num_frames, H, W, C) uint8 frames of ``path`` at ``size`` = (H, W) by ``resize``, or None (then
+        decode the clip)."""
+        key = (str(path), tuple(size), backend, resize)
         frames = self._frames.get(key)
         if frames is not None or key in self._refused:
             return frames
@@ -466,9 +526,10 @@ class FrameCache:
         shape = (int(num_frames), int(size[0]), int(size[1]), 3)
         try:
             if self.folder is None:
-                frames = read_frames(path, np.arange(num_frames), size=size, backend=backend, timeout_s=timeout)
+                frames = read_frames(path, np.arange(num_frames), size=size, backend=backend, timeout_s=timeout,
+                                     resize=resize)
             else:
-                frames = self._mapped(path, shape, backend, timeout)
+                frames = self._mapped(path, shape, backend, timeout, resize)
         except Exception as error:  # noqa: BLE001 - the clip-by-clip path decides whether the file is bad
             log.info("not caching the frames of %s: %s", path, error)
             self._refused.add(key)
@@ -477,27 +538,29 @@ class FrameCache:
         self.bytes += frames.nbytes
         return frames
 
-    def entry(self, path: str | Path, size: tuple[int, int], backend: str = "auto") -> Path:
-        """The file in ``folder`` for the frames of ``path`` at ``size`` (named by path, size, mtime, frame size, backend)."""
+    def entry(self, path: str | Path, size: tuple[int, int], backend: str = "auto", resize: str = "squash") -> Path:
+        """The file in ``folder`` for the frames of ``path`` at ``size`` (named by path, size, mtime, frame size,
+        backend and resize mode)."""
         if self.folder is None:
             raise ValueError("this FrameCache keeps frames in memory only (folder=None)")
         stat = Path(path).stat()
         name = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{size[0]}x{size[1]}|{backend}"
+        if resize != "squash":  # squashed entries keep the names they always had
+            name += f"|{resize}"
         return self.folder / f"{Path(path).stem[:40]}-{hashlib.sha1(name.encode()).hexdigest()[:24]}.npy"
 
-    def _mapped(self, path, shape: tuple[int, ...], backend: str, timeout: float | None) -> np.ndarray:
+    def _mapped(self, path, shape: tuple[int, ...], backend: str, timeout: float | None, resize: str) -> np.ndarray:
         from filelock import FileLock
 
-        target = self.entry(path, shape[1:3], backend)
+        target = self.entry(path, shape[1:3], backend, resize)
         target.parent.mkdir(parents=True, exist_ok=True)
         with FileLock(str(target) + ".lock"):  # the first process decodes, the others wait and map its file
             frames = _load_mapped(target, shape)
             if frames is None:
-                decoded = read_frames(path, np.arange(shape[0]), size=shape[1:3], backend=backend, timeout_s=timeout)
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                with open(tmp, "wb") as handle:
-                    np.save(handle, decoded)
-                os.replace(tmp, target)
+                decoded = read_frames(path, np.arange(shape[0]), size=shape[1:3], backend=backend, timeout_s=timeout,
+                                      resize=resize)
+                with atomic_path(target) as tmp:  # keeps the .npy suffix, so np.save adds none
+                    np.save(tmp, decoded)
                 frames = _load_mapped(target, shape)
                 if frames is None:
                     raise DecodeError(f"{target}: the frames just written do not read back")

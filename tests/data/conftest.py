@@ -95,3 +95,29 @@ def vids():
     """The constants and writers above, for test modules (importing conftest by name is fragile)."""
     return SimpleNamespace(GOOD=GOOD_VIDEOS, BROKEN=BROKEN_VIDEOS, NUM_FRAMES=NUM_FRAMES, VFR_TIMES=VFR_TIMES,
                            write_good=write_good, cut=cut)
+
+
+# A 16:9 drive-camera frame: a white circle (diameter 120 px) in the middle, red bars at the left and right
+# edges that a centre crop to a square must cut off.
+WIDE_SIZE, CIRCLE_DIAMETER = (180, 320), 120
+
+
+def circle_box(frame: np.ndarray) -> tuple[int, int, float, float]:
+    """(height, width, centre row, centre column) of the white circle in a decoded (H, W, 3) frame."""
+    white = frame.min(axis=-1) > 150  # (H, W); the red bars are not white
+    rows, cols = np.flatnonzero(white.any(axis=1)), np.flatnonzero(white.any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1, (rows[0] + rows[-1]) / 2, (cols[0] + cols[-1]) / 2
+
+
+@pytest.fixture(scope="session")
+def wide_video(tmp_path_factory) -> SimpleNamespace:
+    """A real 16:9 mp4 (180x320, 20 frames at 10 fps) of a round circle, and :func:`circle_box` to measure it."""
+    from ssl_video.testing import write_video
+
+    height, width = WIDE_SIZE
+    yy, xx = np.mgrid[:height, :width]
+    frame = np.full((height, width, 3), 40, dtype=np.uint8)
+    frame[(yy - height / 2 + 0.5) ** 2 + (xx - width / 2 + 0.5) ** 2 <= (CIRCLE_DIAMETER / 2) ** 2] = 240
+    frame[:, :32], frame[:, -32:] = (220, 30, 30), (220, 30, 30)
+    path = write_video(tmp_path_factory.mktemp("wide") / "dashcam 16x9.mp4", [frame] * 20, fps=10.0)
+    return SimpleNamespace(path=path, size=WIDE_SIZE, diameter=CIRCLE_DIAMETER, measure=circle_box)

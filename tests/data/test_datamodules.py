@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import csv
 import os
 
 import numpy as np
@@ -9,7 +8,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from ssl_video.data.datamodules import LabeledClipDataModule, UnlabeledClipDataModule
+from ssl_video.data.datamodules import UnlabeledClipDataModule
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.testing import read_frame_number, write_numbered_video
@@ -129,45 +128,6 @@ def test_lightning_fit_sets_epochs(drive_folder, tmp_path):
     assert "val/loss" in trainer.callback_metrics
 
 
-def _manifest(folder, path, rows):
-    with open(path, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["video", "start_s", "end_s", "sequence", "turn", "speed"])
-        writer.writerows(rows)
-
-
-def test_labeled_module_classification_and_regression(drive_folder, tmp_path):
-    rows, turns = [], ["left", "right", "straight"]
-    for d, name in enumerate(RATES):
-        for w in range(4):  # four 1-second windows per drive
-            rows.append([str(drive_folder / name), w, w + 1, f"drive{d}", turns[(d + w) % 3], 10 + d + w * 0.37])
-    rows.append([str(drive_folder / "broken.mp4"), 0, 1, "drive9", "left", 1.0])
-    rows.append([str(drive_folder / "d0_30fps.mp4"), 1, 2, "drive0", "", 3.0])  # no turn label: skipped
-    manifest = tmp_path / "labels.csv"
-    _manifest(drive_folder, manifest, rows)
-    args = dict(context=2, future=2, fps=5.0, size=32, batch_size=8, num_workers=0, test_size=0.34, val_size=0.17)
-    dm = LabeledClipDataModule(str(manifest), target="turn", seed=0, **args)
-    dm.setup("fit")
-    assert dm.task == "classification" and dm.classes == turns and dm.num_classes == 3
-    sequences = {k: {dm.windows[i].sequence for i in idx} for k, idx in dm.splits.items()}
-    assert not (sequences["train"] & sequences["val"] or sequences["train"] & sequences["test"]
-                or sequences["val"] & sequences["test"])
-    batch = next(iter(dm.train_dataloader()))
-    assert batch["label"].dtype == torch.long and batch["video"].shape[1:] == (3, 4, 32, 32)
-    test_batch = next(iter(dm.test_dataloader()))
-    assert [dm.classes[c] for c in test_batch["label"]] == [dm.windows[i].labels["turn"] for i in test_batch["window"]]
-    few = LabeledClipDataModule(str(manifest), target="turn", seed=0, fraction=0.2, **args)
-    few.setup("fit")
-    assert set(few.splits["train"]) < set(dm.splits["train"]) and few.splits["test"].tolist() == dm.splits["test"].tolist()
-    assert {few.labels[i] for i in few.splits["train"]} == {dm.labels[i] for i in dm.splits["train"]}
-    reg = LabeledClipDataModule(str(manifest), target="speed", **args)
-    reg.setup("fit")
-    assert reg.task == "regression" and reg.classes is None
-    assert next(iter(reg.eval_dataloader("train")))["label"].dtype == torch.float32
-    with pytest.raises(ValueError, match="no label column 'weather'"):
-        LabeledClipDataModule(str(manifest), target="weather", **args).setup("fit")
-
-
 def test_loop_over_mixed_codecs_and_broken_files(video_folder):
     """The issue's folder: several codecs/containers, VFR, odd sizes, non-ASCII names, broken files."""
     dm = UnlabeledClipDataModule(str(video_folder), context=2, future=2, fps=5.0, size=(64, 96), batch_size=4,
@@ -184,3 +144,21 @@ def test_loop_over_mixed_codecs_and_broken_files(video_folder):
                 assert _numbers(clip) == train.clip_indices((epoch, index))[1].tolist()
                 count += 1
         assert count == len(train)
+
+
+def test_resize_is_set_on_the_data_and_reaches_the_model_and_its_checkpoint(drive_folder, tmp_path):
+    from ssl_video.commands.fit import PretrainCLI
+    from ssl_video.pretrain.module import VideoPretrainer
+    from ssl_video.spec import ClipSpec
+
+    assert UnlabeledClipDataModule(str(drive_folder)).clip_spec.resize == "squash"  # what the built-in weights saw
+    with pytest.raises(UserError, match="resize must be one of"):
+        UnlabeledClipDataModule(str(drive_folder), resize="stretch")
+    cli = PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, run=False,
+                      args=["--data.data", str(drive_folder), "--data.size", "32", "--data.resize", "short_side_crop",
+                            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"])
+    assert cli.datamodule.clip_spec.resize == cli.model.hparams.resize == "short_side_crop"
+    checkpoint: dict = {}
+    cli.model.on_save_checkpoint(checkpoint)
+    assert ClipSpec.from_checkpoint(checkpoint["ssl_video"]) == cli.datamodule.clip_spec.replace(
+        mean=cli.model.hparams.mean, std=cli.model.hparams.std)

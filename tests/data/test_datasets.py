@@ -208,3 +208,20 @@ def test_short_windows_dropped_or_clamped(tmp_path, monkeypatch, caplog):
     assert len(dropped) == 0 and dropped.num_short == 1 and "shorter than one clip" in caplog.text
     clamped = ClipDataset(windows, index.by_path(), spec, mode="eval", short="clamp")
     assert _numbers(clamped[0]["video"]) == [0, 1, 2, 3, 4, 4, 4, 4]
+
+
+@pytest.mark.parametrize("frame_cache_mb", [0, 8])
+def test_clips_follow_the_spec_resize_mode(wide_video, tmp_path, monkeypatch, frame_cache_mb):
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    windows, index = load_windows(wide_video.path.parent)
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 64), resize="short_side_crop")
+    ds = ClipDataset(windows, index.by_path(), spec, mode="eval", frame_cache_mb=frame_cache_mb)
+    item = ds[0]
+    _, indices, _ = ds.clip_indices(0)
+    expected = decode.read_frames(wide_video.path, indices, size=(64, 64), resize="short_side_crop")
+    assert np.array_equal(item["video"].permute(1, 2, 3, 0).numpy(), expected)  # (C, T, H, W) -> (T, H, W, C)
+    height, width, _, _ = wide_video.measure(expected[0])
+    assert width / height == pytest.approx(1.0, abs=0.06)
+    squashed = ClipDataset(windows, index.by_path(), spec.replace(resize="squash"), mode="eval")[0]["video"]
+    assert not squashed.equal(item["video"])
+    ds.close()

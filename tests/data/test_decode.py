@@ -154,3 +154,55 @@ def test_empty_request_and_bad_size(video_folder):
         assert reader.get_frames([]).shape == (0, 16, 24, 3)
     with pytest.raises(ValueError, match="size"):
         open_video(video_folder / "h264.mp4", size=(0, 24))
+
+
+def test_resize_geometry_keeps_the_aspect_and_centres_the_crop():
+    assert decode.resize_geometry((720, 1280), (64, 64), "squash") == ((64, 64), (0, 0))
+    assert decode.resize_geometry((720, 1280), (64, 64), "short_side_crop") == ((64, 114), (0, 25))
+    assert decode.resize_geometry((1280, 720), (64, 64), "short_side_crop") == ((114, 64), (25, 0))
+    assert decode.resize_geometry((720, 1280), (36, 64), "short_side_crop") == ((36, 64), (0, 0))  # same aspect
+    assert decode.resize_geometry((720, 1280), (64, 32), "short_side_crop") == ((64, 114), (0, 41))
+    with pytest.raises(ValueError, match="resize must be one of"):
+        decode.resize_geometry((720, 1280), (64, 64), "stretch")
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_short_side_crop_keeps_a_circle_round_and_squash_does_not(wide_video, backend):
+    squashed = read_frames(wide_video.path, [0, 9], size=(64, 64), backend=backend)
+    cropped = read_frames(wide_video.path, [0, 9], size=(64, 64), backend=backend, resize="short_side_crop")
+    assert squashed.shape == cropped.shape == (2, 64, 64, 3)
+    height, width, _, _ = wide_video.measure(squashed[0])
+    assert width / height == pytest.approx(180 / 320, abs=0.06)  # a 16:9 frame squashed to a square: an ellipse
+    height, width, row, col = wide_video.measure(cropped[0])
+    assert width / height == pytest.approx(1.0, abs=0.06)  # still round
+    assert height == pytest.approx(64 * wide_video.diameter / wide_video.size[0], abs=1.5)  # short side fits
+    assert (row, col) == pytest.approx((31.5, 31.5), abs=1.0)  # centred crop
+    red = lambda frames: (frames[..., 0] > 180) & (frames[..., 1] < 100)  # (T, H, W) bool
+    assert not red(cropped).any()  # the red bars at the left and right edges are cut off
+    assert red(squashed)[:, :, :4].all() and red(squashed)[:, :, -4:].all()  # squash keeps them
+    with open_video(wide_video.path, size=(64, 64), backend=backend, resize="short_side_crop") as reader:
+        assert (reader.height, reader.width, reader.resize) == (64, 64, "short_side_crop")
+        assert np.array_equal(reader.get_frames([0, 9]), cropped)
+
+
+def test_both_backends_crop_the_same_pixels(wide_video):
+    frames = {backend: read_frames(wide_video.path, np.arange(20), size=(64, 64), backend=backend,
+                                   resize="short_side_crop").astype(np.int16) for backend in ("pyav", "decord")}
+    difference = np.abs(frames["pyav"] - frames["decord"])  # two scalers: edges differ by rounding, nothing moves
+    assert difference.mean() < 2.0 and np.percentile(difference, 99) < 40
+
+
+def test_caches_keep_the_resize_modes_apart(wide_video, tmp_path):
+    cache = ReaderCache(max_open=4)
+    squash = cache.get(wide_video.path, (64, 64), "pyav")
+    crop = cache.get(wide_video.path, (64, 64), "pyav", "short_side_crop")
+    assert crop is not squash and crop.resize == "short_side_crop" and len(cache) == 2
+    expected = read_frames(wide_video.path, np.arange(20), size=(64, 64), resize="short_side_crop")
+    assert np.array_equal(crop.get_frames(np.arange(20)), expected)
+    cache.close()
+    frames = decode.FrameCache(max_bytes=10 << 20, folder=tmp_path / "frames")
+    assert np.array_equal(frames.get(wide_video.path, 20, (64, 64), resize="short_side_crop"), expected)
+    assert not np.array_equal(frames.get(wide_video.path, 20, (64, 64)), expected)
+    assert len(list((tmp_path / "frames").glob("*.npy"))) == 2  # one entry per mode
+    with pytest.raises(ValueError, match="resize must be one of"):
+        open_video(wide_video.path, size=(64, 64), resize="stretch")

@@ -30,15 +30,75 @@ import sys
 import time
 from pathlib import Path
 
+import torch
 import yaml
+from torch import nn
+
+from ssl_video.pretrain.objectives import FuturePixels, ObjectiveOutput
+from ssl_video.pretrain.objectives.future_pixels import last_context_tokens
+from ssl_video.pretrain.objectives.losses import patch_mse
+from ssl_video.pretrain.patches import future_split, patchify, unpatchify
+
+
+class RecipeFuturePixels(FuturePixels):
+    """FuturePixels with the levers this search compared that the library no longer builds (its rows need them).
+
+    ``target="residual"``: predict the future minus the last context frame; ``zero_head`` (residual target only):
+    a zero output head, so the untrained model is the copy-last baseline (and its encoder gets no gradient);
+    ``last_patch_skip``: a zero-initialised linear map from the last context tubelet's pixels at the same place,
+    added to the prediction. With the defaults it is the library's ``FuturePixels()``.
+    """
+
+    def __init__(self, weight: float = 1.0, target: str = "pixels", predictor_dim: int = 128, predictor_depth: int = 2,
+                 predictor_heads: int = 4, last_patch_skip: bool = False, zero_head: bool = True,
+                 latent_copy: bool = True):
+        super().__init__(weight, predictor_dim, predictor_depth, predictor_heads, latent_copy)
+        if target not in ("residual", "pixels"):
+            raise ValueError(f"future_pixels: target must be 'residual' or 'pixels', got {target!r}")
+        self.target = target
+        self.init_args.update(target=target, last_patch_skip=last_patch_skip, zero_head=zero_head)
+        self.skip: nn.Linear | None = None
+
+    def attach(self, encoder: nn.Module) -> None:
+        super().attach(encoder)
+        voxels = self.predictor.head.out_features
+        if self.init_args["last_patch_skip"]:
+            self.skip = nn.Linear(voxels, voxels)
+            nn.init.zeros_(self.skip.weight)
+            nn.init.zeros_(self.skip.bias)
+        if self.target == "residual" and self.init_args["zero_head"]:
+            nn.init.zeros_(self.predictor.head.weight)
+            nn.init.zeros_(self.predictor.head.bias)
+
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
+                generator: torch.Generator) -> ObjectiveOutput:
+        grid, tubelet = encoder.grid_size(*video.shape[2:]), encoder.tubelet
+        context_slices = context // tubelet[0]
+        ctx_ids, fut_ids = future_split(grid, context, tubelet[0], device=video.device)
+        features = encoder.forward_features(video, keep=ctx_ids[None].expand(video.shape[0], -1))  # (B, Nc, D)
+        init = last_context_tokens(features, grid, context_slices) if self.latent_copy else None
+        pred = self.predictor(features, ctx_ids, fut_ids, grid, target_init=init)  # (B, Nf, P)
+        if self.skip is not None:  # the last context tubelet's patch at each future place: (B, Nf, P)
+            last_tubelet = patchify(video[:, :, context - tubelet[0] : context], tubelet)
+            pred = pred + self.skip(last_context_tokens(last_tubelet, grid, context_slices))
+        last = video[:, :, context - 1 : context]  # (B, C, 1, H, W)
+        offset = last if self.target == "residual" else 0.0
+        target = patchify(video[:, :, context:] - offset, tubelet)  # (B, Nf, P)
+        per_sample = patch_mse(pred, target, reduction="none")
+        future_grid = (grid[0] - context_slices, grid[1], grid[2])
+        future = unpatchify(pred.detach().to(video.dtype), tubelet, future_grid, video.shape[1]) + offset
+        baseline = patch_mse(patchify(last.expand_as(video[:, :, context:]) - offset, tubelet), target)
+        return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(),
+                               future=future, copy_last_loss=baseline.detach())
+
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "pretrain" / "quickstart.yaml"
-PIXELS = "ssl_video.pretrain.objectives.future_pixels.FuturePixels"
+PIXELS = "benchmarks.recipe_search.RecipeFuturePixels"  # imported by `ssl-video fit`, which runs in ROOT
 FEATURES = "ssl_video.pretrain.objectives.future_features.FutureFeatures"
 MASKED = "ssl_video.pretrain.objectives.masked.Masked"
-BASE_PIXELS = {"weight": 1.0, "target": "residual", "last_patch_skip": True, "predictor_dim": 128, "predictor_depth": 2,
-               "predictor_heads": 4}
+BASE_PIXELS = {"weight": 1.0, "target": "residual", "last_patch_skip": True, "latent_copy": False, "predictor_dim": 128,
+               "predictor_depth": 2, "predictor_heads": 4}
 
 
 def _objectives(*items: tuple[str, dict]) -> list[str]:
@@ -46,7 +106,7 @@ def _objectives(*items: tuple[str, dict]) -> list[str]:
 
 
 # name -> (the one lever, overrides of the quickstart config). Every recipe starts from BASE_PIXELS, the objective the
-# search was run with (quickstart.yaml's default until 2026-12-03; it now trains pixel_target_no_skip's objective),
+# search was run with (quickstart.yaml now trains no_skip_latent_copy's: the library's FuturePixels()),
 # so rows measured before and after that change differ from `baseline` by the same one lever.
 RECIPES: dict[str, tuple[str, list[str]]] = {
     "baseline": ("quickstart.yaml's objective until 2026-12-03: future pixels, residual target, last_patch_skip", []),
@@ -57,15 +117,16 @@ RECIPES: dict[str, tuple[str, list[str]]] = {
                      _objectives((PIXELS, {**BASE_PIXELS, "last_patch_skip": False, "zero_head": False}))),
     "pixel_target": ("absolute future pixels instead of the residual to the last frame",
                      _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels"}))),
-    "pixel_target_no_skip": ("absolute future pixels without last_patch_skip (pixel_target's skip learns a smoothed copy "
-                             "of the last frame: the shortcut, back)",
+    "pixel_target_no_skip": ("absolute future pixels without last_patch_skip (pixel_target's skip learns a smoothed "
+                             "copy of the last frame: the shortcut, back)",
                              _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels", "last_patch_skip": False}))),
     "no_skip_latent_copy": ("pixel_target_no_skip, each future query starting from the encoder's last context token at "
                             "its place (latent_copy: the predictor need not learn where to look)",
                             _objectives((PIXELS, {**BASE_PIXELS, "target": "pixels", "last_patch_skip": False,
                                                   "latent_copy": True}))),
     "features": ("future features (V-JEPA) instead of future pixels",
-                 _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2, "predictor_heads": 4}))),
+                 _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2,
+                                         "predictor_heads": 4}))),
     "features_block": ("future features with a hidden context block (context_mask 0.5: V-JEPA multi-block, the future "
                        "as one block) instead of the future alone",
                        _objectives((FEATURES, {"weight": 1.0, "predictor_dim": 128, "predictor_depth": 2,
@@ -136,8 +197,9 @@ def run_recipe(name: str, seed: int, args, out: Path) -> dict:
     summary = json.loads((run / "probe" / "report.json").read_text())["summary"]
     probes = {}
     for target in args.targets:
-        rows = summary[target]
-        cell = lambda m, f: rows.get(m, {}).get(f, {}).get("balanced_accuracy", {}).get("mean")  # noqa: E731
+        def cell(m: str, f: str, rows: dict = summary[target]) -> float | None:
+            return rows.get(m, {}).get(f, {}).get("balanced_accuracy", {}).get("mean")
+
         probes[target] = {f: {"best": max((cell(m, f), m) for m in ("linear", "attentive") if cell(m, f) is not None),
                               "random": max(cell(m, f) for m in ("linear-random", "attentive-random")),
                               "pixels": cell("pixels", f)} for f in ("0.1", "1")}
@@ -158,8 +220,8 @@ def table(rows: list[dict], targets: list[str]) -> str:
         cells = []
         for t in targets:
             p = r["probes"][t]
-            cells.append(" / ".join(f"{p[f]['best'][0]:.2f} {p[f]['best'][1]} ({p[f]['random']:.2f}, {p[f]['pixels']:.2f})"
-                                    for f in ("0.1", "1")))
+            cells.append(" / ".join(f"{p[f]['best'][0]:.2f} {p[f]['best'][1]} "
+                                    f"({p[f]['random']:.2f}, {p[f]['pixels']:.2f})" for f in ("0.1", "1")))
         lines.append(f"| {r['recipe']} | {r['seed']} | {r['fit_minutes']} | {r.get('eff_rank', '–')} | {psnr} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -169,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, help="unlabeled pretraining videos (folder or manifest)")
     parser.add_argument("--labels", type=Path, help="labeled manifest (other drives than --data)")
-    parser.add_argument("--targets", nargs="+", default=["speed_bucket", "turn_next"])
+    parser.add_argument("--targets", nargs="+", default=["speed_bucket", "lane_change"])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=list(RECIPES))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])

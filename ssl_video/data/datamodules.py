@@ -1,12 +1,12 @@
-"""Lightning data modules: unlabeled clips for pretraining, labeled clips for probes and fine-tuning.
+"""The Lightning data module of pretraining: unlabeled clips.
 
-Both take ``data`` = a folder of videos (recursive) or a manifest CSV (see
-:mod:`ssl_video.data.manifest`), index it (cached probes; skipped files are counted and
-logged), drop windows shorter than one clip (counted), and split **by sequence** with
+It takes ``data`` = a folder of videos (recursive) or a manifest CSV (see
+:mod:`ssl_video.data.manifest`), indexes it (cached probes; skipped files are counted and
+logged), drops windows shorter than one clip (counted), and splits **by sequence** with
 :mod:`ssl_video.data.splits`, so clips of one drive never sit on two sides. Batches are
 ``dict(video=(B, C, T, H, W) uint8, ...)``; normalize on the device with
 :func:`ssl_video.data.transforms.normalize_clip`. Training clips are random and augmented,
-validation/test clips deterministic. Works with ``num_workers > 0`` and persistent workers
+validation clips deterministic. Works with ``num_workers > 0`` and persistent workers
 (see :mod:`ssl_video.data.datasets` for how seeding and file handles work); workers
 start from a forkserver by default (see ``worker_start``).
 
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import multiprocessing
 import warnings
 from pathlib import Path
@@ -29,10 +28,10 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from ssl_video.data.datasets import ClipDataset, EpochSampler, ShardedEpochSampler, collate_clips, encode_labels
+from ssl_video.data.datasets import ClipDataset, EpochSampler, ShardedEpochSampler, collate_clips
 from ssl_video.data.manifest import ClipWindow, load_windows
 from ssl_video.data.sampling import clip_fits
-from ssl_video.data.splits import label_fraction, split_by_sequence
+from ssl_video.data.splits import split_by_sequence
 from ssl_video.data.transforms import ClipAugment
 from ssl_video.errors import MissingInput, UserError
 from ssl_video.spec import ClipSpec
@@ -40,17 +39,8 @@ from ssl_video.spec import ClipSpec
 log = logging.getLogger(__name__)
 
 
-def _size(size: int | tuple[int, int]) -> tuple[int, int]:
-    return (size, size) if isinstance(size, int) else (int(size[0]), int(size[1]))
-
-
 def _sequence(window: ClipWindow) -> str:
     return window.sequence or window.video
-
-
-def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, float) and math.isnan(value))
 
 
 class _ClipDataModule(pl.LightningDataModule):
@@ -59,7 +49,7 @@ class _ClipDataModule(pl.LightningDataModule):
     def __init__(self, data: str, context: int, future: int, fps: float, size: int | tuple[int, int],
                  batch_size: int, num_workers: int, persistent_workers: bool, seed: int, backend: str,
                  max_open: int, pin_memory: bool, worker_start: str | None = "forkserver",
-                 frame_cache_mb: float = 0, frame_cache_dir: str | None = None):
+                 frame_cache_mb: float = 0, frame_cache_dir: str | None = None, resize: str = "squash"):
         super().__init__()
         if frame_cache_mb < 0:
             raise UserError(f"frame_cache_mb must be >= 0 (0 = off), got {frame_cache_mb}")
@@ -72,7 +62,7 @@ class _ClipDataModule(pl.LightningDataModule):
         self.persistent_workers = persistent_workers and num_workers > 0
         self.max_open, self.worker_start, self.frame_cache_mb = max_open, worker_start, frame_cache_mb
         self.frame_cache_dir = str(Path(frame_cache_dir).expanduser().resolve()) if frame_cache_dir else None
-        self._spec = ClipSpec(context=context, future=future, fps=fps, size=_size(size))
+        self._spec = ClipSpec(context=context, future=future, fps=fps, size=size, resize=resize)  # an int or (H, W)
         self.index = None
         self.windows: list[ClipWindow] = []
         self.datasets: dict[str, ClipDataset] = {}
@@ -85,8 +75,9 @@ class _ClipDataModule(pl.LightningDataModule):
     def _load_windows(self) -> list[ClipWindow]:
         if not Path(self.data).exists():
             folder = Path(self.data).parent if Path(self.data).suffix == ".csv" else Path(self.data)
-            raise MissingInput(f"data.data={self.data}: no such folder or manifest CSV; render the built-in drives with "
-                               f"`ssl-video data make-drive {folder}` or point --data.data at your videos or a manifest CSV")
+            raise MissingInput(f"data.data={self.data}: no such folder or manifest CSV; render the built-in drives "
+                               f"with `ssl-video data make-drive {folder}` or point --data.data at your videos or a "
+                               f"manifest CSV")
         windows, self.index = load_windows(self.data)
         log.info("%s: %s", self.data, self.index.summary())
         infos = self.index.by_path()
@@ -100,12 +91,12 @@ class _ClipDataModule(pl.LightningDataModule):
                              f"{len(self.index.skipped)} file(s) skipped")
         return fit
 
-    def _dataset(self, idx: np.ndarray, *, train: bool, clips_per_video: int, labels=None,
+    def _dataset(self, idx: np.ndarray, *, train: bool, clips_per_video: int,
                  augment: ClipAugment | None = None) -> ClipDataset:
         return ClipDataset(
             [self.windows[i] for i in idx], self.index.by_path(), self._spec,
             mode="train" if train else "eval", clips_per_video=clips_per_video, seed=self.seed,
-            backend=self.backend, labels=None if labels is None else labels[idx],
+            backend=self.backend,
             transform=augment if train else None, max_open=self.max_open, window_ids=idx,
             frame_cache_mb=self.frame_cache_mb if train else 0,  # eval clips are read once each
             frame_cache_dir=self.frame_cache_dir)
@@ -117,8 +108,10 @@ class _ClipDataModule(pl.LightningDataModule):
             return []  # Lightning skips a loop with no batches
         sampler = EpochSampler(len(dataset), shuffle=shuffle, seed=self.seed)
         trainer = self.trainer
-        if shard and trainer is not None and trainer.world_size > 1 and trainer._accelerator_connector.use_distributed_sampler:
-            sampler = ShardedEpochSampler(len(dataset), shuffle=shuffle, seed=self.seed, **trainer.distributed_sampler_kwargs)
+        distributed = trainer is not None and trainer.world_size > 1
+        if shard and distributed and trainer._accelerator_connector.use_distributed_sampler:
+            sampler = ShardedEpochSampler(len(dataset), shuffle=shuffle, seed=self.seed,
+                                          **trainer.distributed_sampler_kwargs)
         if self.num_workers > 0 and self.worker_start == "forkserver":
             # Imported once in the server, so each worker forks with them loaded (takes effect
             # only before the server starts).
@@ -183,14 +176,28 @@ class UnlabeledClipDataModule(_ClipDataModule):
     """Random augmented clips for pretraining; a by-sequence validation split with fixed clips.
 
     Args:
-        data: folder of videos or manifest CSV.
-        context, future, fps, size: the clip (see :class:`~ssl_video.data.sampling.ClipSpec`);
-            ``size`` is an int (square) or (H, W).
+        data: folder of videos (searched recursively) or manifest CSV (a ``video`` column; see
+            ``ssl_video.data.manifest``).
+        context: frames the model sees, the first of each clip.
+        future: frames after the context that the objectives predict.
+        fps: frame rate clips are sampled at, whatever the files' own rate.
+        size: frame size of the clips, an int (square) or (H, W).
+        batch_size: clips per batch (per process).
+        num_workers: DataLoader worker processes that decode clips (0: decode in the training process).
+        persistent_workers: keep the workers (and their open files and frame caches) from one epoch to the next.
         clips_per_video: random clips per window and epoch (an epoch = windows x this).
         val_fraction: fraction of sequences held out for validation (0 = none).
-        augment, hflip, scale: augmentation of training clips (random resized crop with area
-            range ``scale``, left/right flip); ``augment=False`` keeps the decoded frames.
+        val_clips_per_video: fixed clips per validation window.
+        seed: seed of the split, the clip order and augmentations (and, linked, the model's masks).
+        backend: video decoder, "auto" (PyAV, falling back to decord), "pyav" or "decord".
+        hflip: flip training clips left/right at random (with ``augment``).
+        augment: random resized crop (and ``hflip``) on training clips; False keeps the decoded frames.
+        scale: area range of the random resized crop, as a fraction of the frame.
         max_open: open files per worker.
+        pin_memory: page-locked batches, for faster copies to a GPU.
+        worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
+            the platform default). Workers forked from a process whose FFmpeg decoder threads are
+            alive can deadlock (seen in benchmarks/decode.py), hence "forkserver".
         frame_cache_mb: decode each training file once and keep its frames in memory, up to this many
             MiB per loader process (workers each hold their own; files beyond it are decoded clip by
             clip). For small clips it frees the cores that decoding takes: 0 (off) by default. With
@@ -199,9 +206,8 @@ class UnlabeledClipDataModule(_ClipDataModule):
             ``.npy``, ~H*W*3 bytes a frame) and memory-map it: all workers, the ranks of one machine
             and later runs share one copy through the page cache, and reruns skip decoding. Use a
             local disk; delete the folder to reclaim the space. None (default): in process memory.
-        worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
-            the platform default). Workers forked from a process whose FFmpeg decoder threads are
-            alive can deadlock (seen in benchmarks/decode.py), hence "forkserver".
+        resize: how frames reach ``size``: "squash" (scaled to it whatever their aspect ratio, as the
+            built-in weights were trained) or "short_side_crop" (aspect ratio kept, centre crop).
     """
 
     def __init__(self, data: str, context: int = 8, future: int = 8, fps: float = 10.0,
@@ -210,11 +216,12 @@ class UnlabeledClipDataModule(_ClipDataModule):
                  val_clips_per_video: int = 1, seed: int = 0, backend: str = "auto", hflip: bool = True,
                  augment: bool = True, scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8,
                  pin_memory: bool = False, worker_start: str | None = "forkserver", frame_cache_mb: float = 0,
-                 frame_cache_dir: str | None = None):
+                 frame_cache_dir: str | None = None, resize: str = "squash"):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
-                         backend, max_open, pin_memory, worker_start, frame_cache_mb, frame_cache_dir)
+                         backend, max_open, pin_memory, worker_start, frame_cache_mb, frame_cache_dir, resize)
         self.save_hyperparameters()
-        self.clips_per_video, self.val_fraction, self.val_clips_per_video = clips_per_video, val_fraction, val_clips_per_video
+        self.clips_per_video, self.val_fraction = clips_per_video, val_fraction
+        self.val_clips_per_video = val_clips_per_video
         self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
 
     def _build(self) -> None:
@@ -226,90 +233,3 @@ class UnlabeledClipDataModule(_ClipDataModule):
         if len(parts["val"]):
             self.datasets["val"] = self._dataset(parts["val"], train=False, clips_per_video=self.val_clips_per_video)
         log.info("unlabeled clips: %d train windows, %d val windows", len(parts["train"]), len(parts["val"]))
-
-
-class LabeledClipDataModule(_ClipDataModule):
-    """Labeled clips with by-sequence train/val/test splits and a nested labeled fraction.
-
-    Args:
-        data: manifest CSV (or folder) with a label column named ``target``.
-        target: the label column. Rows without a value are skipped (counted, logged).
-        fraction: share of the training split that keeps its labels (e.g. 0.01, 0.1, 1.0);
-            nested and deterministic per ``seed`` (see :func:`~ssl_video.data.splits.label_fraction`).
-        task: "auto" (numbers with many distinct or non-integer values -> regression, else
-            classification), "classification" or "regression".
-        hflip: off by default, since a flip reverses left/right labels.
-        augment: random resized crop on training clips.
-        test_size, val_size: fractions of all windows for the test and val splits.
-
-    After ``setup()``: ``task``, ``classes`` (list of names or None), ``num_classes``,
-    ``windows``, ``labels`` (encoded, one per window) and ``splits`` (index arrays into
-    ``windows``, ``"train"`` already reduced to ``fraction``).
-    """
-
-    def __init__(self, data: str, target: str, fraction: float = 1.0, seed: int = 0, task: str = "auto",
-                 context: int = 8, future: int = 8, fps: float = 10.0, size: int | tuple[int, int] = 128,
-                 batch_size: int = 16, num_workers: int = 2, persistent_workers: bool = True,
-                 clips_per_video: int = 1, eval_clips_per_video: int = 1, test_size: float = 0.2,
-                 val_size: float = 0.1, backend: str = "auto", hflip: bool = False, augment: bool = True,
-                 scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8, pin_memory: bool = False,
-                 worker_start: str | None = "forkserver"):
-        super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
-                         backend, max_open, pin_memory, worker_start)
-        if task not in ("auto", "classification", "regression"):
-            raise UserError(f"task must be auto, classification or regression, got {task!r}")
-        if not 0 < fraction <= 1:
-            raise UserError(f"fraction must be in (0, 1], got {fraction}")
-        self.save_hyperparameters()
-        self.target, self.fraction, self.task = target, fraction, task
-        self.clips_per_video, self.eval_clips_per_video = clips_per_video, eval_clips_per_video
-        self.test_size, self.val_size = test_size, val_size
-        self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
-        self.classes: list[str] | None = None
-        self.labels: np.ndarray | None = None
-
-    @property
-    def num_classes(self) -> int | None:
-        return None if self.classes is None else len(self.classes)
-
-    def _load_windows(self) -> list[ClipWindow]:
-        windows = super()._load_windows()
-        if not any(self.target in w.labels for w in windows):
-            columns = sorted({k for w in windows for k in w.labels})
-            raise UserError(f"{self.data}: no label column {self.target!r}; columns found: {columns or 'none'}")
-        labeled = [w for w in windows if not _is_missing(w.labels.get(self.target))]
-        if len(labeled) < len(windows):
-            log.warning("%d of %d windows have no %r label and are skipped", len(windows) - len(labeled),
-                        len(windows), self.target)
-        return labeled
-
-    def _build(self) -> None:
-        values = [w.labels[self.target] for w in self.windows]
-        self.labels, self.classes, self.task = encode_labels(values, self.task, column=self.target)
-        sequences = [_sequence(w) for w in self.windows]
-        parts = split_by_sequence(sequences, labels=self.labels, test_size=self.test_size, val_size=self.val_size,
-                                  seed=self.seed)
-        parts["train"] = label_fraction(parts["train"], self.labels, sequences, self.fraction, self.seed)
-        self.splits = parts
-        self.datasets["train"] = self._dataset(parts["train"], train=True, clips_per_video=self.clips_per_video,
-                                               labels=self.labels, augment=self.augment)
-        for name in ("val", "test"):
-            if len(parts[name]):
-                self.datasets[name] = self._dataset(parts[name], train=False,
-                                                    clips_per_video=self.eval_clips_per_video, labels=self.labels)
-        log.info("%s (%s%s): train %d (fraction %g), val %d, test %d windows", self.target, self.task,
-                 f", {len(self.classes)} classes" if self.classes else "", len(parts["train"]), self.fraction,
-                 len(parts["val"]), len(parts["test"]))
-
-    def test_dataloader(self):
-        return self._loader(self.datasets.get("test"), shuffle=False)
-
-    def eval_dataloader(self, split: str) -> DataLoader | list:
-        """Deterministic, unaugmented clips of ``split`` ("train", "val" or "test"), e.g. for frozen features."""
-        if split not in self.splits:
-            raise ValueError(f"unknown split {split!r}; choose one of {sorted(self.splits)}")
-        if not len(self.splits[split]):
-            return []
-        dataset = self._dataset(self.splits[split], train=False, clips_per_video=self.eval_clips_per_video,
-                                labels=self.labels)
-        return self._loader(dataset, shuffle=False)

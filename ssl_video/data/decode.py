@@ -238,8 +238,21 @@ class PyAVReader(VideoReader):
     def _seek(self, key_position: int) -> None:
         frame = self._keyframes[key_position] if self._keyframes and key_position >= 0 else 0
         self._container.seek(int(self._pts[frame]), stream=self._stream, backward=True, any_frame=False)
-        self._frames = self._container.decode(self._stream)
+        self._frames = self._decoded_frames()
         self._position = -1
+
+    def _decoded_frames(self):
+        """The stream's frames from the last seek on. Damaged data ends them (the read then fails with a
+        DecodeError naming the frame) after the frames the decoder still holds: B-frame reordering keeps a
+        few decoded frames back, and those come before the damage."""
+        try:
+            yield from self._container.decode(self._stream)
+        except av.FFmpegError as error:
+            log.debug("%s: decoding stopped after frame %d: %s", self.path, self._position, error)
+            try:
+                yield from self._stream.codec_context.decode(None)  # flush
+            except av.FFmpegError:
+                pass
 
     def _to_array(self, frame: av.VideoFrame) -> np.ndarray:
         # One reformatter per reader keeps swscale's context: 4-7x faster than frame.to_ndarray(width=...)

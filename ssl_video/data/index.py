@@ -8,14 +8,23 @@ Frame counts are what decoding yields, because clip sampling relies on them:
   (AVI headers and MKV durations survive truncation, so they are only compared, never trusted),
   then the tail is decoded the same way.
 
+A file cut short or damaged keeps the frames before the damage: when the tail does not decode (or
+the data ends before what the header claims), the file is decoded from the start and its usable
+frames are those that decode before the first error; ``VideoInfo.note`` says so. Damage in the
+middle of a file whose tail is intact shows only to a full decode: ``full_decode=True``
+(``ssl-video data index --full-decode``) decodes every frame of every file (a cached full probe
+then serves later scans, e.g. the training run's).
+
 Probe results are cached in ``$SSL_VIDEO_HOME/probe_cache.json`` keyed by (path, size, mtime), so a
 second scan only stats the files.
 
     ssl-video data index /data/drives --json index.json
+    ssl-video data index /data/drives --full-decode      # also find damage in the middle of files
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import av
+import numpy as np
 from filelock import FileLock
 from tqdm import tqdm
 
@@ -35,7 +45,7 @@ from ssl_video.paths import ssl_video_home
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: damaged files keep the frames before the damage (VideoInfo.note), full-decode entries
 _INDEXED_FORMATS = ("mov", "mp4")  # containers whose sample table gives an exact frame count
 
 
@@ -50,6 +60,7 @@ class VideoInfo:
     codec: str  # e.g. "h264"
     size_bytes: int
     mtime: float
+    note: str = ""  # why fewer frames are usable than the file holds ("damaged after frame 59 of 100"), else ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +99,10 @@ class VideoIndex:
 
     def summary(self) -> str:
         lines = [f"usable: {len(self.usable)} files, {self.hours():.2f} hours of video"]
+        damaged = [v for v in self.usable if v.note]
+        if damaged:
+            lines.append(f"  of which damaged or cut short, the frames before the damage kept: {len(damaged)}")
+            lines.extend(f"    {v.path}: {v.note}" for v in damaged)
         by_reason: dict[str, list[str]] = defaultdict(list)
         for s in self.skipped:
             by_reason[s.reason.split(" (")[0]].append(f"{s.path}: {s.reason}")
@@ -141,7 +156,55 @@ def _decode_tail(container, stream, last_pts: int | None) -> tuple[int, int | No
     return count, last
 
 
-def _probe_open(path: Path, container, size: int, mtime: float) -> VideoInfo:
+def _decodable_prefix(path: Path) -> tuple[np.ndarray, int]:
+    """Demux and decode the whole video stream from the start, in one pass: (pts of every frame the file holds,
+    in presentation order; how many of the first of them decode before the first error or missing frame)."""
+    pts, decoded, failed = [], set(), False
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        # One thread: with frame threads an error surfaces a few packets late, after frames that reference the
+        # damaged one were decoded (concealed, wrong) and would be counted.
+        stream.codec_context.thread_count = 1
+        try:
+            for packet in container.demux(stream):
+                stamp = packet.pts if packet.pts is not None else packet.dts
+                if packet.size and stamp is not None:  # the last packet (size 0) flushes the decoder
+                    pts.append(stamp)
+                if not failed:
+                    try:
+                        decoded.update(frame.pts for frame in packet.decode())
+                    except av.FFmpegError:
+                        failed = True  # keep demuxing: the count of frames the file holds
+                        try:  # frames decoded before the error but still held for reordering (B-frames)
+                            decoded.update(frame.pts for frame in stream.codec_context.decode(None))
+                        except av.FFmpegError:
+                            pass
+        except av.FFmpegError:
+            pass  # demuxing stops where the readable data ends
+    pts = np.sort(np.asarray(pts, dtype=np.int64))
+    usable = 0
+    while usable < len(pts) and int(pts[usable]) in decoded:
+        usable += 1
+    return pts, usable
+
+
+def _kept_before_damage(path: Path, info: VideoInfo, time_base: float, claim: str | None) -> VideoInfo:
+    """``info`` limited to the frames that decode from the start before the first damage. ``claim``: what the
+    header says the file holds (" of the 100 frames its index lists"), None when nothing looked damaged."""
+    pts, usable = _decodable_prefix(path)
+    usable = min(usable, info.frames)
+    if usable < 1:
+        raise VideoProbeError(path, f"truncated or corrupt (no frame decodes{claim or ''})")
+    if usable == info.frames and claim is None:
+        return info  # a full decode found nothing
+    span = float(pts[usable - 1] - pts[0]) * time_base
+    fps = (usable - 1) / span if span > 0 else info.fps
+    note = (f"damaged or cut short after frame {usable}{claim or f' of {info.frames}'}: kept the {usable} frames "
+            f"({usable / fps:.1f} s) before it")
+    return dataclasses.replace(info, frames=usable, fps=fps, duration_s=usable / fps, note=note)
+
+
+def _probe_open(path: Path, container, size: int, mtime: float, full_decode: bool = False) -> VideoInfo:
     if not container.streams.video:
         audio = " (audio only)" if container.streams.audio else ""
         raise VideoProbeError(path, f"no video stream{audio}")
@@ -157,6 +220,7 @@ def _probe_open(path: Path, container, size: int, mtime: float) -> VideoInfo:
         raise VideoProbeError(path, "cannot decode first frame (no frames)")
     width, height = first.width, first.height
     indexed = any(name in _INDEXED_FORMATS for name in container.format.name.split(",")) and stream.frames > 0
+    claim = None  # what the header claims, when the data does not hold it
     if indexed:
         frames = stream.frames
         start = stream.start_time or 0
@@ -165,8 +229,7 @@ def _probe_open(path: Path, container, size: int, mtime: float) -> VideoInfo:
         tail, last = _decode_tail(container, stream, None)
         # The last frame must start within two frame periods of the end the index claims.
         if tail == 0 or last is None or (start + stream.duration - last) * time_base > 2.0 / max(fps, 1e-6):
-            seen = 0.0 if last is None else (last - start) * time_base
-            raise VideoProbeError(path, f"truncated (video data ends near {seen:.1f} s of {duration:.1f} s)")
+            claim = f" of the {frames} frames its index lists"
     else:
         container.seek(0)
         pts, keyframes = packet_table(container, stream)
@@ -180,20 +243,23 @@ def _probe_open(path: Path, container, size: int, mtime: float) -> VideoInfo:
             raise VideoProbeError(path, "truncated (no frame decodes)")
         span = float(pts[frames - 1] - pts[0]) * time_base
         fps = (frames - 1) / span if span > 0 else float(stream.average_rate or 0)
-        if stream.frames and frames < stream.frames:
-            raise VideoProbeError(path, f"truncated ({frames} of the {stream.frames} frames the header claims)")
         claimed = container.duration / 1e6 if container.duration else 0.0
-        if fps > 0 and claimed and frames / fps < 0.9 * claimed - 1.0 / fps:
-            raise VideoProbeError(path, f"truncated (video data ends near {frames / fps:.1f} s of {claimed:.1f} s)")
+        # Fewer frames than the header claims, or data that ends well before the duration it claims: cut short.
+        if stream.frames and frames < stream.frames:
+            claim = f" of the {stream.frames} frames the header claims"
+        elif fps > 0 and claimed and frames / fps < 0.9 * claimed - 1.0 / fps:
+            claim = f" ({frames / fps:.1f} s of the {claimed:.1f} s the header claims)"
         duration = frames / fps if fps > 0 else 0.0
     if fps <= 0:
         raise VideoProbeError(path, "no frame rate")
-    return VideoInfo(path=str(path), frames=int(frames), fps=float(fps), duration_s=float(duration),
+    info = VideoInfo(path=str(path), frames=int(frames), fps=float(fps), duration_s=float(duration),
                      width=int(width), height=int(height), codec=codec, size_bytes=size, mtime=mtime)
+    return _kept_before_damage(path, info, time_base, claim) if claim is not None or full_decode else info
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Probe one file; raises VideoProbeError(path, reason) when it is not a usable video."""
+def probe_video(path: str | Path, *, full_decode: bool = False) -> VideoInfo:
+    """Probe one file; raises VideoProbeError(path, reason) when it is not a usable video. ``full_decode``: decode
+    every frame, so that damage in the middle of the file ends its usable frames (see the module docstring)."""
     path = Path(os.path.abspath(path))
     if not path.exists():
         raise VideoProbeError(path, "file not found")
@@ -208,7 +274,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         raise VideoProbeError(path, _open_failure(path, error)) from None
     try:
         with container:
-            return _probe_open(path, container, stat.st_size, stat.st_mtime)
+            return _probe_open(path, container, stat.st_size, stat.st_mtime, full_decode)
     except av.FFmpegError as error:
         raise VideoProbeError(path, f"corrupt ({error.__class__.__name__}: {error})") from None
 
@@ -234,11 +300,12 @@ def _save_cache(cache_path: Path, entries: dict) -> None:
 
 
 def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path: Path | None = None,
-                 progress: bool = False, use_cache: bool = True) -> VideoIndex:
+                 progress: bool = False, use_cache: bool = True, full_decode: bool = False) -> VideoIndex:
     """Probe each path (cached by path, size and mtime) and sort them into usable and skipped.
 
     ``cache_path`` defaults to ``$SSL_VIDEO_HOME/probe_cache.json``; ``use_cache=False`` probes
     everything and leaves the cache alone. Videos with fewer than ``min_frames`` frames are skipped.
+    ``full_decode`` decodes every frame (:func:`probe_video`); a cached full probe serves any later scan.
     """
     cache_path = Path(cache_path) if cache_path is not None else default_cache_path()
     entries = _load_cache(cache_path) if use_cache else {}
@@ -252,14 +319,16 @@ def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path
         except OSError:
             key = None
         entry = entries.get(path)
-        if key is not None and entry is not None and entry.get("key") == key:
+        if key is not None and entry is not None and entry.get("key") == key and (entry.get("full") or not full_decode):
             index.cached += 1
         else:
             index.probed += 1
             try:
-                entry = {"info": asdict(probe_video(path))}
+                entry = {"info": asdict(probe_video(path, full_decode=full_decode))}
             except VideoProbeError as error:
                 entry = {"reason": error.reason}
+            if full_decode:
+                entry["full"] = True
             if key is not None:
                 entry["key"] = key
                 fresh[path] = entry
@@ -272,6 +341,8 @@ def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path
             index.skipped.append(SkippedVideo(path, f"shorter than one clip ({info.frames} {noun})"))
         else:
             index.usable.append(info)
+            if info.note:
+                log.warning("%s: %s", path, info.note)
     if fresh and use_cache:
         try:
             _save_cache(cache_path, fresh)

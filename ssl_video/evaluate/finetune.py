@@ -14,7 +14,6 @@ fraction, as a user with that many labels would have to.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,11 @@ import torch
 from safetensors.torch import save_file
 from torch import nn
 
+from ssl_video._io import atomic_path, atomic_write_text
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.evaluate.features import split_segments
 from ssl_video.evaluate.training import SupervisedModule, TrainBudget, fit_supervised
+from ssl_video.optim import param_groups
 
 # A step budget, small on purpose: every fraction gets at most 60 steps of 8 clips (many epochs
 # of a 1% fraction, part of one at 100%), so CPU runs of the quickstart finish in minutes.
@@ -78,17 +79,11 @@ def encoder_layers(encoder: nn.Module) -> list[list[nn.Parameter]]:
 
 def layer_decay_param_groups(model: EncoderHead, lr: float, weight_decay: float, decay: float) -> list[dict]:
     """AdamW groups: encoder layer l of L at ``lr * decay ** (L - l)``, head (and norm) at ``lr``;
-    weight decay only on tensors with dim >= 2."""
+    weight decay as ``ssl_video.optim.param_groups`` (dim >= 2 only)."""
     layers = encoder_layers(model.encoder)
     head = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
-    groups = []
-    for depth, params in enumerate([*layers, head]):
-        scale = decay ** (len(layers) - depth)
-        for decayed in (True, False):
-            chosen = [p for p in params if p.requires_grad and (p.dim() >= 2) == decayed]
-            if chosen:
-                groups.append({"params": chosen, "lr": lr * scale, "weight_decay": weight_decay if decayed else 0.0})
-    return groups
+    return [group for depth, params in enumerate([*layers, head])
+            for group in param_groups(params, weight_decay, lr=lr * decay ** (len(layers) - depth))]
 
 
 def fit_encoder_head(
@@ -117,7 +112,8 @@ def fit_encoder_head(
     def groups(m, lr, wd):
         return layer_decay_param_groups(m, lr, wd, budget.layer_decay)
 
-    return fit_supervised(model, clips, labels, train_idx, task, budget, val_idx=val_idx, param_groups=groups, seed=seed)
+    return fit_supervised(model, clips, labels, train_idx, task, budget, val_idx=val_idx, param_groups=groups,
+                          seed=seed)
 
 
 def save_finetuned(module: SupervisedModule, info: dict[str, Any], out_dir: str | Path) -> Path:
@@ -127,10 +123,7 @@ def save_finetuned(module: SupervisedModule, info: dict[str, Any], out_dir: str 
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     text = json.dumps(info, indent=2, default=str)
-    tmp = out / f".model.safetensors.tmp{os.getpid()}"
-    save_file(state, str(tmp), metadata={"ssl_video_finetune": text})
-    os.replace(tmp, out / "model.safetensors")
-    tmp = out / f".metrics.json.tmp{os.getpid()}"
-    tmp.write_text(text + "\n")
-    os.replace(tmp, out / "metrics.json")
+    with atomic_path(out / "model.safetensors") as tmp:
+        save_file(state, str(tmp), metadata={"ssl_video_finetune": text})
+    atomic_write_text(out / "metrics.json", text + "\n")
     return out / "model.safetensors"

@@ -16,7 +16,7 @@ import copy
 import logging
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytorch_lightning as pl
@@ -25,6 +25,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from ssl_video import optim
+
 log = logging.getLogger(__name__)
 
 
@@ -32,13 +34,16 @@ log = logging.getLogger(__name__)
 class TrainBudget:
     """How much training a method gets; scratch and fine-tuning share one budget."""
 
-    max_epochs: int = 20
-    max_steps: int = -1  # -1: no step limit (the epochs decide); else whichever limit comes first
-    batch_size: int = 32
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    patience: int = 3  # validation checks without improvement before stopping
-    layer_decay: float = 0.75  # fine-tuning only: lr of layer l = lr * decay ** (L - l)
+    max_epochs: int = field(default=20, metadata={"name": "epochs", "help": "epoch cap (early stopping may stop "
+                                                  "before)"})
+    max_steps: int = field(default=-1, metadata={"name": "steps", "help": "step cap, whichever limit comes first; "
+                                                 "-1: the epochs decide"})
+    batch_size: int = field(default=32, metadata={"help": "clips per step"})
+    lr: float = field(default=1e-3, metadata={"help": "AdamW learning rate"})
+    weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (matrices only)"})
+    patience: int = field(default=3, metadata={"help": "validation checks without improvement before stopping"})
+    layer_decay: float = field(default=0.75, metadata={"help": "fine-tuning only: lr of encoder layer l of L = lr * "
+                                                       "decay ** (L - l)"})
 
 
 class ArrayDataset(Dataset):
@@ -74,7 +79,8 @@ class SupervisedModule(pl.LightningModule):
 
     def setup(self, stage: str) -> None:
         # Lightning's own pytree helper builds torch's deprecated LeafSpec on newer torch: nothing a user can change.
-        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                category=FutureWarning)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -95,8 +101,9 @@ class SupervisedModule(pl.LightningModule):
 
     def configure_optimizers(self):
         b = self.budget
-        groups = self.param_groups(self.model, b.lr, b.weight_decay) if self.param_groups else default_param_groups(self.model, b.lr, b.weight_decay)
-        return torch.optim.AdamW(groups, lr=b.lr)
+        if self.param_groups:
+            return torch.optim.AdamW(self.param_groups(self.model, b.lr, b.weight_decay), lr=b.lr)
+        return torch.optim.AdamW(optim.param_groups(self.model.parameters(), b.weight_decay), lr=b.lr)
 
     @torch.no_grad()
     def decode(self, out: torch.Tensor) -> torch.Tensor:
@@ -104,15 +111,6 @@ class SupervisedModule(pl.LightningModule):
         if self.task == "classification":
             return out.argmax(-1)
         return out.squeeze(-1) * self.target_std + self.target_mean
-
-
-def default_param_groups(model: nn.Module, lr: float, weight_decay: float) -> list[dict]:
-    """Decay only matrices/kernels (dim >= 2), not biases, norms or embeddings' 1-d params (as nanoGPT)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay, "lr": lr},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0, "lr": lr},
-    ]
 
 
 class _RestoreBest(pl.Callback):
@@ -133,7 +131,8 @@ class _RestoreBest(pl.Callback):
 
 def _loader(inputs, labels, indices, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
     generator = torch.Generator().manual_seed(seed)
-    return DataLoader(ArrayDataset(inputs, labels, indices), batch_size=batch_size, shuffle=shuffle, generator=generator)
+    return DataLoader(ArrayDataset(inputs, labels, indices), batch_size=batch_size, shuffle=shuffle,
+                      generator=generator)
 
 
 def _val_every(steps_per_epoch: int, max_steps: int) -> int:

@@ -1,10 +1,11 @@
 """3D CNN encoders (torchvision ``r3d_18`` / ``r2plus1d_18``) behind the ViT encoder API.
 
 Tran et al., "A Closer Look at Spatiotemporal Convolutions for Action Recognition",
-CVPR 2018; torchvision.models.video.resnet. Built with ``weights=None``: ssl_video
-pretrains them itself. The last feature map (B, 512, T', H', W') is flattened to tokens
-(B, T'H'W', 512) and layer-normalised, so objectives and probes treat both families alike.
-Token dropping (``keep``) makes no sense for a convolution and is refused.
+CVPR 2018; torchvision.models.video.resnet. Built with ``weights=None``. Offered for probes
+and fine-tuning (e.g. the from-scratch baseline), not for pretraining: every objective drops
+or masks tokens (``keep``), which makes no sense for a convolution and is refused. The last
+feature map (B, 512, T', H', W') is flattened to tokens (B, T'H'W', 512) and layer-normalised,
+so probes treat both families alike.
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ class Conv3dEncoder(nn.Module):
         net = getattr(tv_video, config.arch)(weights=None)
         if config.in_chans != 3:
             old = net.stem[0]
-            net.stem[0] = nn.Conv3d(config.in_chans, old.out_channels, old.kernel_size, old.stride, old.padding, bias=False)
-        self.stem, self.layer1, self.layer2, self.layer3, self.layer4 = net.stem, net.layer1, net.layer2, net.layer3, net.layer4
+            net.stem[0] = nn.Conv3d(config.in_chans, old.out_channels, old.kernel_size, old.stride, old.padding,
+                                    bias=False)
+        self.stem, self.layer1, self.layer2 = net.stem, net.layer1, net.layer2
+        self.layer3, self.layer4 = net.layer3, net.layer4
         self.norm = nn.LayerNorm(self.embed_dim, eps=1e-6)
 
     def grid_size(self, T: int, H: int, W: int) -> tuple[int, int, int]:

@@ -26,6 +26,7 @@ from torch import nn
 
 from ssl_video.models.layers import Block, causal_time_mask, init_transformer, sincos_3d_on, time_index
 from ssl_video.models.registry import apply_overrides, register_encoder
+from ssl_video.spec import size_hw
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,12 @@ class VideoViTConfig:
     causal_time: bool = False  # token at t' attends only to tokens at t'' <= t'
     drop_path: float = 0.0  # max stochastic depth rate, linear over depth (timm)
     qkv_bias: bool = True
+    final_norm: bool = True  # LayerNorm after the last block; False for a converted VideoMAE (its norm is in its head)
+    norm_eps: float = 1e-6  # of every LayerNorm; a converted VideoMAE keeps its own (1e-12)
 
     def __post_init__(self) -> None:
         # JSON round trips turn tuples into lists; store tuples so configs compare equal.
-        size = (self.img_size, self.img_size) if isinstance(self.img_size, int) else tuple(self.img_size)
-        object.__setattr__(self, "img_size", size)
+        object.__setattr__(self, "img_size", size_hw(self.img_size))
         object.__setattr__(self, "tubelet", tuple(int(v) for v in self.tubelet))
         if len(self.tubelet) != 3:
             raise ValueError(f"tubelet must be (tt, ph, pw), got {self.tubelet}")
@@ -72,8 +74,9 @@ class VideoViT(nn.Module):
             n = self._pos_grid[0] * self._pos_grid[1] * self._pos_grid[2]
             self.pos_embed = nn.Parameter(torch.zeros(1, n, c.embed_dim))
         rates = torch.linspace(0, c.drop_path, c.depth).tolist()
-        self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, r) for r in rates)
-        self.norm = nn.LayerNorm(c.embed_dim, eps=1e-6)
+        self.blocks = nn.ModuleList(Block(c.embed_dim, c.num_heads, c.mlp_ratio, c.qkv_bias, r, c.norm_eps)
+                                    for r in rates)
+        self.norm = nn.LayerNorm(c.embed_dim, eps=c.norm_eps) if c.final_norm else nn.Identity()
         self._init_weights()
 
     def _init_weights(self) -> None:

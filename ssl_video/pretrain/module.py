@@ -7,7 +7,7 @@ normalized on the device in ``on_after_batch_transfer``. The encoder comes from 
 registry by name + args so that a checkpoint can say how to rebuild it; objectives
 (``future_pixels``, ``future_features``, ``masked``) are injected, each with its weight.
 Optimizer: AdamW, weight decay only on tensors with dim >= 2, linear warmup then cosine
-decay, as in nanoGPT (train.py ``get_lr``, model.py ``configure_optimizers``).
+decay, as in nanoGPT (``ssl_video.optim``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,12 @@ from torch import nn
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.models.compile import compile_modules
+from ssl_video.models.conv3d import Conv3dEncoder
 from ssl_video.models.registry import encoder_config, get_encoder
 from ssl_video.optim import param_groups, warmup_cosine
 from ssl_video.pretrain.metrics import FutureFrameMetrics, effective_rank, feature_std
 from ssl_video.pretrain.objectives import OBJECTIVES, FuturePixels, Objective, ObjectiveOutput
-from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD
+from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,30 @@ def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float]
         raise UserError(f"model.init_encoder={source}: its architecture ({config.get('architecture')} "
                         f"{config.get('args')}) does not fit model.encoder / "
                         f"model.encoder_args; set them to the weights' architecture ({first})") from None
-    pre = config.get("preprocessing", {})
-    if pre.get("mean") is not None and (list(pre["mean"]) != list(mean) or list(pre["std"]) != list(std)):
+    pre = ClipSpec.from_dict(config.get("preprocessing"))
+    if list(pre.mean) != [float(v) for v in mean] or list(pre.std) != [float(v) for v in std]:
         log.warning("model.init_encoder=%s was trained with mean/std %s/%s, this run normalizes with %s/%s",
-                    source, pre["mean"], pre["std"], list(mean), list(std))
+                    source, list(pre.mean), list(pre.std), list(mean), list(std))
     log.info("encoder initialised from %s", source)
+
+
+def _converted_start(source: str | None, encoder_args: dict | None) -> tuple[dict, dict] | None:
+    """``model.init_encoder`` naming a public VideoMAE (a transformers folder or ``hf://org/repo``) -> (encoder_args
+    with its converted VideoViT architecture, which wins over the configured one, VideoViT state dict); None for
+    ssl_video weights. Other public models are refused with the reason (``ssl_video.hub.foreign.to_videovit``)."""
+    from ssl_video.hub.foreign import is_foreign, to_videovit
+
+    if not source or not is_foreign(source):
+        return None
+    try:
+        args, state = to_videovit(source)
+    except UserError as error:
+        raise UserError(f"model.init_encoder={source}: {error}") from None
+    replaced = {k: v for k, v in (encoder_args or {}).items() if k in args and v != args[k]}
+    if replaced:
+        log.warning("model.init_encoder=%s: the VideoMAE's architecture replaces model.encoder_args %s with %s",
+                    source, replaced, {k: args[k] for k in replaced})
+    return {**(encoder_args or {}), **args}, state
 
 
 def _load_objective_weights(objectives: nn.ModuleList, source: str) -> None:
@@ -79,22 +99,40 @@ def _load_objective_weights(objectives: nn.ModuleList, source: str) -> None:
 class VideoPretrainer(pl.LightningModule):
     """Pretrain ``encoder`` on clips of ``context`` + ``future`` frames with the given objectives.
 
-    Args (clip fields and seed are linked from the data module by the CLI, never set twice):
-        encoder / encoder_args: registry name and overrides, e.g. "vit_tiny", {"tubelet": [2, 8, 8]}.
-        objectives: objective modules with their weights (default: future_pixels alone).
-        context, future, fps, size: the clip; the first ``context`` frames are what the model sees.
-        mean, std: pixel normalization (ImageNet by default), recorded in the checkpoint.
-        lr: peak learning rate; weight_decay on dim >= 2 tensors; warmup_steps then cosine to lr * min_lr_ratio.
+    The clip fields (context, future, fps, size, resize) and ``seed`` are linked from the data module by
+    ``ssl-video fit``: set them as ``--data.*``, never twice.
+
+    Args:
+        encoder: registry name of the encoder architecture, e.g. "vit_tiny" (``ssl_video.list_encoders()``); a
+            ViT, since the objectives mask tokens (r3d_18 / r2plus1d_18 are offered for probes and fine-tuning only).
+        encoder_args: overrides of the architecture's fields, e.g. {"tubelet": [2, 8, 8]}; null keeps its defaults.
+        objectives: objective modules with their weights, e.g. future_pixels, future_features, masked
+            (default: ``FuturePixels()``, the built-in weights' recipe).
+        context: frames the model sees (the first ``context`` frames of each clip); linked from ``data.context``.
+        future: frames after the context that the objectives predict; linked from ``data.future``.
+        fps: frame rate the clips are sampled at; linked from ``data.fps``.
+        size: clip frame size, an int (square) or (H, W); linked from ``data.size``.
+        resize: how the data module's frames reached ``size`` ("squash" or "short_side_crop"), recorded in the
+            checkpoint so that evaluation, mining and ``ssl_video.read_clip`` read clips the same way.
+        mean: per-channel pixel mean for normalization (ImageNet by default), recorded in the checkpoint.
+        std: per-channel pixel std for normalization (ImageNet by default), recorded in the checkpoint.
+        lr: peak learning rate (AdamW), reached after ``warmup_steps``.
+        weight_decay: AdamW weight decay, on tensors with dim >= 2 only (not biases or norms).
+        betas: AdamW betas.
+        warmup_steps: steps of linear warmup from 0 to ``lr``; then a cosine down to ``lr * min_lr_ratio``.
+        min_lr_ratio: the cosine's floor as a fraction of ``lr``.
         health_every: steps between feature-health logs (feat_std, eff_rank; an SVD, so not every step);
             a multiple of ``trainer.log_every_n_steps``, or Lightning drops the values.
         compile: torch.compile ``forward_features`` of the encoder and of its copies in the objectives
             (EMA target), the calls the objectives make, and the objectives' predictors (GPU; slow to start on CPU).
-        seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state).
+        seed: seed of the per-step mask generators (seeded by (seed, step, rank): resumable, no shared state);
+            linked from ``data.seed``.
         init_encoder: start from these encoder weights instead of random ones (continued pretraining on your
             own footage): a weights name (``ssl-video weights list``), an exported folder, a ``.safetensors``
             or ``.ckpt`` file or a URL, loaded as ``ssl_video.load_encoder`` does (sha256-checked, no code
             runs). Its architecture must be ``encoder`` / ``encoder_args``; the objectives' heads start fresh
-            unless ``init_objectives``.
+            unless ``init_objectives``. A public VideoMAE (a transformers folder or ``hf://org/repo``) is
+            converted to VideoViT (``ssl_video.hub.foreign.convert``); its architecture replaces ``encoder_args``.
         init_objectives: with ``init_encoder``, start the objectives' tensors (predictors, heads, EMA targets) from
             the same source too: an ``ssl-video fit`` checkpoint, or weights exported with ``--objectives``. The
             objectives must be configured as they were trained.
@@ -107,7 +145,8 @@ class VideoPretrainer(pl.LightningModule):
 
     def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,
                  context: int = 8, future: int = 8, fps: float = 10.0, size: int | Sequence[int] = 128,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, lr: float = 1.5e-4,
+                 resize: str = "squash", mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
+                 lr: float = 1.5e-4,
                  weight_decay: float = 0.05, betas: Sequence[float] = (0.9, 0.95), warmup_steps: int = 100,
                  min_lr_ratio: float = 0.01, health_every: int = 50, compile: bool = False, seed: int = 0,
                  init_encoder: str | None = None, init_objectives: bool = False, freeze_encoder_steps: int = 0):
@@ -118,8 +157,20 @@ class VideoPretrainer(pl.LightningModule):
         if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1 or freeze_encoder_steps < 0:
             raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1, freeze_encoder_steps >= 0; got "
                              f"{lr}, {warmup_steps}, {min_lr_ratio}, {freeze_encoder_steps}")
+        start = _converted_start(init_encoder, encoder_args)  # a VideoMAE converted to VideoViT, or None
+        if start is not None:
+            encoder_args = self.hparams.encoder_args = start[0]  # recorded, so the checkpoint rebuilds this encoder
         self.encoder = get_encoder(encoder, **(encoder_args or {}))
-        if init_encoder:
+        if isinstance(self.encoder, Conv3dEncoder):
+            raise UserError(f"model.encoder: {encoder} is offered for probes and fine-tuning only: its tokens "
+                            f"cannot be masked; pretrain vit_*")
+        if start is not None:
+            if init_objectives:
+                raise UserError(f"model.init_objectives: {init_encoder} is a VideoMAE, it has no ssl_video objectives; "
+                                f"drop model.init_objectives")
+            self.encoder.load_state_dict(start[1], strict=True)  # before the objectives copy it (EMA target)
+            log.info("encoder initialised from %s (VideoMAE converted to VideoViT)", init_encoder)
+        elif init_encoder:
             _load_encoder_weights(self.encoder, init_encoder, mean, std)  # before the objectives copy it (EMA target)
         self.objectives = nn.ModuleList(objectives if objectives is not None else [FuturePixels()])
         if not self.objectives:
@@ -139,6 +190,13 @@ class VideoPretrainer(pl.LightningModule):
         self.example: tuple[torch.Tensor, torch.Tensor] | None = None  # (pixels, predicted future) of a val clip, CPU
 
     # -- data ---------------------------------------------------------------------------------
+    @property
+    def clip_spec(self) -> ClipSpec:
+        """The clips this module trains on and how it normalizes them: the preprocessing record it saves."""
+        h = self.hparams
+        return ClipSpec(context=h.context, future=h.future, fps=h.fps, size=h.size, resize=h.resize, mean=h.mean,
+                        std=h.std)
+
     def setup(self, stage: str) -> None:
         # Normalizing on the device is this module's job whatever data module feeds it, which is what Lightning
         # does when only the module overrides the hook; its warning on every run says nothing to act on.
@@ -262,25 +320,46 @@ class VideoPretrainer(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         name, args = encoder_config(self.encoder)
         h = self.hparams
-        size = [int(h.size), int(h.size)] if isinstance(h.size, int) else [int(s) for s in h.size]
         checkpoint["ssl_video"] = {
             "encoder": {"name": name, "args": args},
-            "clip": {"context": int(h.context), "future": int(h.future), "fps": float(h.fps), "size": size},
-            "normalize": {"mean": [float(v) for v in h.mean], "std": [float(v) for v in h.std]},
+            "preprocessing": self.clip_spec.to_dict(),  # read back with ClipSpec.from_checkpoint
             "objectives": [o.describe() for o in self.objectives],
         }
         if h.init_encoder:
             checkpoint["ssl_video"]["init_encoder"] = str(h.init_encoder)  # the weights it continued from
 
 
+# FuturePixels options that ssl_video <= 0.1 recorded and this version no longer builds, with the one value it
+# builds; a record holding them was written by such a version, and the options it lacks had their old defaults then.
+_FUTURE_PIXELS_REMOVED = {"target": "pixels", "last_patch_skip": False}
+_FUTURE_PIXELS_OLD_DEFAULTS = {"last_patch_skip": False, "zero_head": True, "latent_copy": False,
+                               "predictor_dim": 192, "predictor_depth": 2, "predictor_heads": 3}
+
+
+def _legacy_future_pixels(init_args: dict, source) -> dict:
+    """A future_pixels record written by ssl_video <= 0.1 -> this version's init_args for the same objective."""
+    args = {**_FUTURE_PIXELS_OLD_DEFAULTS, **init_args}
+    del args["zero_head"]  # it acted on target='residual' only
+    for key, built in _FUTURE_PIXELS_REMOVED.items():
+        value = args.pop(key)
+        if value != built:
+            raise UserError(f"{source}: its future_pixels objective was trained with {key}={value!r}, which this "
+                            f"version no longer builds; use ssl_video <= 0.1")
+    return args
+
+
 def build_objectives(described: Sequence[dict], source) -> list[Objective]:
     """Objectives from their ``describe()`` records (checkpoint or exported config) through the ``OBJECTIVES``
-    table, never by import path; an objective this version does not know is a ``UserError`` naming ``source``."""
+    table, never by import path; an objective this version does not know is a ``UserError`` naming ``source``.
+    Records of earlier versions load when they describe what this version builds (``_legacy_future_pixels``)."""
     objectives = []
     for entry in described:
-        if entry.get("name") not in OBJECTIVES:
-            raise UserError(f"{source}: unknown objective {entry.get('name')!r}; known: {sorted(OBJECTIVES)}")
-        objectives.append(OBJECTIVES[entry["name"]](**entry.get("init_args", {})))
+        name, init_args = entry.get("name"), dict(entry.get("init_args", {}))
+        if name not in OBJECTIVES:
+            raise UserError(f"{source}: unknown objective {name!r}; known: {sorted(OBJECTIVES)}")
+        if name == FuturePixels.name and "target" in init_args:
+            init_args = _legacy_future_pixels(init_args, source)
+        objectives.append(OBJECTIVES[name](**init_args))
     return objectives
 
 
@@ -318,8 +397,9 @@ def pretrainer_from_weights(source: str, map_location: str | torch.device = "cpu
         return None
     objectives = build_objectives(described, source)
     config = load_encoder_with_config(source, progress=False)[1]
-    pre = config["preprocessing"]
+    pre = ClipSpec.from_dict(config["preprocessing"])
     model = VideoPretrainer(encoder=config["architecture"], encoder_args=config["args"], objectives=objectives,
-                            context=pre["context"], future=pre["future"], fps=pre["fps"], size=list(pre["size"]),
-                            mean=pre["mean"], std=pre["std"], init_encoder=str(source), init_objectives=True)
+                            context=pre.context, future=pre.future, fps=pre.fps, size=list(pre.size),
+                            resize=pre.resize, mean=list(pre.mean), std=list(pre.std), init_encoder=str(source),
+                            init_objectives=True)
     return model.to(map_location).eval()

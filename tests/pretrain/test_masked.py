@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.objectives.masked import Masked, masked_pixel_loss, normalize_patches, tube_mask
+from ssl_video.pretrain.objectives.masked import Masked, normalize_patches, tube_mask
 
 
 def test_tube_mask_is_a_tube_partition_and_reproducible():
@@ -23,7 +23,8 @@ def test_normalize_patches_matches_videomae_reference():
     patches = torch.randn(2, 5, 2 * 4 * 4 * 3) * 4 + 1
     # VideoMAE: rearrange to (..., voxels, C), normalise over voxels with unbiased var + 1e-6
     x = patches.view(2, 5, 32, 3)
-    ref = ((x - x.mean(dim=-2, keepdim=True)) / (x.var(dim=-2, unbiased=True, keepdim=True).sqrt() + 1e-6)).view(2, 5, -1)
+    std = x.var(dim=-2, unbiased=True, keepdim=True).sqrt()
+    ref = ((x - x.mean(dim=-2, keepdim=True)) / (std + 1e-6)).view(2, 5, -1)
     torch.testing.assert_close(normalize_patches(patches, 3), ref, rtol=1e-4, atol=1e-4)
 
 
@@ -39,5 +40,5 @@ def test_shapes_and_gradients(tiny_encoder, clip):
 def test_bad_arguments_and_shapes():
     with pytest.raises(ValueError, match="mask_ratio"):
         Masked(mask_ratio=1.0)
-    with pytest.raises(ValueError, match=r"\(1, 2\).*\(2, 2\)"):
-        masked_pixel_loss(torch.zeros(1, 2), torch.zeros(2, 2))
+    with pytest.raises(ValueError, match="predictor_heads"):
+        Masked(predictor_dim=30, predictor_heads=4)

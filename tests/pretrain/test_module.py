@@ -13,8 +13,11 @@ from pytorch_lightning.trainer.connectors import data_connector
 
 from ssl_video.commands.fit import PretrainCLI, main
 from ssl_video.data.datamodules import UnlabeledClipDataModule
-from ssl_video.pretrain.module import VideoPretrainer, load_pretrainer, warmup_cosine
+from ssl_video.errors import UserError
+from ssl_video.pretrain.module import VideoPretrainer, build_objectives, load_pretrainer, pretrainer_from_weights
 from ssl_video.pretrain.objectives import OBJECTIVES as OBJECTIVE_CLASSES
+from ssl_video.pretrain.objectives import FuturePixels
+from ssl_video.spec import ClipSpec
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
 TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})
@@ -54,8 +57,7 @@ def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data
     assert ckpt["global_step"] == 4
     meta = ckpt["ssl_video"]
     assert meta["encoder"]["name"] == "vit_tiny" and meta["encoder"]["args"]["embed_dim"] == 48
-    assert meta["clip"] == {"context": 2, "future": 2, "fps": 10.0, "size": [32, 32]}
-    assert len(meta["normalize"]["mean"]) == 3
+    assert meta["preprocessing"] == ClipSpec(context=2, future=2, fps=10.0, size=(32, 32)).to_dict()  # ImageNet norm
     assert [o["name"] for o in meta["objectives"]] == ["future_pixels", "future_features"]
     assert any(k.startswith("encoder.patch_embed.") for k in ckpt["state_dict"])
     rows = metrics(root / "csv" / "version_0" / "metrics.csv")
@@ -106,10 +108,34 @@ def test_seed_is_set_on_the_data_and_linked_to_the_model(drive_data, tmp_path, c
     assert 'Linked "model.seed" must be given via "data.seed"' in capsys.readouterr().err
 
 
-def test_warmup_cosine_schedule():
-    values = [warmup_cosine(s, 10, 110, 0.1) for s in range(111)]
-    assert values[0] == pytest.approx(0.1) and values[9] == pytest.approx(1.0)
-    assert values[60] == pytest.approx(0.55) and values[110] == pytest.approx(0.1)
+def test_conv3d_encoders_are_refused_for_pretraining():
+    with pytest.raises(UserError, match=r"model.encoder: r3d_18 is offered for probes and fine-tuning only: .*vit_\*"):
+        VideoPretrainer(encoder="r3d_18", context=4, future=4, size=32)
+
+
+def test_objective_records_of_earlier_versions_load_when_they_describe_the_recipe_built_now():
+    old = {"name": "future_pixels", "class_path": "ssl_video.pretrain.future_pixels.FuturePixels",
+           "init_args": {"weight": 1.0, "target": "pixels", "last_patch_skip": False, "zero_head": True,
+                         "latent_copy": True, "predictor_dim": 24, "predictor_depth": 1, "predictor_heads": 4}}
+    (built,) = build_objectives([old], "old.ckpt")
+    assert built.describe()["init_args"] == {"weight": 1.0, "predictor_dim": 24, "predictor_depth": 1,
+                                             "predictor_heads": 4, "latent_copy": True}
+    before_latent_copy = {**old, "init_args": {k: v for k, v in old["init_args"].items() if k != "latent_copy"}}
+    assert build_objectives([before_latent_copy], "old.ckpt")[0].latent_copy is False  # its default then
+    assert build_objectives([built.describe()], "new.ckpt")[0].describe() == built.describe()
+    for key, value in (("target", "residual"), ("last_patch_skip", True)):
+        entry = {**old, "init_args": {**old["init_args"], key: value}}
+        with pytest.raises(UserError, match=rf"^old.ckpt: .* trained with {key}={value!r}, which this version no "
+                                            rf"longer builds; use ssl_video <= 0.1$"):
+            build_objectives([entry], "old.ckpt")
+
+
+def test_builtin_weights_rebuild_their_objectives_with_the_same_predictions():
+    model = pretrainer_from_weights("drive-future-vit-tiny")
+    assert [o.describe()["init_args"] for o in model.objectives] == [FuturePixels().describe()["init_args"]]
+    clips = torch.randint(0, 256, (2, 3, 8, 64, 64), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    errors = model.future_errors(clips)["future_pixels"]  # the predictor's outputs, measured before the defaults moved
+    assert errors.tolist() == pytest.approx([1.7181576, 1.7332429], rel=1e-4)
 
 
 @pytest.mark.slow
@@ -209,7 +235,7 @@ def test_builtin_weights_hold_the_predictor_of_the_quickstart_config():
     from ssl_video.pretrain.module import VideoPretrainer
 
     cfg = yaml.safe_load(CONFIG.read_text())
-    objectives = [OBJECTIVES_BY_PATH[o["class_path"]](**o["init_args"]) for o in cfg["model"]["objectives"]]
+    objectives = [OBJECTIVES_BY_PATH[o["class_path"]](**o.get("init_args", {})) for o in cfg["model"]["objectives"]]
     data = cfg["data"]
     model = VideoPretrainer(encoder=cfg["model"]["encoder"], encoder_args=cfg["model"]["encoder_args"], objectives=objectives,
                             context=data["context"], future=data["future"], size=data["size"],

@@ -22,20 +22,24 @@ from torch import nn
 
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.losses import patch_mse
 from ssl_video.pretrain.patches import gather_tokens, ids_to, patchify
 
 
-def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float,
+              generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids of visible and masked tokens, the same spatial mask at every t' -> ((B, Kv), (B, Km)), sorted."""
     Tg, Hg, Wg = grid
     spatial = Hg * Wg
     n_masked = int(round(ratio * spatial))
     if not 0 < n_masked < spatial:
-        raise ValueError(f"mask ratio {ratio} hides {n_masked} of {spatial} spatial positions; need at least one hidden and one visible")
+        raise ValueError(f"mask ratio {ratio} hides {n_masked} of {spatial} spatial positions; need at least one "
+                         f"hidden and one visible")
     order = torch.rand(batch, spatial, generator=generator).argsort(dim=1)  # random permutation per clip
-    spatial_ids = order[:, :n_masked].sort(dim=1).values, order[:, n_masked:].sort(dim=1).values  # (B, S_m), (B, S_v)
+    spatial_ids = order[:, :n_masked].sort(dim=1).values, order[:, n_masked:].sort(dim=1).values  # (B, Sm), (B, Sv)
     offsets = torch.arange(Tg) * spatial  # one copy of the spatial mask per time step
-    masked, visible = ((offsets[None, :, None] + s[:, None, :]).flatten(1) for s in spatial_ids)  # (B, T', S) -> (B, T'S)
+    # (B, T', S) -> (B, T'S)
+    masked, visible = ((offsets[None, :, None] + s[:, None, :]).flatten(1) for s in spatial_ids)
     return visible, masked
 
 
@@ -45,14 +49,6 @@ def normalize_patches(patches: torch.Tensor, channels: int, eps: float = 1e-6) -
     x = patches.reshape(B, K, P // channels, channels).float()  # (B, K, P) -> (B, K, V, C)
     x = (x - x.mean(dim=2, keepdim=True)) / (x.var(dim=2, unbiased=True, keepdim=True).sqrt() + eps)
     return x.reshape(B, K, P)
-
-
-def masked_pixel_loss(pred: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
-    """Mean squared error on the masked tokens: (B, K, P), (B, K, P) -> scalar, or (B,) per clip with reduction="none"."""
-    if pred.shape != target.shape:
-        raise ValueError(f"prediction {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    per_clip = (pred.float() - target.float()).pow(2).mean(dim=(1, 2))  # (B, K, P) -> (B,)
-    return per_clip if reduction == "none" else per_clip.mean()
 
 
 class Masked(Objective):
@@ -66,7 +62,8 @@ class Masked(Objective):
         if not 0.0 < mask_ratio < 1.0:
             raise ValueError(f"masked: mask_ratio must be in (0, 1), got {mask_ratio} (VideoMAE uses 0.75-0.9)")
         if predictor_dim % predictor_heads:
-            raise ValueError(f"masked: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
+            raise ValueError(f"masked: predictor_dim {predictor_dim} must be divisible by "
+                             f"predictor_heads {predictor_heads}")
         self.mask_ratio, self.norm_pix = mask_ratio, norm_pix
         self.init_args.update(mask_ratio=mask_ratio, norm_pix=norm_pix, predictor_dim=predictor_dim,
                               predictor_depth=predictor_depth, predictor_heads=predictor_heads)
@@ -78,15 +75,17 @@ class Masked(Objective):
         self._channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
         self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * self._channels, **self.predictor_args)
 
-    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
+                generator: torch.Generator) -> ObjectiveOutput:
         if self.predictor is None:
             raise RuntimeError("masked: call attach(encoder) before forward")
         grid = encoder.grid_size(*video.shape[2:])
-        visible, masked = (ids_to(ids, video.device) for ids in tube_mask(video.shape[0], grid, self.mask_ratio, generator))
+        ids = tube_mask(video.shape[0], grid, self.mask_ratio, generator)
+        visible, masked = (ids_to(i, video.device) for i in ids)  # (B, Kv), (B, Km)
         features = encoder.forward_features(video, keep=visible)  # (B, C, T, H, W) -> (B, Kv, D)
         pred = self.predictor(features, visible, masked, grid)  # -> (B, Km, P)
         target = gather_tokens(patchify(video, encoder.tubelet), masked)  # (B, N, P) -> (B, Km, P)
         if self.norm_pix:
             target = normalize_patches(target, self._channels)
-        per_sample = masked_pixel_loss(pred, target, reduction="none")
+        per_sample = patch_mse(pred, target, reduction="none")  # on the masked tokens only
         return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach())

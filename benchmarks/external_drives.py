@@ -1,0 +1,472 @@
+"""Build labeled drive-like footage that ssl_video did not render (issue 37, item 1).
+
+Each source is a simulator from PyPI, driven by a simple seeded controller (no human), rendered
+headless on the CPU. This script writes ``OUT/drive_000.mp4 ...`` (libx264, yuv420p, one per drive),
+``OUT/drive_000.npz ...`` (the simulator state at every video frame, from which the labels come)
+and ``OUT/labels.csv`` in ssl_video's manifest format (``video,start_s,end_s,sequence,<labels>``;
+``sequence`` = the drive, so splits keep drives apart).
+
+Sources and the packages they need (NOT dependencies of ssl_video; install them yourself):
+
+  carracing  pip install "gymnasium[box2d]==1.4.0"      (Box2D 2.3.10, pygame-ce)
+             gymnasium's CarRacing-v3 track and car physics; a chase camera above the car that
+             turns with it (the car points up, 3/4 of the view ahead), drawn without the
+             indicator bar (it shows the speed). Controller: pure pursuit on the track centre line
+             with a slowly wandering lateral offset, random speed targets every 3-8 s, capped in
+             bends.
+  highway    pip install "highway-env==1.12.1"          (gymnasium, pygame-ce)
+             highway-env's 4-lane highway, top-down view following the ego car (drawn green).
+             Controller: IDM for the speed (no rear-ending) with random target speeds every
+             3-8 s, random lane changes when the gaps in the target lane are safe; traffic that
+             falls far behind or ahead is re-spawned around the ego.
+
+Labels (from the simulator state, never from pixels), per window of ``--window-s`` seconds
+(default 2 s; windows tile each drive and stop where the look-ahead second runs out):
+
+  speed          mean ego speed over the window (carracing: Box2D units/s, highway: m/s)
+  speed_bucket   slow / medium / fast: tertiles of ``speed`` over the whole dataset
+  turn_ahead     left / straight / right: where the car goes in the 1 s AFTER the window ends
+                 (``--ahead-s``). carracing: the car's heading change (``heading_change_deg``,
+                 + = right), "straight" below the 1/3 quantile of |change| over the dataset.
+                 highway (a straight road): the lateral move (``lateral_ahead_m``, + = right),
+                 left/right beyond 1 m (a lane change under way or starting).
+
+Usage (deterministic given --seed; resumable: finished drives are skipped, every file is written
+to a .tmp and renamed; one core):
+
+  OMP_NUM_THREADS=1 nice -n 10 python benchmarks/external_drives.py --source carracing \\
+      --out runs/external/carracing --drives 40 --seconds 60 --fps 10 --size 96 96 --seed 0
+
+``labels.csv`` is rewritten from all drive states at the end of every run (tertiles are
+dataset-wide, so they depend on --drives).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# highway-env disables its drawing under SDL's "dummy" video driver; its offscreen surfaces need no display.
+if os.environ.get("SDL_VIDEODRIVER") == "dummy":
+    del os.environ["SDL_VIDEODRIVER"]
+
+import av  # noqa: E402
+import numpy as np  # noqa: E402
+
+PIP = {
+    "carracing": 'pip install "gymnasium[box2d]==1.4.0"',
+    "highway": 'pip install "highway-env==1.12.1"',
+}
+KEYFRAME_S = 1.0
+
+
+class MissingPackage(RuntimeError):
+    pass
+
+
+def _need(source: str, *modules: str) -> None:
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise MissingPackage(f"source {source!r} needs {name!r} ({exc}); install it with: {PIP[source]}") from exc
+
+
+def x264_options(fps: float) -> dict[str, str]:
+    try:
+        from ssl_video.data.x264 import deterministic_x264_params
+        extra = deterministic_x264_params()
+    except ImportError:  # ssl_video mid-refactor: same rule, inline
+        extra = {}
+        try:
+            flags = next((line.partition(":")[2].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                          if line.startswith("flags")), [])
+        except OSError:
+            flags = []
+        if "avx512f" in flags:
+            names = (("MMX2", "sse"), ("SSE", "sse"), ("SSE2", "sse2"), ("SSE3", "pni"), ("SSSE3", "ssse3"),
+                     ("SSE4.1", "sse4_1"), ("SSE4.2", "sse4_2"), ("LZCNT", "abm"), ("AVX", "avx"), ("FMA3", "fma"),
+                     ("BMI1", "bmi1"), ("BMI2", "bmi2"), ("AVX2", "avx2"))
+            extra = {"x264-params": "asm=" + ",".join(n for n, f in names if f in flags)}
+    return {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * fps))), **extra}
+
+
+# ----------------------------------------------------------------------------------------------
+# carracing
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
+
+
+def carracing_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
+    """Yield (frame (H, W, 3) uint8, state dict) at ``fps`` for one drive."""
+    _need("carracing", "Box2D", "pygame", "gymnasium")
+    import gymnasium as gym
+    import pygame
+    from gymnasium.envs.box2d import car_racing as cr
+
+    rng = np.random.default_rng([seed, index, 1])
+    env = gym.make("CarRacing-v3", render_mode="rgb_array", continuous=True).unwrapped
+    env.reset(seed=int(seed * 100_003 + index))
+    track = np.array([(t[2], t[3]) for t in env.track])
+    n_track = len(track)
+    seg = np.roll(track, -1, axis=0) - track
+    track_heading = np.arctan2(seg[:, 1], seg[:, 0])
+    step_len = float(np.mean(np.linalg.norm(seg, axis=1)))
+    car = env.car
+    w, h = size
+    ss = 2  # supersampling for smooth edges
+    view_units = 70.0  # the view is this many world units wide
+    zoom = ss * w / view_units
+    dt = 1.0 / cr.FPS
+    steps_per_frame = cr.FPS / fps
+    n_frames = int(round(seconds * fps))
+    warmup = int(2.0 * cr.FPS)
+
+    nearest = 0
+    speed_target = 0.0
+    next_target_t = 0.0
+    offset = 0.0
+    offset_target = 0.0
+    t = 0.0
+
+    def control():
+        nonlocal nearest, speed_target, next_target_t, offset, offset_target
+        hull = car.hull
+        pos = np.array(hull.position)
+        vel = np.array(hull.linearVelocity)
+        speed = float(np.linalg.norm(vel))
+        window = (nearest + np.arange(-5, 30)) % n_track
+        nearest = int(window[np.argmin(np.linalg.norm(track[window] - pos, axis=1))])
+        if t >= next_target_t:
+            speed_target = float(rng.uniform(15.0, 95.0))
+            offset_target = float(rng.uniform(-3.0, 3.0))
+            next_target_t = t + float(rng.uniform(3.0, 8.0))
+        offset += (offset_target - offset) * 0.01
+        # slow down before bends: the heading change of the track in the next ~60 units
+        ahead = int(60.0 / step_len)
+        bend = abs(_wrap(track_heading[(nearest + ahead) % n_track] - track_heading[nearest]))
+        cap = 95.0 if bend < 0.3 else max(25.0, 95.0 - 60.0 * (bend - 0.3))
+        target_v = min(speed_target, cap)
+        look = max(2, int((6.0 + 0.25 * speed) / step_len))
+        k = (nearest + look) % n_track
+        normal = np.array([-math.sin(track_heading[k]), math.cos(track_heading[k])])
+        aim = track[k] + offset * normal
+        fwd = np.array(hull.GetWorldVector((0, 1)))
+        right = np.array(hull.GetWorldVector((1, 0)))
+        d = aim - pos
+        err = math.atan2(float(d @ right), float(d @ fwd))
+        steer = float(np.clip(2.0 * err, -1.0, 1.0))  # action[0] > 0 steers right
+        if speed < target_v:
+            gas, brake = float(np.clip(0.08 * (target_v - speed), 0.0, 0.6)), 0.0
+        else:
+            gas, brake = 0.0, float(np.clip(0.03 * (speed - target_v), 0.0, 0.6))
+        car.steer(-steer)
+        car.gas(gas)
+        car.brake(brake)
+        return speed, steer
+
+    def physics():
+        nonlocal t
+        control()
+        car.step(dt)
+        env.world.Step(dt, 6 * 30, 2 * 30)
+        env.t += dt
+        t += dt
+
+    def render() -> np.ndarray:
+        surf = pygame.Surface((w * ss, h * ss))
+        angle = -car.hull.angle
+        scroll = pygame.math.Vector2((-car.hull.position[0] * zoom, -car.hull.position[1] * zoom)).rotate_rad(angle)
+        trans = (w * ss / 2 + scroll[0], h * ss / 4 + scroll[1])
+        env.surf = surf
+        env._render_road(zoom, trans, angle)
+        car.draw(surf, zoom, trans, angle, False)
+        surf = pygame.transform.flip(surf, False, True)
+        small = pygame.transform.smoothscale(surf, (w, h))
+        return np.ascontiguousarray(np.transpose(pygame.surfarray.array3d(small), (1, 0, 2)))
+
+    try:
+        for _ in range(warmup):
+            physics()
+        done = 0.0
+        for f in range(n_frames):
+            hull = car.hull
+            pos = np.array(hull.position)
+            state = {
+                "t": f / fps,
+                "speed": float(np.linalg.norm(np.array(hull.linearVelocity))),
+                "heading": float(hull.angle),
+                "x": float(pos[0]), "y": float(pos[1]),
+                "off_track_m": float(np.min(np.linalg.norm(track - pos, axis=1))),
+                "speed_target": speed_target,
+            }
+            yield render(), state
+            done += steps_per_frame
+            while done >= 1.0 - 1e-9:
+                physics()
+                done -= 1.0
+    finally:
+        env.close()
+
+
+# ----------------------------------------------------------------------------------------------
+# highway
+
+
+def highway_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
+    _need("highway", "highway_env", "pygame", "gymnasium")
+    import gymnasium as gym
+    import highway_env  # noqa: F401  (registers the envs)
+    from highway_env.vehicle.behavior import IDMVehicle
+
+    rng = np.random.default_rng([seed, index, 2])
+    w, h = size
+    substeps = 2
+    lanes = 4
+    density = float(rng.uniform(0.8, 1.6))
+    config = {
+        "screen_width": w, "screen_height": h, "scaling": 3.0 * w / 160.0,
+        "centering_position": [0.3, 0.5], "simulation_frequency": fps * substeps, "policy_frequency": fps,
+        "vehicles_count": 40, "vehicles_density": density, "lanes_count": lanes, "duration": 10_000,
+        "show_trajectories": False, "render_agent": False, "offscreen_rendering": True,
+    }
+    env = gym.make("highway-v0", render_mode="rgb_array", config=config).unwrapped
+    env.reset(seed=int(seed * 100_003 + index))
+    road = env.road
+    old = env.vehicle
+    ego = IDMVehicle.create_from(old)
+    ego.enable_lane_change = False  # lane changes are ours
+    ego.color = (60, 200, 60)
+    road.vehicles[road.vehicles.index(old)] = ego
+    env.controlled_vehicles = [ego]
+    network = road.network
+    dt = 1.0 / (fps * substeps)
+    n_frames = int(round(seconds * fps))
+    t = 0.0
+    next_speed_t = 0.0
+    next_lane_t = float(rng.uniform(2.0, 6.0))
+
+    def gaps(lane_index):
+        front, rear = road.neighbour_vehicles(ego, lane_index)
+        lane = network.get_lane(lane_index)
+        s = lane.local_coordinates(ego.position)[0]
+        gf = lane.local_coordinates(front.position)[0] - s if front else 1e9
+        gr = s - lane.local_coordinates(rear.position)[0] if rear else 1e9
+        vr = rear.speed if rear else 0.0
+        return gf, gr, vr
+
+    def control():
+        nonlocal next_speed_t, next_lane_t
+        if t >= next_speed_t:
+            ego.target_speed = float(rng.uniform(12.0, 38.0))
+            next_speed_t = t + float(rng.uniform(3.0, 8.0))
+        if t >= next_lane_t and ego.lane_index == ego.target_lane_index:
+            a, b, lane_id = ego.lane_index
+            options = [d for d in (-1, 1) if 0 <= lane_id + d < lanes]
+            d = int(rng.choice(options))
+            target = (a, b, lane_id + d)
+            gf, gr, vr = gaps(target)
+            if gf > 15.0 + 0.5 * ego.speed and gr > 10.0 + max(0.0, vr - ego.speed) * 2.0:
+                ego.target_lane_index = target
+                next_lane_t = t + float(rng.uniform(3.0, 9.0))
+            else:
+                next_lane_t = t + 0.5
+
+    def recycle():
+        """Keep traffic around the ego: re-spawn cars more than 180 m away, 90-170 m ahead or behind."""
+        for i, v in enumerate(road.vehicles):
+            if v is ego or abs(v.position[0] - ego.position[0]) < 180.0:
+                continue
+            for _ in range(5):
+                ahead = bool(rng.random() < 0.6)
+                x = ego.position[0] + (1 if ahead else -1) * float(rng.uniform(90.0, 170.0))
+                lane_index = ("0", "1", int(rng.integers(lanes)))
+                others = (o for o in road.vehicles if o is not v)
+                if all(abs(o.position[0] - x) > 20.0 or o.lane_index != lane_index for o in others):
+                    speed = float(rng.uniform(18.0, 30.0))
+                    new = IDMVehicle.make_on_lane(road, lane_index, longitudinal=x, speed=speed)
+                    new.target_speed = float(rng.uniform(20.0, 32.0))
+                    new.randomize_behavior()
+                    road.vehicles[i] = new
+                    break
+
+    try:
+        for f in range(n_frames):
+            lane = network.get_lane(ego.lane_index)
+            state = {
+                "t": f / fps,
+                "speed": float(ego.speed),
+                "heading": float(ego.heading),
+                "x": float(ego.position[0]), "y": float(ego.position[1]),
+                "lane": int(ego.lane_index[2]),
+                "lane_offset_m": float(lane.local_coordinates(ego.position)[1]),
+                "crashed": float(ego.crashed),
+                "speed_target": float(ego.target_speed),
+            }
+            yield np.ascontiguousarray(env.render()), state
+            control()
+            for _ in range(substeps):
+                road.act()
+                road.step(dt)
+                t += dt
+            env.time = t
+            if f % max(1, int(fps)) == 0:
+                recycle()
+    finally:
+        env.close()
+
+
+SOURCES = {"carracing": carracing_drive, "highway": highway_drive}
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+
+
+def _drive_name(index: int, drives: int) -> str:
+    return f"drive_{index:0{max(3, len(str(drives - 1)))}d}"
+
+
+def build_drive(source: str, out: Path, name: str, seed: int, index: int, seconds: float, fps: float,
+                size: tuple[int, int]) -> None:
+    mp4, npz = out / f"{name}.mp4", out / f"{name}.npz"
+    tmp_mp4, tmp_npz = out / f"{name}.mp4.tmp", out / f"{name}.npz.tmp"
+    states: dict[str, list[float]] = {}
+    with av.open(str(tmp_mp4), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = x264_options(fps)
+        stream.codec_context.thread_count = 1
+        for frame, state in SOURCES[source](seed, index, seconds, fps, size):
+            for key, value in state.items():
+                states.setdefault(key, []).append(value)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    with open(tmp_npz, "wb") as handle:
+        np.savez(handle, fps=fps, **{k: np.asarray(v, dtype=np.float64) for k, v in states.items()})
+    os.replace(tmp_npz, npz)
+    os.replace(tmp_mp4, mp4)
+
+
+def window_rows(source: str, name: str, state: dict[str, np.ndarray], fps: float, window_s: float, ahead_s: float):
+    n = len(state["t"])
+    window = max(1, int(round(window_s * fps)))
+    ahead = max(1, int(round(ahead_s * fps)))
+    rows = []
+    for start in range(0, n, window):
+        stop = start + window  # exclusive
+        last = stop - 1
+        if last + ahead >= n:
+            break
+        row = {"video": f"{name}.mp4", "start_s": round(start / fps, 4), "end_s": round(stop / fps, 4),
+               "sequence": name, "speed": round(float(state["speed"][start:stop].mean()), 3)}
+        if source == "carracing":
+            # + = right: Box2D angles grow counter-clockwise (to the left)
+            change = -float(np.unwrap(state["heading"][last:last + ahead + 1])[-1] - state["heading"][last])
+            row["heading_change_deg"] = round(math.degrees(change), 3)
+        else:
+            # highway-env's y grows to the driver's right
+            row["lateral_ahead_m"] = round(float(state["y"][last + ahead] - state["y"][last]), 3)
+        rows.append(row)
+    return rows
+
+
+def write_labels(source: str, out: Path, names: list[str], window_s: float, ahead_s: float) -> Path:
+    rows = []
+    for name in names:
+        with np.load(out / f"{name}.npz") as data:
+            state = {k: data[k] for k in data.files}
+        rows += window_rows(source, name, state, float(state["fps"]), window_s, ahead_s)
+    speeds = np.array([r["speed"] for r in rows])
+    lo, hi = np.quantile(speeds, [1 / 3, 2 / 3])
+    for r in rows:
+        r["speed_bucket"] = "slow" if r["speed"] < lo else "medium" if r["speed"] < hi else "fast"
+    if source == "carracing":
+        cut = float(np.quantile(np.abs([r["heading_change_deg"] for r in rows]), 1 / 3))
+        for r in rows:
+            c = r["heading_change_deg"]
+            r["turn_ahead"] = "straight" if abs(c) <= cut else ("right" if c > 0 else "left")
+        extra = ["heading_change_deg"]
+    else:
+        for r in rows:
+            m = r["lateral_ahead_m"]
+            r["turn_ahead"] = "straight" if abs(m) < 1.0 else ("right" if m > 0 else "left")
+        extra = ["lateral_ahead_m"]
+    columns = ["video", "start_s", "end_s", "sequence", "speed_bucket", "turn_ahead", "speed", *extra]
+    path = out / "labels.csv"
+    tmp = out / "labels.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
+def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: float, size: tuple[int, int], seed: int,
+          window_s: float = 2.0, ahead_s: float = 1.0, log=print) -> Path:
+    if source not in SOURCES:
+        raise ValueError(f"unknown source {source!r}; choose from {sorted(SOURCES)}")
+    {"carracing": lambda: _need(source, "Box2D", "pygame", "gymnasium"),
+     "highway": lambda: _need(source, "highway_env", "pygame", "gymnasium")}[source]()
+    try:
+        import torch
+        torch.set_num_threads(1)
+    except ImportError:
+        pass
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = [_drive_name(i, drives) for i in range(drives)]
+    for index, name in enumerate(names):
+        if (out / f"{name}.mp4").exists() and (out / f"{name}.npz").exists():
+            continue
+        start = time.perf_counter()
+        build_drive(source, out, name, seed, index, seconds, fps, size)
+        log(f"{source} {name}: {seconds:g} s of video in {time.perf_counter() - start:.1f} s", flush=True)
+    path = write_labels(source, out, names, window_s, ahead_s)
+    log(f"wrote {path}", flush=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", required=True, choices=sorted(SOURCES))
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--drives", type=int, default=40)
+    parser.add_argument("--seconds", type=float, default=60.0, help="length of one drive")
+    parser.add_argument("--fps", type=float, default=10.0)
+    parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("W", "H"),
+                        help="frame width and height (default: carracing 96 96, highway 160 96)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--window-s", type=float, default=2.0)
+    parser.add_argument("--ahead-s", type=float, default=1.0, help="turn_ahead looks this far after the window")
+    args = parser.parse_args(argv)
+    size = tuple(args.size) if args.size else {"carracing": (96, 96), "highway": (160, 96)}[args.source]
+    if size[0] % 2 or size[1] % 2:
+        parser.error("--size must be even (yuv420p)")
+    try:
+        build(args.source, args.out, drives=args.drives, seconds=args.seconds, fps=args.fps, size=size,
+              seed=args.seed, window_s=args.window_s, ahead_s=args.ahead_s)
+    except MissingPackage as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

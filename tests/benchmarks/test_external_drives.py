@@ -1,0 +1,75 @@
+"""benchmarks/external_drives.py: tiny drives of each simulator decode and load as a manifest.
+
+The simulators are not dependencies of ssl_video; each test is skipped when its package is missing
+(CI installs only ``.[dev]``). Install them with the pip lines at the top of the script.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from ssl_video.data.decode import read_frames
+from ssl_video.data.manifest import load_windows
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("external_drives", ROOT / "benchmarks" / "external_drives.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("external_drives", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+PACKAGES = {"carracing": ("Box2D", "gymnasium"), "highway": ("highway_env",)}
+SIZES = {"carracing": (48, 48), "highway": (80, 48)}
+
+
+@pytest.mark.parametrize("source", sorted(PACKAGES))
+def test_tiny_drives_decode_and_load(source, tmp_path):
+    for name in PACKAGES[source]:
+        pytest.importorskip(name)
+    ext = _module()
+    size = SIZES[source]
+    out = tmp_path / source
+    path = ext.build(source, out, drives=2, seconds=6.0, fps=5.0, size=size, seed=3, log=lambda *a, **k: None)
+    assert path == out / "labels.csv"
+    for name in ("drive_000", "drive_001"):
+        frames = read_frames(out / f"{name}.mp4", list(range(30)))
+        assert frames.shape == (30, size[1], size[0], 3) and frames.dtype.name == "uint8"
+        assert frames.std() > 1.0  # something was drawn
+    assert not list(out.glob("*.tmp"))
+    rows = list(csv.DictReader(open(path)))
+    # 6 s at 5 fps, 2 s windows, 1 s of look-ahead: 2 windows per drive
+    assert len(rows) == 4 and {r["sequence"] for r in rows} == {"drive_000", "drive_001"}
+    assert {r["speed_bucket"] for r in rows} <= {"slow", "medium", "fast"}
+    assert {r["turn_ahead"] for r in rows} <= {"left", "straight", "right"}
+    windows, index = load_windows(path, cache_path=tmp_path / "probe_cache.json")
+    assert len(windows) == 4 and not index.skipped
+    assert {w.labels["turn_ahead"] for w in windows} == {r["turn_ahead"] for r in rows}
+
+    # deterministic and resumable: a rerun skips finished drives; a fresh build gives the same bytes
+    mtime = (out / "drive_000.mp4").stat().st_mtime_ns
+    ext.build(source, out, drives=2, seconds=6.0, fps=5.0, size=size, seed=3, log=lambda *a, **k: None)
+    assert (out / "drive_000.mp4").stat().st_mtime_ns == mtime
+    again = tmp_path / "again"
+    ext.build(source, again, drives=1, seconds=6.0, fps=5.0, size=size, seed=3, log=lambda *a, **k: None)
+    assert (again / "drive_000.mp4").read_bytes() == (out / "drive_000.mp4").read_bytes()
+
+
+def test_missing_package_is_one_clear_line(monkeypatch, capsys):
+    ext = _module()
+
+    def missing(source, *modules):
+        raise ext.MissingPackage(f"source {source!r} needs 'x'; install it with: {ext.PIP[source]}")
+
+    monkeypatch.setattr(ext, "_need", missing)
+    assert ext.main(["--source", "carracing", "--out", "/nonexistent/never", "--drives", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "pip install" in err[0]

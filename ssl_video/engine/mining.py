@@ -1,7 +1,7 @@
 """``ssl-video mine``: rank unlabeled clip windows by how worth labeling they are.
 
     ssl-video mine --encoder runs/quickstart/last.ckpt --data data/drive --out runs/mine --top 32 --by mixed
-    ssl-video mine --encoder runs/quickstart/weights --data data/drive --labels labeled.csv --target turn_next \\
+    ssl-video mine --encoder runs/quickstart/weights --data data/drive --labels labeled.csv --target lane_change \\
         --by uncertainty --out runs/mine_unc
 
 Strategies (``--by``), all computed on one deterministic centred clip per window:
@@ -118,6 +118,9 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
         raise UserError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
     if by == "uncertainty" and not (labeled and target):
         raise UserError("--by uncertainty needs --labels CSV and --target COLUMN (a probe is trained on them)")
+    if by in ("surprise", "mixed") and model.spec.future == 0:  # a public model (hub.foreign) reads whole clips
+        raise UserError(f"--by {by} compares the context's features with the future's, and {model.source} reads clips "
+                        f"without a future; use --by diversity, or --by uncertainty with labels")
     out = Path(out)
     labeled = list(labeled or [])
     if labeled:

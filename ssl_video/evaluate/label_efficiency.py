@@ -18,7 +18,7 @@ Protocol (the V-JEPA / VideoMAE low-shot evaluation, with the splits made by dri
    (data, target, architecture), cached), which says how high a label can go at all.
 
     report = run_label_efficiency(ProbeConfig(encoder="runs/quickstart/weights",
-                                              data="data/drive/labels.csv", targets=["turn_next"], out="runs/probe"))
+                                              data="data/drive/labels.csv", targets=["lane_change"], out="runs/probe"))
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,13 +37,14 @@ import numpy as np
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
+from ssl_video._io import atomic_write_json
 from ssl_video.data.datasets import encode_labels
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.splits import label_fraction, split_by_sequence
 from ssl_video.errors import UserError
-from ssl_video.evaluate.attentive import AttentiveConfig, fit_attentive_grid
+from ssl_video.evaluate.attentive import select_attentive
+from ssl_video.evaluate.config import FROZEN, ProbeConfig
 from ssl_video.evaluate.features import (
-    PIXELS_SIZE,
     EvalEncoder,
     decode_clips,
     digest,
@@ -54,81 +54,30 @@ from ssl_video.evaluate.features import (
     pixel_features,
     random_encoder,
 )
-from ssl_video.evaluate.finetune import CEILING_BUDGET, FINETUNE_BUDGET, fit_encoder_head
-from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
-from ssl_video.evaluate.report import Result, TargetInfo, write_report
-from ssl_video.evaluate.training import TrainBudget, predict
+from ssl_video.evaluate.finetune import fit_encoder_head
+from ssl_video.evaluate.heads import save_head
+from ssl_video.evaluate.probes import cv_score, fit_knn_probe, fit_linear_probe, metrics, score
+from ssl_video.evaluate.report import Result, TargetInfo, fraction_key, write_report
+from ssl_video.evaluate.training import predict
+from ssl_video.hub.foreign import is_foreign_architecture
 from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 
-MODES = ("pixels", "linear", "temporal", "knn", "attentive", "finetune", "scratch", "ceiling")
-FROZEN = ("linear", "temporal", "knn", "attentive")  # probes of an encoder's frozen features (also run on random weights)
-
-
-@dataclass
-class ProbeConfig:
-    encoder: str
-    data: str
-    targets: list[str]
-    out: str | Path
-    fractions: tuple[float, ...] = (0.01, 0.1, 1.0)
-    seeds: int = 3
-    trained_seeds: int | None = None  # seeds of finetune/scratch (None: seeds); they cost 100x a frozen probe
-    modes: tuple[str, ...] = ("linear", "knn")
-    task: str = "auto"
-    random_baseline: bool = True  # frozen probes also on a random encoder of the same architecture
-    # Other encoders whose frozen probes join the report as "<mode>@<name>" rows (name -> source, as --encoder);
-    # they must read the same clips (fps, context, future, size) as the main encoder.
-    compare: dict[str, str] = field(default_factory=dict)
-    encoder_args: dict[str, Any] = field(default_factory=dict)
-    # Clip options; None = what the checkpoint recorded (ClipSpec defaults for a bare architecture).
-    fps: float | None = None
-    context: int | None = None
-    future: int | None = None
-    size: tuple[int, int] | None = None
-    mean: tuple[float, ...] | None = None
-    std: tuple[float, ...] | None = None
-    # Clips per labeled window, evenly spaced and read together (a window longer than one clip, read whole);
-    # every row (pixels, frozen probes, fine-tuning, scratch) sees the same clips.
-    clips_per_window: int = 1
-    test_size: float = 0.2
-    val_size: float = 0.2  # of a fraction, for early stopping (attentive, finetune, scratch)
-    split_seed: int = 0
-    knn_k: int = 20
-    max_tokens: int = 256
-    attentive: AttentiveConfig = AttentiveConfig()
-    finetune_budget: TrainBudget = FINETUNE_BUDGET
-    ceiling_budget: TrainBudget = CEILING_BUDGET
-    pixels_size: int = PIXELS_SIZE
-    batch_size: int = 16
-    num_workers: int = 2
-    cache_dir: str | None = None
-
-    def __post_init__(self) -> None:
-        unknown = sorted(set(self.modes) - set(MODES))
-        if unknown:
-            raise UserError(f"unknown mode(s) {unknown}; choose from {', '.join(MODES)}")
-        bad = [f for f in self.fractions if not 0 < f <= 1]
-        if bad:
-            raise UserError(f"fractions must be in (0, 1], got {bad}")
-        if self.seeds < 1 or (self.trained_seeds is not None and not 1 <= self.trained_seeds <= self.seeds):
-            raise UserError(f"need seeds >= 1 and 1 <= trained_seeds <= seeds, got {self.seeds}, {self.trained_seeds}")
-        if not self.targets:
-            raise UserError("give at least one --target label column")
-        if self.clips_per_window < 1:
-            raise UserError(f"--clips-per-window must be >= 1, got {self.clips_per_window}")
+# ProbeConfig, MODES and FROZEN live in evaluate/config.py (one declaration, also the command's options).
 
 
 def clip_spec(cfg: ProbeConfig, enc: EvalEncoder) -> ClipSpec:
-    """Command-line clip options, else the checkpoint's, else ClipSpec defaults."""
-    recorded, default = enc.preprocessing, ClipSpec()
+    """The encoder's record (ClipSpec defaults for a bare architecture name) with the command-line clip and
+    normalization options that are set."""
+    return enc.spec.replace(context=cfg.context, future=cfg.future, fps=cfg.fps, size=cfg.size,
+                            mean=cfg.mean or None, std=cfg.std or None)
 
-    def pick(name: str, value):
-        return value if value is not None else recorded.get(name, getattr(default, name))
 
-    return ClipSpec(context=int(pick("context", cfg.context)), future=int(pick("future", cfg.future)),
-                    fps=float(pick("fps", cfg.fps)), size=tuple(pick("size", cfg.size)))
+def compared_spec(cfg: ProbeConfig, enc: EvalEncoder) -> ClipSpec:
+    """The clips a ``--compare`` encoder reads: a foreign encoder's own record (the options of its source change
+    it), an ssl_video encoder's with the command-line options, as the main encoder's."""
+    return enc.spec if is_foreign_architecture(enc.architecture) else clip_spec(cfg, enc)
 
 
 def _labels(windows, target: str, task: str) -> tuple[np.ndarray, np.ndarray, list[str] | None, str]:
@@ -161,19 +110,16 @@ class Prepared:
     windows: list
     clips: Any  # features.Clips
     sequences: np.ndarray
-    compared: dict[str, EvalEncoder] = field(default_factory=dict)  # --compare name -> encoder, same clips
+    compared: dict[str, EvalEncoder] = field(default_factory=dict)  # --compare name -> encoder
+    compared_clips: dict[str, Any] = field(default_factory=dict)  # --compare name -> its own clips, same windows
+    ok: np.ndarray | None = None  # (N,) windows whose clips decoded for every encoder (None: clips.ok)
 
 
 def prepare(cfg: ProbeConfig) -> Prepared:
     """Load the encoder and windows, decode (or reuse cached) clips."""
     enc = load_eval_encoder(cfg.encoder, args=cfg.encoder_args)
     spec = clip_spec(cfg, enc)
-    compared = {}
-    for name, source in cfg.compare.items():  # before minutes of decoding
-        compared[name] = load_eval_encoder(source)
-        if (other := clip_spec(cfg, compared[name])) != spec:
-            raise UserError(f"--compare {name}={source} reads clips {other}, the encoder reads {spec}; compare "
-                            f"encoders with the same fps, context, future and size")
+    compared = {name: load_eval_encoder(source) for name, source in cfg.compare.items()}  # before minutes of decoding
     windows, index = load_windows(cfg.data)
     if not windows:
         first = f"; e.g. {index.skipped[0].path}: {index.skipped[0].reason}" if index.skipped else ""
@@ -186,9 +132,18 @@ def prepare(cfg: ProbeConfig) -> Prepared:
                         f"{', '.join(sorted(columns)) or 'none'}")
     clips = decode_clips(windows, index.by_path(), spec, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
                          batch_size=cfg.batch_size, segments=cfg.clips_per_window)
+    ok, compared_clips = clips.ok.copy(), {}
+    for name, other in compared.items():  # each its own clips of the same windows; shared when they are the same
+        own = compared_spec(cfg, other)
+        compared_clips[name] = clips if own.clip_fields() == spec.clip_fields() else decode_clips(
+            windows, index.by_path(), own, cache_dir=cfg.cache_dir, num_workers=cfg.num_workers,
+            batch_size=cfg.batch_size, segments=cfg.clips_per_window)
+        if dropped := int((ok & ~compared_clips[name].ok).sum()):
+            log.warning("--compare %s reads %s: %d window(s) without such a clip are left out of every row", name,
+                        own.clip_fields(), dropped)
+        ok &= compared_clips[name].ok
     sequences = np.asarray([w.sequence or w.video for w in windows], dtype=object)
-    return Prepared(enc, spec, tuple(cfg.mean or enc.mean), tuple(cfg.std or enc.std), windows, clips, sequences,
-                    compared)
+    return Prepared(enc, spec, spec.mean, spec.std, windows, clips, sequences, compared, compared_clips, ok)
 
 
 @dataclass
@@ -204,7 +159,7 @@ class TargetSplit:
 def split_target(cfg: ProbeConfig, prep: Prepared, target: str) -> TargetSplit:
     """The fixed held-out test split (by sequence, ``split_seed``) and the train split for ``target``."""
     has, labels, classes, task = _labels(prep.windows, target, cfg.task)
-    usable = np.flatnonzero(has & prep.clips.ok)
+    usable = np.flatnonzero(has & (prep.clips.ok if prep.ok is None else prep.ok))
     parts = split_by_sequence(prep.sequences[usable], labels=labels[usable] if task == "classification" else None,
                               test_size=cfg.test_size, val_size=0.0, seed=cfg.split_seed)
     train, test = usable[np.concatenate([parts["train"], parts["val"]])], usable[parts["test"]]
@@ -242,19 +197,31 @@ class _Run:
                                  seed=self.seed)
         return score(model, X[self.test], self.labels[self.test], self.task)
 
-    def frozen(self, mode: str, feats) -> dict[str, float]:
-        y, sub, test = self.labels, self.sub, self.test
-        if mode == "linear":
-            return self.linear(feats.pooled)
-        if mode == "temporal":
-            return self.linear(feats.temporal)
+    def fit_frozen(self, mode: str, feats):
+        """-> (the probe ``mode`` fitted on the labeled subset, the features it reads: (N, F) or tokens (N, K, D))."""
+        y, sub = self.labels, self.sub
+        if mode == "attentive":  # lr, wd and epoch chosen by K-fold over the labeled drives
+            grid = select_attentive(feats.tokens, y, sub, self.sequences, self.task, self.outputs,
+                                    cfg=self.cfg.attentive, seed=self.seed)
+            return grid, feats.tokens
+        X = feats.temporal if mode == "temporal" else feats.pooled
         if mode == "knn":
-            X = feats.pooled
-            return score(fit_knn_probe(X[sub], y[sub], self.task, k=self.cfg.knn_k), X[test], y[test], self.task)
-        train, val = carve_val(sub, y, self.sequences, self.task, self.cfg.val_size, self.seed)
-        grid = fit_attentive_grid(feats.tokens, y, train, self.task, self.outputs, val_idx=val, cfg=self.cfg.attentive,
-                                  seed=self.seed)
-        return metrics(y[test], grid.predict(feats.tokens, test), self.task)
+            return fit_knn_probe(X[sub], y[sub], self.task, k=self.cfg.knn_k), X
+        return fit_linear_probe(X[sub], y[sub], self.task, groups=self.sequences[sub], seed=self.seed), X
+
+    def frozen(self, mode: str, feats) -> tuple[dict[str, float], Any]:
+        """-> (test metrics, the fitted probe) of a frozen probe."""
+        probe, X = self.fit_frozen(mode, feats)
+        if mode == "attentive":
+            return metrics(self.labels[self.test], probe.predict(X, self.test), self.task), probe
+        return score(probe, X[self.test], self.labels[self.test], self.task), probe
+
+    def validation_score(self, mode: str, probe, feats) -> float | None:
+        """The probe's score on validation folds of the labeled drives (None when they cannot form 2 folds)."""
+        if mode == "attentive":
+            return probe.selection["val_score"]
+        X = (feats.temporal if mode == "temporal" else feats.pooled)[self.sub]
+        return cv_score(probe, X, self.labels[self.sub], self.task, groups=self.sequences[self.sub], seed=self.seed)
 
     def trained(self, mode: str, enc: EvalEncoder) -> dict[str, float]:
         return self.train_encoder(mode, enc)[0]
@@ -298,9 +265,7 @@ def ceiling(cfg: ProbeConfig, prep: Prepared, split: TargetSplit) -> tuple[dict[
     run = make_run(cfg, prep, split, 1.0, 0)
     found = run.trained("ceiling", prep.enc)
     seconds = round(time.perf_counter() - start, 1)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"metrics": found, "seconds": seconds, "n_train": len(run.sub)}))
-    os.replace(tmp, path)
+    atomic_write_json(path, {"metrics": found, "seconds": seconds, "n_train": len(run.sub)}, indent=None)
     return found, seconds, len(run.sub)
 
 
@@ -310,15 +275,16 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
     prep = prepare(cfg)
     log.info("clips ready: %d windows, %s, %.1f s", len(prep.windows), prep.spec, time.perf_counter() - t0)
     frozen = [m for m in cfg.modes if m in FROZEN]
-    encoders = {"": (prep.enc, prep.mean, prep.std)}
+    encoders = {"": (prep.enc, prep.mean, prep.std, prep.clips)}
     if frozen and cfg.random_baseline and prep.enc.pretrained:
-        encoders["-random"] = (random_encoder(prep.enc, seed=cfg.split_seed), prep.mean, prep.std)
+        encoders["-random"] = (random_encoder(prep.enc, seed=cfg.split_seed), prep.mean, prep.std, prep.clips)
     for name, other in prep.compared.items() if frozen else ():
-        encoders[f"@{name}"] = (other, tuple(cfg.mean or other.mean), tuple(cfg.std or other.std))
+        own = compared_spec(cfg, other)  # its own clips, normalized as this encoder expects
+        encoders[f"@{name}"] = (other, own.mean, own.std, prep.compared_clips[name])
     features = {
-        suffix: extract_features(e, prep.clips, mean=mean, std=std, tokens="attentive" in frozen,
+        suffix: extract_features(e, clips, mean=mean, std=std, tokens="attentive" in frozen,
                                  max_tokens=cfg.max_tokens, batch_size=cfg.batch_size, cache_dir=cfg.cache_dir)
-        for suffix, (e, mean, std) in (encoders.items() if frozen else [])
+        for suffix, (e, mean, std, clips) in (encoders.items() if frozen else [])
     }
     pixels = pixel_features(prep.clips, size=cfg.pixels_size) if "pixels" in cfg.modes else None
     log.info("features ready (%d encoder(s)), %.1f s", len(features), time.perf_counter() - t0)
@@ -345,17 +311,21 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
                 bar.set_postfix_str(f"{target} ceiling")
                 m, seconds, n_train = ceiling(cfg, prep, split)
                 results.append(Result(target, "ceiling", 1.0, 0, m, n_train, seconds))
-                log.info("%s ceiling n=%d: %s (%.0f s)", target, n_train, {k: round(v, 4) for k, v in m.items()}, seconds)
+                log.info("%s ceiling n=%d: %s (%.0f s)", target, n_train, {k: round(v, 4) for k, v in m.items()},
+                         seconds)
                 bar.update()
             for seed in range(cfg.seeds):
                 for fraction in cfg.fractions:
                     run = make_run(cfg, prep, split, fraction, seed)
+                    fitted: dict[str, tuple[Any, dict[str, float]]] = {}
                     for mode in cfg.modes:
                         for suffix in runs(mode, seed):
                             bar.set_postfix_str(f"{target} {mode}{suffix} {fraction:g} seed {seed}")
                             start = time.perf_counter()
                             if mode in FROZEN:
-                                m = run.frozen(mode, features[suffix])
+                                m, probe = run.frozen(mode, features[suffix])
+                                if cfg.save_heads and suffix == "" and seed == 0:
+                                    fitted[mode] = (probe, m)
                             elif mode == "pixels":
                                 m = run.linear(pixels)
                             else:
@@ -365,9 +335,13 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
                             log.info("%s %s%s fraction=%g seed=%d n=%d: %s", target, mode, suffix, fraction, seed,
                                      len(run.sub), {k: round(v, 4) for k, v in m.items()})
                             bar.update()
+                    if fitted:
+                        save_best_head(cfg, prep, target, split, run, fitted, features[""], fraction)
     meta = {
         "encoder": prep.enc.source,
         **({"compared": dict(cfg.compare)} if cfg.compare else {}),
+        **({"compared_clips": {name: compared_spec(cfg, other).to_dict() for name, other in prep.compared.items()}}
+           if cfg.compare else {}),
         "architecture": f"{prep.enc.architecture} {prep.enc.args}",
         "pretrained": prep.enc.pretrained,
         "data": str(cfg.data),
@@ -385,6 +359,41 @@ def run_label_efficiency(cfg: ProbeConfig) -> dict[str, Any]:
     report = write_report(cfg.out, results, targets, meta)
     log.info("wrote %s/report.{json,md} and label_efficiency.png in %.1f s", cfg.out, time.perf_counter() - t0)
     return report
+
+
+HEAD_ORDER = ("linear", "temporal", "attentive", "knn")  # the saved head when no validation folds are possible
+
+
+def save_best_head(cfg: ProbeConfig, prep: Prepared, target: str, split: TargetSplit, run: _Run, fitted: dict, feats,
+                   fraction: float) -> Path:
+    """Keep the frozen probe of ``fitted`` (mode -> (probe, test metrics)) with the best validation score (mean
+    over grouped folds of the labeled drives, :meth:`_Run.validation_score`; never the test split) as
+    ``cfg.save_heads/<target>/<fraction>``. When the labeled drives cannot form two folds, no probe has a score
+    and the first mode of ``HEAD_ORDER`` that ran is kept."""
+    scores = {mode: run.validation_score(mode, probe, feats) for mode, (probe, _) in fitted.items()}
+    scored = {mode: s for mode, s in scores.items() if s is not None}
+    mode = max(scored, key=scored.get) if scored else next(m for m in HEAD_ORDER if m in fitted)
+    probe, test_metrics = fitted[mode]
+    spans = [w.end_s - w.start_s for w in prep.windows if w.end_s is not None]
+    source = Path(cfg.encoder)
+    info = {
+        "target": target, "task": run.task, "classes": split.info.classes, "fraction": fraction,
+        "seed": run.seed, "n_train": len(run.sub),
+        "encoder": {"source": cfg.encoder, "path": str(source.resolve()) if source.exists() else None,
+                    "encoder_args": cfg.encoder_args, "fingerprint": prep.enc.fingerprint(),
+                    "architecture": prep.enc.architecture},
+        "preprocessing": prep.spec.replace(mean=prep.mean, std=prep.std).to_dict(),
+        "clips_per_window": prep.clips.segments, "max_tokens": cfg.max_tokens,
+        "window_s": float(np.median(spans)) if spans else None,
+        "chosen_by": "validation folds" if scored else f"fixed order {', '.join(HEAD_ORDER)} (too few drives to fold)",
+        "validation": scores, "test_metrics": test_metrics,
+    }
+    out = Path(cfg.save_heads) / target / fraction_key(fraction)
+    X = feats.pooled[run.sub] if mode == "knn" else None
+    save_head(out, mode, probe, info, train=(X, run.labels[run.sub]) if mode == "knn" else None,
+              attentive=cfg.attentive)
+    log.info("saved the %s head of %s @ %g to %s (%s)", mode, target, fraction, out, info["chosen_by"])
+    return out
 
 
 def seconds_per_method(results: list[Result]) -> dict[str, float]:

@@ -3,6 +3,7 @@
     >>> enc, config = load_encoder_with_config("runs/quickstart/weights")   # exported folder
     >>> enc = load_encoder("drive-future-tiny")                             # registered weights
     >>> enc = load_encoder("http://host/model.safetensors", sha256="...")   # plain URL
+    >>> enc = load_encoder("hf://MCG-NJU/videomae-base")                    # a public video model (foreign)
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 
 from ssl_video.errors import UserError
 from ssl_video.hub.download import download, is_url, resolve_url
+from ssl_video.hub.foreign import is_foreign, load_foreign_encoder
 from ssl_video.hub.format import (
     CONFIG_FILE,
     WEIGHTS_FILE,
@@ -26,7 +28,7 @@ from ssl_video.hub.format import (
     read_safetensors,
     split_objectives,
 )
-from ssl_video.hub.registry import fetch_weights, get_weights, list_weights, weights_cache_dir
+from ssl_video.hub.registry import fetch_weights, find_weights, weights_cache_dir, weights_names
 from ssl_video.models import registry as models
 
 log = logging.getLogger(__name__)
@@ -63,15 +65,15 @@ def _read_source(source: str | Path, sha256: str | None, progress: bool, objecti
         return _read_local(Path(text), objectives)
     if is_url(text):
         return read_safetensors(_fetch_url(text, sha256, progress))
-    if text in {e.name for e in list_weights()}:
-        entry = get_weights(text)
-        state, config = read_safetensors(fetch_weights(text, progress=progress))
+    entry = find_weights(text)  # a registered name: name@N, or a bare name for its newest version
+    if entry is not None:
+        state, config = read_safetensors(fetch_weights(entry.full_name, progress=progress))
         if entry.config and entry.config.get("architecture") not in (None, config["architecture"]):
             raise WeightsFormatError(f"weights {text!r}: registry says {entry.config['architecture']}, "
                                      f"file says {config['architecture']}")
         return state, config
     raise UserError(f"{text!r} is neither an existing file/folder, a URL, nor a registered weights name "
-                     f"(registered: {[e.name for e in list_weights()]})")
+                     f"(registered: {weights_names()})")
 
 
 def load_objectives_state(source: str | Path, *, sha256: str | None = None,
@@ -80,6 +82,8 @@ def load_objectives_state(source: str | Path, *, sha256: str | None = None,
     their descriptions ``[{"name", "init_args", ...}]``) from an ``ssl-video fit`` checkpoint or weights exported
     with ``--objectives`` (the built-in weights are). Raises ``UserError`` when ``source`` holds none.
     """
+    if sha256 is None and is_foreign(source):
+        raise UserError(f"{source}: a public model holds no ssl_video pretraining objectives")
     state, config = _read_source(source, sha256, progress, objectives=True)
     objectives = split_objectives(state)[1]
     if not objectives:
@@ -97,7 +101,15 @@ def load_encoder_with_config(source: str | Path, *, device: str | torch.device =
     checked against ``sha256`` when given) or a registered weights name. Only registered
     architectures are built; weights load with ``strict=True``. ``overrides`` change config
     fields that do not change the weights (e.g. ``drop_path`` for fine-tuning).
+
+    A foreign source (``ssl_video.hub.foreign``: a ``transformers`` folder, ``hf://org/repo`` without a
+    ``sha256``, ``torchvision:...``) loads that public model behind the encoder API, its config in the same shape.
     """
+    if sha256 is None and is_foreign(source):
+        if overrides:
+            raise UserError(f"{source}: {sorted(overrides)} change ssl_video architectures only, not a foreign model")
+        encoder, config = load_foreign_encoder(source, progress=progress)
+        return encoder.to(device).eval(), config
     state, config = _read_source(source, sha256, progress)
     encoder = build_encoder(state, config, str(source), **overrides)
     return encoder.to(device).eval(), config

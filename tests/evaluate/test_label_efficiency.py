@@ -12,8 +12,9 @@ from safetensors import safe_open
 from ssl_video.commands.probe import finetune_main, probe_main
 from ssl_video.errors import UserError
 from ssl_video.evaluate.features import load_eval_encoder
-from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, split_target
+from ssl_video.evaluate.label_efficiency import ProbeConfig, clip_spec, make_run, prepare, split_target
 from ssl_video.evaluate.report import fraction_key, mean_std
+from ssl_video.spec import ClipSpec
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +112,7 @@ def test_probe_main_on_drive_data_with_a_tiny_random_encoder(drive_data, tmp_pat
 
 def test_compare_adds_rows_of_other_encoders_on_the_same_clips(labeled_videos, tiny_checkpoint, tmp_path):
     """--compare twin=<the same checkpoint> gives @twin rows equal to the encoder's own, and an encoder
-    table in the findings; an encoder that reads other clips is refused with one clear message."""
+    table in the findings (an encoder that reads other clips decodes its own: tests/evaluate/test_compare_foreign.py)."""
     out = tmp_path / "report"
     argv = ["--encoder", str(tiny_checkpoint), "--data", str(labeled_videos), "--target", "direction",
             "--modes", "pixels,linear", "--seeds", "1", "--fractions", "0.5", "1.0", "--num-workers", "0",
@@ -125,8 +126,6 @@ def test_compare_adds_rows_of_other_encoders_on_the_same_clips(labeled_videos, t
     assert list(table) == ["this encoder", "twin", "random weights", "pixels"]
     assert table["twin"]["1"]["method"] == "linear@twin"
     assert "| twin |" in (out / "report.md").read_text()
-    with pytest.raises(UserError, match="--compare bare=vit_tiny reads clips"):
-        probe_main([*argv[:-1], "bare=vit_tiny"])
     with pytest.raises(UserError, match="expected NAME=VALUE"):
         probe_main([*argv[:-1], "novalue"])
 
@@ -142,3 +141,17 @@ def test_an_architecture_name_is_the_same_random_encoder_whatever_ran_before():
     assert all(torch.equal(first[k], second[k]) for k in first)
     torch.manual_seed(1)
     assert torch.equal(after, torch.rand(1))
+
+
+def test_clip_spec_of_a_bare_architecture_is_the_default_and_compare_ignores_normalization(
+        labeled_videos, tiny_checkpoint, tmp_path):
+    """No record: the default ClipSpec. With the clip options set, a random vit_tiny (ImageNet mean/std) reads the
+    same clips as the checkpoint (mean/std 0.5/0.25): compared, each with its own normalization."""
+    bare = load_eval_encoder("vit_tiny")
+    cfg = ProbeConfig(encoder="vit_tiny", data=str(labeled_videos), targets=["direction"], out=tmp_path / "out")
+    assert clip_spec(cfg, bare) == ClipSpec() and bare.mean == ClipSpec().mean
+    cfg = ProbeConfig(encoder=str(tiny_checkpoint), data=str(labeled_videos), targets=["direction"],
+                      out=tmp_path / "out", compare={"bare": "vit_tiny"}, context=4, future=4, fps=10.0, size=(32, 32),
+                      cache_dir=str(tmp_path / "cache"), num_workers=0)
+    prep = prepare(cfg)
+    assert prep.mean == (0.5, 0.5, 0.5) and clip_spec(cfg, prep.compared["bare"]).mean == ClipSpec().mean

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _LAZY = {
     "load_encoder": "ssl_video.hub",
@@ -19,6 +19,8 @@ _LAZY = {
     "export_weights": "ssl_video.hub",
     "get_encoder": "ssl_video.hub",
     "list_encoders": "ssl_video.models",
+    "load_classifier": "ssl_video.evaluate.heads",
+    "read_clip": "ssl_video.data.read",
 }
 __all__ = ["__version__", *_LAZY]
 

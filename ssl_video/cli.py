@@ -21,6 +21,7 @@ import os
 import sys
 from collections.abc import Sequence
 
+from ssl_video import __version__
 from ssl_video.errors import UserError
 
 # (command words) -> ("module", "function", one-line help). The function takes the remaining argv.
@@ -34,7 +35,9 @@ COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
     ("validate",): ("ssl_video.commands.fit", "main", "validate a pretraining config/checkpoint (LightningCLI)"),
     ("probe",): ("ssl_video.commands.probe", "probe_main", "label-efficiency report: probes, fine-tuning and scratch baselines"),
     ("finetune",): ("ssl_video.commands.probe", "finetune_main", "fine-tune an encoder plus a head on a label fraction"),
+    ("predict",): ("ssl_video.commands.predict", "cli_main", "label new windows with a saved head or fine-tuned model"),
     ("weights",): ("ssl_video.commands.weights", "cli_main", "list, download, verify and export pretrained weights"),
+    ("embed",): ("ssl_video.commands.embed", "cli_main", "one feature row per window of a folder or manifest"),
     ("mine",): ("ssl_video.commands.mine", "cli_main", "rank unlabeled clips worth labeling next"),
     ("shadow",): ("ssl_video.commands.shadow", "cli_main", "compare a deployed and a candidate model on the same clips"),
 }
@@ -48,6 +51,7 @@ def _usage() -> str:
         lines.append(f"  {' '.join(words):<18} {help_text}")
     lines.append("")
     lines.append("Run `ssl-video <command> --help` for the options of one command.")
+    lines.append("`ssl-video --version` prints the version.")
     return "\n".join(lines)
 
 
@@ -58,6 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv or os.environ.get("SSL_VIDEO_DEBUG", "") not in ("", "0")
     argv = [a for a in argv if a != "--debug"]
+    if argv[:1] == ["--version"]:
+        print(f"ssl-video {__version__}")
+        return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for words, (module_name, function_name, _) in COMMANDS.items():
         if tuple(argv[: len(words)]) == words:

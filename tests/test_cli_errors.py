@@ -89,3 +89,60 @@ def test_debug_shows_the_traceback_and_bugs_still_raise(tmp_path, monkeypatch):
     monkeypatch.setattr(ssl_video.commands.probe, "probe_main", bug)
     with pytest.raises(RuntimeError, match="a bug"):
         main(argv)
+
+
+def _fit_output(tmp_path, data) -> tuple[int, list[str]]:
+    """``ssl-video fit`` as a user runs it, in its own process: (exit status, every line of stdout and stderr)."""
+    import os
+    import subprocess
+    import sys
+
+    run = subprocess.run([sys.executable, "-m", "ssl_video.cli", "fit", "--config", str(CONFIG), "--data.data",
+                          str(data), "--trainer.default_root_dir", str(tmp_path / "run")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+                         env={**os.environ, "OMP_NUM_THREADS": "1"})
+    return run.returncode, run.stdout.splitlines()
+
+
+def test_fit_with_missing_data_prints_one_line_and_nothing_before_it(tmp_path):
+    """No Lightning log line, no advertisement: the user error is the first and only line."""
+    status, lines = _fit_output(tmp_path, "/missing")
+    assert status == 2 and len(lines) == 1, lines
+    assert lines[0].startswith("ssl-video fit: error: data.data=/missing: no such folder or manifest CSV")
+    assert not (tmp_path / "run").exists()  # nothing was built
+
+
+@pytest.mark.slow
+def test_fit_checks_the_manifest_rows_and_the_folder_before_the_trainer(tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("video,start_s,end_s\na.mp4,0,2\na.mp4,4,3\n")
+    empty = tmp_path / "no videos"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no videos here\n")
+    for data, needle in [(bad, "labels.csv: row 3: start_s=4 is not before end_s=3"),
+                         (empty, "no video files (.mp4 .mkv .webm .avi .mov) in this folder or below")]:
+        status, lines = _fit_output(tmp_path, data)
+        assert status == 2 and len(lines) == 1, lines
+        assert lines[0].startswith("ssl-video fit: error: ") and needle in lines[0], lines
+
+
+def test_lightning_advertisements_are_dropped_and_its_other_lines_kept(monkeypatch):
+    import logging
+
+    import pytorch_lightning as pl
+
+    import ssl_video.commands  # noqa: F401 - installs the filter, as every command module does
+
+    messages = []
+    handler = logging.Handler()
+    handler.emit = lambda record: messages.append(record.getMessage())
+    banners = logging.getLogger("pytorch_lightning.utilities.rank_zero")  # where Lightning logs both
+    monkeypatch.setattr(banners, "level", logging.INFO)
+    banners.addHandler(handler)
+    try:
+        pl.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                   accelerator="cpu")
+    finally:
+        banners.removeHandler(handler)
+    assert any("GPU available" in m for m in messages), messages  # Lightning's lines still reach the log
+    assert not any("Tip" in m or "litlogger" in m or "litmodels" in m for m in messages), messages

@@ -25,7 +25,7 @@ from ssl_video.data.prepare import PrepareSettings, merge_shards, prepare_datase
 
 
 def index_main(argv: list[str] | None = None) -> int:
-    """``ssl-video data index PATH [--json FILE] [--min-frames N] [--no-cache]``"""
+    """``ssl-video data index PATH [--json FILE] [--min-frames N] [--no-cache] [--full-decode]``"""
     parser = argparse.ArgumentParser(prog="ssl-video data index", description=(
         "Probe every video under a folder (recursive: " + " ".join(VIDEO_EXTENSIONS) + ") or listed in a "
         "manifest CSV, and report which are usable and why the others are skipped."))
@@ -33,6 +33,9 @@ def index_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="write {usable: [...], skipped: [...]} to this file")
     parser.add_argument("--min-frames", type=int, default=2, help="skip videos with fewer frames (default 2)")
     parser.add_argument("--no-cache", action="store_true", help="probe every file again, ignore the cache")
+    parser.add_argument("--full-decode", action="store_true",
+                        help="decode every frame of every file, to find damage in the middle of a file (slower; "
+                             "later scans, training's included, reuse the cached result)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     source = Path(args.path)
@@ -48,7 +51,7 @@ def index_main(argv: list[str] | None = None) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
     index = index_videos(paths, min_frames=args.min_frames, use_cache=not args.no_cache,
-                         progress=not args.no_progress and sys.stderr.isatty())
+                         progress=not args.no_progress and sys.stderr.isatty(), full_decode=args.full_decode)
     print(index.summary())
     if args.json:
         atomic_write_json(args.json, index.to_json(), indent=1, ensure_ascii=False)

@@ -10,7 +10,7 @@ Run layout under ``trainer.default_root_dir`` (the run directory):
 ``checkpoints/last.ckpt`` (+ the latest step checkpoint), ``tb/version_N/`` (TensorBoard,
 ``predictions/step_*.png``, ``config.yaml``) and ``csv/version_N/metrics.csv``. The
 checkpoint folder does not depend on the logger version, so ``--ckpt_path last`` finds
-the previous run's last checkpoint. The clip fields (context, future, fps, size) and ``seed``
+the previous run's last checkpoint. The clip fields (context, future, fps, size, resize) and ``seed``
 are set on the data module only and linked to the model: ``--data.seed`` picks the split, the
 clip order and augmentations and the model's masks; ``--seed_everything`` the initial weights.
 """
@@ -27,10 +27,11 @@ from pytorch_lightning.cli import LightningCLI
 from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from ssl_video.data.datamodules import UnlabeledClipDataModule
+from ssl_video.data.manifest import check_source
 from ssl_video.pretrain.callbacks import PredictionPictures, Throughput
 from ssl_video.pretrain.module import VideoPretrainer
+from ssl_video.spec import CLIP_FIELDS
 
-CLIP_FIELDS = ("context", "future", "fps", "size")
 LINKED_FIELDS = (*CLIP_FIELDS, "seed")  # data.<field> -> model.<field>; Lightning refuses two different values
 DEFAULT_ROOT = "runs/pretrain"
 
@@ -44,6 +45,14 @@ class PretrainCLI(LightningCLI):
         for field in LINKED_FIELDS:
             parser.link_arguments(f"data.{field}", f"model.{field}")
 
+    def parse_arguments(self, parser, args) -> None:
+        """Parse, then check the data (it exists; a manifest's rows read) before the seed, the Trainer and their
+        log lines: a user error is the first and only thing the command prints."""
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        config = self.config[subcommand] if subcommand else self.config
+        check_source(config["data"]["data"], option="data.data")
+
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})
         root = Path(trainer_config.get("default_root_dir") or DEFAULT_ROOT)
@@ -51,7 +60,8 @@ class PretrainCLI(LightningCLI):
             kwargs["logger"] = [TensorBoardLogger(root, name="tb"), CSVLogger(root, name="csv")]
         callbacks = trainer_config.get("callbacks") or []
         callbacks = callbacks if isinstance(callbacks, list) else [callbacks]
-        if trainer_config.get("enable_progress_bar") is not False and not any(isinstance(c, ProgressBar) for c in callbacks):
+        has_bar = any(isinstance(c, ProgressBar) for c in callbacks)
+        if trainer_config.get("enable_progress_bar") is not False and not has_bar:
             # Each refresh of the bar reads the loss off the device (a host sync on a GPU): at the logging steps, not
             # at every step. A progress bar in trainer.callbacks (or enable_progress_bar: false) takes precedence.
             every = trainer_config.get("log_every_n_steps") or 50

@@ -3,7 +3,7 @@
     ssl-video weights export runs/quickstart/checkpoints/last.ckpt runs/quickstart/weights
     SSL_VIDEO_WEIGHTS_REGISTRY=registry.json ssl-video weights download drive-future-tiny
     ssl-video weights verify runs/quickstart/weights
-    ssl-video weights export last.ckpt runs/w --name my-encoder --registry team/registry.json  # add to a registry folder
+    ssl-video weights export last.ckpt runs/w --name my-encoder --registry team/registry.json  # into a registry folder
     ssl-video weights export last.ckpt runs/w --objectives   # with the predictor, for continued pretraining
 """
 
@@ -29,6 +29,15 @@ from ssl_video.hub.registry import (
 )
 
 
+def _score(entry: WeightsEntry) -> str:
+    """The first recorded score, e.g. ``speed_bucket 10%: 0.634, 100%: 0.829`` (``-`` when none is recorded)."""
+    scores = entry.metrics.get("scores") or {}
+    if not scores:
+        return "-"
+    target, values = next(iter(scores.items()))
+    return f"{target} " + ", ".join(f"{k}: {v:.3f}" for k, v in values.items())
+
+
 def _list(args: argparse.Namespace) -> int:
     entries = list_weights()
     if args.json:
@@ -37,11 +46,20 @@ def _list(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no weights registered; point {REGISTRY_ENV} at a registry JSON file to add some")
         return 0
+    rows = [("NAME", "VERSION", "ARCH", "SCORE (balanced accuracy, labels used)", "LICENSE", "SHA256", "WHERE")]
     for e in entries:
-        arch = e.config.get("architecture", "?")
-        cached = "cached" if e.cache_path().exists() else "built-in" if _is_builtin(e) else "not downloaded"
-        size = f"{e.size / 1e6:.1f} MB" if e.size else "size ?"
-        print(f"{e.name:<28} {arch:<12} {size:>10}  {cached:<15} {e.url}")
+        where = "built-in" if _is_builtin(e) else "cached" if e.cache_path().exists() else "not downloaded"
+        rows.append((e.full_name, "-" if e.version is None else str(e.version), str(e.config.get("architecture", "?")),
+                     _score(e), e.license or "unknown", e.sha256[:12], where))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())
+    newest = {e.name: e for e in sorted(entries, key=lambda e: e.version or 0)}
+    for name, e in newest.items():
+        if e.version is not None:
+            print(f"{name} = {e.full_name} (a bare name loads the newest version)")
+    if any(e.metrics for e in entries):
+        print("how each score was measured: ssl-video weights list --json")
     return 0
 
 
@@ -58,10 +76,10 @@ def _download(args: argparse.Namespace) -> int:
 def _verify_entry(entry: WeightsEntry) -> bool:
     path = entry.cache_path()
     if not path.exists():
-        print(f"{entry.name}: not downloaded ({path})")
+        print(f"{entry.full_name}: not downloaded ({path})")
         return False
     ok = sha256_file(path) == entry.sha256
-    print(f"{entry.name}: {'OK' if ok else 'SHA256 MISMATCH'} {path}")
+    print(f"{entry.full_name}: {'OK' if ok else 'SHA256 MISMATCH'} {path}")
     return ok
 
 
@@ -75,7 +93,7 @@ def _verify(args: argparse.Namespace) -> int:
     path = Path(args.target)
     weights = path / WEIGHTS_FILE if path.is_dir() else path
     digest = sha256_file(weights)
-    known = [e.name for e in list_weights() if e.sha256 == digest]
+    known = [e.full_name for e in list_weights() if e.sha256 == digest]
     n_params = sum(p.numel() for p in encoder.parameters())
     print(f"OK {weights}: {config['architecture']} ({n_params / 1e6:.2f} M params) sha256 {digest} "
           f"size {os.path.getsize(weights)}" + (f" = registered {known}" if known else ""))
@@ -87,12 +105,12 @@ def _export(args: argparse.Namespace) -> int:
     path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix, objectives=args.objectives) / WEIGHTS_FILE
     config = json.loads((path.parent / "config.json").read_text())
     name = args.name or f"{config['architecture']}-{Path(args.out).name}"
-    entry = WeightsEntry(name=name, url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),
-                         size=path.stat().st_size, config=config)
+    entry = WeightsEntry(name=name.partition("@")[0], url=args.url or path.resolve().as_uri(), sha256=sha256_file(path),
+                         size=path.stat().st_size, config=config, license=args.license)
     print(f"exported {path} ({entry.size} bytes, sha256 {entry.sha256})")
     if args.registry:
-        entry = add_to_registry(path, args.registry, name=name, config=config)
-        print(f"added {entry.name!r} to {args.registry} (file {entry.filename} next to it)")
+        entry = add_to_registry(path, args.registry, name=name, config=config, license=args.license)
+        print(f"added {entry.full_name!r} to {args.registry} (file {entry.filename} next to it)")
         return 0
     print("registry entry (add to the 'weights' list of a registry JSON file):")
     print(json.dumps(entry.to_json()))
@@ -102,7 +120,7 @@ def _export(args: argparse.Namespace) -> int:
 def cli_main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="ssl-video weights", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("list", help="registered weights and whether they are cached")
+    p = sub.add_parser("list", help="registered weights: name@version, architecture, recorded score, licence, sha256")
     p.add_argument("--json", action="store_true")
     p.set_defaults(fn=_list)
     p = sub.add_parser("download", help="download and verify registered weights into the cache")
@@ -120,10 +138,12 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("--objectives", action="store_true",
                    help="also write the pretraining objectives' tensors (predictor, heads, EMA target), so that "
                         "continued pretraining can start from them (--model.init_objectives true)")
-    p.add_argument("--name", help="name for the printed registry entry")
+    p.add_argument("--name", help="name for the printed registry entry; with --registry a new file under an existing "
+                                  "name becomes its next version (NAME@N pins the version)")
+    p.add_argument("--license", help="SPDX identifier of the weights' licence, recorded in the registry entry")
     p.add_argument("--url", help="URL where the file will be served, for the printed registry entry")
     p.add_argument("--registry", help="copy the weights next to this registry JSON file (created if missing) and add "
-                                      "or replace the entry --name there, with a relative url")
+                                      "them there as the next version of --name, with a relative url")
     p.set_defaults(fn=_export)
     args = parser.parse_args(argv)
     try:

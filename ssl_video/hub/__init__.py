@@ -18,6 +18,7 @@ from ssl_video.hub.format import WeightsFormatError, export_weights, remap_state
 from ssl_video.hub.registry import (
     WeightsEntry,
     fetch_weights,
+    find_weights,
     get_weights,
     list_weights,
     register_weights,
@@ -33,6 +34,7 @@ __all__ = [
     "download",
     "export_weights",
     "fetch_weights",
+    "find_weights",
     "get_encoder",
     "get_weights",
     "list_weights",

@@ -32,14 +32,15 @@ GOOD_VIDEOS = {
 # name -> start of the expected skip reason
 BROKEN_VIDEOS = {
     "empty.mp4": "empty file",
-    "truncated.mp4": "truncated",
-    "truncated.mkv": "truncated",
+    "truncated.mp4": "truncated",  # its index (moov, written last) was cut off: nothing to read the data by
     "random.mkv": "not a video",
     "notes.mp4": "not a video (text file)",
     "audio only.mp4": "no video stream",
     "folder.mp4": "is a directory",
     "one frame.mp4": "shorter than one clip (1 frame)",
 }
+# Cut short: usable, with the frames before the cut (index.VideoInfo.note says so). name -> frames written.
+DAMAGED_VIDEOS = {"truncated.mkv": 100}
 VFR_TIMES = np.cumsum(np.r_[0.0, np.random.default_rng(0).uniform(0.03, 0.2, NUM_FRAMES - 1)])
 
 
@@ -69,7 +70,7 @@ def cut(source: Path, target: Path, fraction: float) -> None:
 
 @pytest.fixture(scope="session")
 def video_folder(tmp_path_factory) -> Path:
-    """A folder holding every GOOD_VIDEOS and BROKEN_VIDEOS entry (names with spaces and non-ASCII)."""
+    """A folder holding every GOOD_VIDEOS, BROKEN_VIDEOS and DAMAGED_VIDEOS entry (names with spaces and non-ASCII)."""
     root = tmp_path_factory.mktemp("videos")
     for name, kwargs in GOOD_VIDEOS.items():
         write_good(root / name, **kwargs)
@@ -93,8 +94,8 @@ def probe_cache(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def vids():
     """The constants and writers above, for test modules (importing conftest by name is fragile)."""
-    return SimpleNamespace(GOOD=GOOD_VIDEOS, BROKEN=BROKEN_VIDEOS, NUM_FRAMES=NUM_FRAMES, VFR_TIMES=VFR_TIMES,
-                           write_good=write_good, cut=cut)
+    return SimpleNamespace(GOOD=GOOD_VIDEOS, BROKEN=BROKEN_VIDEOS, DAMAGED=DAMAGED_VIDEOS, NUM_FRAMES=NUM_FRAMES,
+                           VFR_TIMES=VFR_TIMES, write_good=write_good, cut=cut)
 
 
 # A 16:9 drive-camera frame: a white circle (diameter 120 px) in the middle, red bars at the left and right

@@ -2,11 +2,15 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
+import av
 import pytest
 
 from ssl_video.commands.data import index_main as cli_main
+from ssl_video.data.decode import DecodeError, open_video, read_frames
 from ssl_video.data.index import VideoProbeError, find_videos, index_videos, probe_video, video_candidates
+from ssl_video.testing import read_frame_number
 
 
 def _rel(root, path):
@@ -17,12 +21,15 @@ def test_every_good_file_usable_every_broken_one_skipped_with_reason(video_folde
     index = index_videos(video_candidates(video_folder), cache_path=probe_cache)
     usable = {_rel(video_folder, v.path): v for v in index.usable}
     skipped = {_rel(video_folder, s.path): s.reason for s in index.skipped}
-    assert set(usable) == set(vids.GOOD)
+    assert set(usable) == set(vids.GOOD) | set(vids.DAMAGED)
     assert set(skipped) == set(vids.BROKEN)
     for name, reason in vids.BROKEN.items():
         assert skipped[name].startswith(reason), (name, skipped[name])
+    for name, written in vids.DAMAGED.items():  # cut at 60 % of its bytes: about half its frames kept
+        info = usable.pop(name)
+        assert written // 3 < info.frames < written and info.note.startswith("damaged or cut short after frame")
     for name, info in usable.items():
-        assert info.frames == vids.NUM_FRAMES, name
+        assert info.frames == vids.NUM_FRAMES and info.note == "", name
         assert (info.height, info.width) == ((61, 97) if "97x61" in name else (64, 96)), name
         assert os.path.isabs(info.path)
     assert usable["h264.mp4"].codec == "h264" and usable["hevc.mkv"].codec == "hevc"
@@ -38,13 +45,73 @@ def test_find_videos_lists_files_only(video_folder):
     assert "folder.mp4" not in found and "sub dir/straße 東京.mp4" in found
 
 
-def test_truncated_mp4_with_index_up_front(tmp_path, vids):
-    # moov first (faststart): the index survives the cut, the tail decode must notice the missing data.
-    full = vids.write_good(tmp_path / "full.mp4", 100, gop=12, options={"movflags": "faststart"})
+def test_truncated_mp4_with_index_up_front_keeps_the_frames_before_the_cut(tmp_path, vids):
+    # moov first (faststart): the index survives the cut, the tail decode notices the missing data, and the
+    # frames before the cut stay usable.
+    full = _faststart(vids.write_good(tmp_path / "moov_last.mp4", 100, gop=12), tmp_path / "full.mp4")
     vids.cut(full, tmp_path / "cut.mp4", 0.9)
-    with pytest.raises(VideoProbeError, match="truncated"):
-        probe_video(tmp_path / "cut.mp4")
-    assert probe_video(full).frames == 100
+    info = probe_video(tmp_path / "cut.mp4")
+    assert 50 < info.frames < 100 and info.duration_s == pytest.approx(info.frames / 10)
+    assert info.note.startswith(f"damaged or cut short after frame {info.frames} of the 100 frames its index lists")
+    last = read_frames(tmp_path / "cut.mp4", range(info.frames - 8, info.frames), timeout_s=None)
+    assert [read_frame_number(f) for f in last] == list(range(info.frames - 8, info.frames))
+    assert probe_video(full).frames == 100 and probe_video(full).note == ""
+    vids.cut(full, tmp_path / "stub.mp4", 0.05)  # nothing but the index and part of one frame
+    with pytest.raises(VideoProbeError, match="truncated|cannot decode first frame"):
+        probe_video(tmp_path / "stub.mp4")
+
+
+def _faststart(source: Path, target: Path) -> Path:
+    """``source`` remuxed with its index (moov) before the data, as ``-movflags faststart`` writes it."""
+    with av.open(str(source)) as src, av.open(str(target), "w", options={"movflags": "faststart"}) as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    data = target.read_bytes()
+    assert data.find(b"moov") < data.find(b"mdat")
+    return target
+
+
+def _zero_packet(source, target, k: int) -> tuple[int, int]:
+    """Copy ``source`` to ``target`` with the bytes of its k-th packet (decode order) zeroed: damage in the middle
+    of a file whose index and tail are intact. -> (frames before the damage, frame index of the damaged packet):
+    the frames whose pts come before every pts of packets k, k+1, ... (a frame can only reference frames decoded
+    before it)."""
+    with av.open(str(source)) as container:
+        packets = [(p.pos, p.size, p.pts) for p in container.demux(container.streams.video[0]) if p.size]
+    data = bytearray(Path(source).read_bytes())
+    pos, size, _ = packets[k]
+    data[pos : pos + size] = bytes(size)
+    Path(target).write_bytes(bytes(data))
+    ordered = sorted(p[2] for p in packets)
+    first_unsafe = min(p[2] for p in packets[k:])
+    return sum(1 for t in ordered if t < first_unsafe), ordered.index(packets[k][2])
+
+
+@pytest.mark.parametrize("k", [30, 61])
+def test_damage_in_the_middle_keeps_the_frames_before_it(tmp_path, probe_cache, vids, k):
+    full = vids.write_good(tmp_path / "full.mp4", 100, gop=10)
+    damaged = tmp_path / "damaged.mp4"
+    before, broken_frame = _zero_packet(full, damaged, k)
+    assert 0 < before < 100
+    assert probe_video(damaged).frames == 100  # index and tail intact: only a full decode can see the damage
+    info = probe_video(damaged, full_decode=True)
+    assert info.frames == before and info.duration_s == pytest.approx(before / 10)
+    assert info.note == (f"damaged or cut short after frame {before} of 100: kept the {before} frames "
+                         f"({before / 10:.1f} s) before it")
+    assert probe_video(full, full_decode=True) == probe_video(full)  # a sound file: the same record either way
+
+    clip = read_frames(damaged, range(max(0, before - 8), before), timeout_s=None)  # the last clip before it
+    assert [read_frame_number(f) for f in clip] == list(range(max(0, before - 8), before))
+    with open_video(damaged, backend="pyav") as reader, pytest.raises(DecodeError, match=r"damaged\.mp4: frame"):
+        reader.get_frames([broken_frame])
+
+    index = index_videos([damaged], cache_path=probe_cache, full_decode=True)
+    assert [v.frames for v in index.usable] == [before] and "damaged or cut short" in index.summary()
+    later = index_videos([damaged], cache_path=probe_cache)  # a later default scan reuses the full probe
+    assert (later.cached, [v.frames for v in later.usable]) == (1, [before])
 
 
 def test_second_scan_uses_the_cache_and_notices_changes(tmp_path, probe_cache, vids):
@@ -54,7 +121,7 @@ def test_second_scan_uses_the_cache_and_notices_changes(tmp_path, probe_cache, v
     paths = video_candidates(tmp_path)
     first = index_videos(paths, cache_path=probe_cache)
     assert (first.probed, first.cached) == (3, 0)
-    assert json.loads(probe_cache.read_text())["version"] == 1
+    assert json.loads(probe_cache.read_text())["version"] == 2
     second = index_videos(paths, cache_path=probe_cache)
     assert (second.probed, second.cached) == (0, 3)
     assert second.to_json() == first.to_json()
@@ -78,9 +145,10 @@ def test_cli_summary_json_and_exit_codes(video_folder, tmp_path, capsys, monkeyp
     out = tmp_path / "out" / "index.json"
     assert cli_main([str(video_folder), "--json", str(out)]) == 0
     printed = capsys.readouterr().out
-    assert f"usable: {len(vids.GOOD)} files" in printed and "is a directory" in printed
+    assert f"usable: {len(vids.GOOD) + len(vids.DAMAGED)} files" in printed and "is a directory" in printed
+    assert "of which damaged or cut short, the frames before the damage kept: 1" in printed
     data = json.loads(out.read_text())
-    assert len(data["usable"]) == len(vids.GOOD) and len(data["skipped"]) == len(vids.BROKEN)
+    assert len(data["usable"]) == len(vids.GOOD) + len(vids.DAMAGED) and len(data["skipped"]) == len(vids.BROKEN)
     assert {"path", "frames", "fps", "width", "height", "codec"} <= set(data["usable"][0])
     assert set(data["skipped"][0]) == {"path", "reason"}
     assert (tmp_path / "home" / "probe_cache.json").exists()

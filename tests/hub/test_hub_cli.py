@@ -9,10 +9,11 @@ from ssl_video.commands.weights import cli_main
 def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, capsys):
     ckpt, _ = tiny_ckpt
     out = tmp_path / "weights"
-    assert cli_main(["export", str(ckpt), str(out), "--name", "drive-tiny"]) == 0
+    assert cli_main(["export", str(ckpt), str(out), "--name", "drive-tiny", "--license", "CC-BY-4.0"]) == 0
     printed = capsys.readouterr().out
     entry = json.loads(printed.strip().splitlines()[-1])
     assert entry["name"] == "drive-tiny" and entry["config"]["architecture"] == "vit_tiny"
+    assert entry["license"] == "CC-BY-4.0" and entry["version"] is None
 
     url, _ = serve(out)
     entry["url"] = f"{url}/model.safetensors"
@@ -21,7 +22,8 @@ def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, ca
     monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
 
     assert cli_main(["list"]) == 0
-    assert "drive-tiny" in capsys.readouterr().out
+    (row,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("drive-tiny ")]
+    assert "CC-BY-4.0" in row and entry["sha256"][:12] in row and "not downloaded" in row
     assert cli_main(["verify", "drive-tiny"]) == 1  # not downloaded yet
     assert cli_main(["download", "drive-tiny", "--quiet"]) == 0
     cached = capsys.readouterr().out.strip().splitlines()[-1]

@@ -128,5 +128,92 @@ def test_weights_list_marks_builtin_weights(capsys):
     from ssl_video.commands.weights import cli_main
 
     assert cli_main(["list"]) == 0
-    out = capsys.readouterr().out
-    assert all(f"{e.name}" in out for e in builtin_weights()) and "built-in" in out
+    header, *rows = capsys.readouterr().out.splitlines()
+    assert header.split()[:3] == ["NAME", "VERSION", "ARCH"] and "LICENSE" in header and "SHA256" in header
+    for e in builtin_weights():
+        (row,) = [r for r in rows if r.startswith(f"{e.full_name} ")]
+        assert e.full_name.endswith(f"@{e.version}") and f" {e.version} " in row
+        assert e.license in row and e.sha256[:12] in row and "built-in" in row
+        target, values = next(iter(e.metrics["scores"].items()))
+        assert f"{target} 10%: {values['10%']:.3f}, 100%: {values['100%']:.3f}" in row
+        assert f"{e.name} = {e.full_name}" in rows[-2]
+
+
+def test_versioned_and_bare_builtin_names_load_the_same_weights():
+    (entry,) = [e for e in builtin_weights() if e.name == "drive-future-vit-tiny"]
+    bare, pinned = load_encoder(entry.name, progress=False), load_encoder(entry.full_name, progress=False)
+    for a, b in zip(bare.state_dict().values(), pinned.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_bare_name_loads_the_newest_version_and_name_at_n_pins_one(tmp_path, monkeypatch):
+    other = "cd" * 32
+    registry = _write_registry(tmp_path / "r.json",
+                               WeightsEntry("enc", "https://h/enc-v1.safetensors", SHA, version=1),
+                               WeightsEntry("enc", "https://h/enc-v3.safetensors", other, version=3),
+                               WeightsEntry("plain", "https://h/plain.safetensors", SHA))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
+    assert get_weights("enc").sha256 == other and get_weights("enc").full_name == "enc@3"
+    assert get_weights("enc@1").sha256 == SHA and get_weights("enc@1").filename == "enc-v1.safetensors"
+    assert get_weights("plain").full_name == "plain" and get_weights("plain").version is None
+    assert [e.full_name for e in list_weights()][-3:] == ["enc@1", "enc@3", "plain"]
+    with pytest.raises(ValueError, match=r"'enc@2': no such version; 'enc' has \['enc@1', 'enc@3'\]"):
+        get_weights("enc@2")
+    with pytest.raises(ValueError, match=r"'enc@x': no such version.*bare 'enc' loads the newest"):
+        get_weights("enc@x")
+    with pytest.raises(ValueError, match="unknown weights 'other@1'"):
+        get_weights("other@1")
+    with pytest.raises(ValueError, match="reserved for the version"):
+        WeightsEntry("enc@2", "https://h/x.safetensors", SHA)
+    with pytest.raises(ValueError, match="positive integer"):
+        WeightsEntry("enc", "https://h/x.safetensors", SHA, version=0)
+
+
+def test_builtin_weights_are_versioned_licensed_and_scored():
+    """The name has meant four files (sha256 a8939224, 84d00c13, 5fa48ab8, e377c380); the shipped one is version 4,
+    the old name keeps working, and the entry states its licence and the probe scores it was measured at."""
+    entry = get_weights("drive-future-vit-tiny")
+    assert entry == get_weights("drive-future-vit-tiny@4") and entry.full_name == "drive-future-vit-tiny@4"
+    assert entry.sha256 == "e377c3803df2b28e2ecceb66c208c913ef40770ffe7627ee3792a364b91d6fe8"
+    assert entry.license == "Apache-2.0"
+    scores = entry.metrics["scores"]
+    assert set(scores) >= {"speed_bucket"} and all(set(v) == {"10%", "100%"} for v in scores.values())
+    for target, values in scores.items():  # a score above both baselines it was measured with
+        for fraction, value in values.items():
+            assert 0 < value <= 1
+            for baseline in entry.metrics["baselines"].values():
+                assert value > baseline[target][fraction], (target, fraction)
+    assert "ssl-video probe" in entry.metrics["command"] and entry.metrics["protocol"]
+    card = BUILTIN_REGISTRY.parents[3] / "docs" / "weights" / f"{entry.name}.md"
+    if card.parent.is_dir():  # a source checkout (the wheel has no docs/): the model card says the same
+        text = card.read_text()
+        assert entry.full_name in text and entry.license in text and entry.sha256 in text
+        assert all(f"{v:.3f}" in text for values in scores.values() for v in values.values())
+
+
+def test_add_to_registry_keeps_versions(tiny_ckpt, tmp_path):
+    ckpt, _ = tiny_ckpt
+    first = export_weights(ckpt, tmp_path / "a") / "model.safetensors"
+    second = tmp_path / "b.safetensors"
+    second.write_bytes(first.read_bytes() + b" ")  # another file (sha256) under the same name
+    registry = tmp_path / "team" / "registry.json"
+    v1 = add_to_registry(first, registry, name="team-tiny", config={"architecture": "vit_tiny"}, license="MIT")
+    v2 = add_to_registry(second, registry, name="team-tiny", config={"architecture": "vit_tiny"})
+    assert (v1.full_name, v1.filename, v1.license) == ("team-tiny@1", "team-tiny.safetensors", "MIT")
+    assert (v2.full_name, v2.filename) == ("team-tiny@2", "team-tiny-v2.safetensors")
+    again = add_to_registry(first, registry, name="team-tiny", config={"architecture": "vit_tiny"})
+    assert again.full_name == "team-tiny@1"  # the same file again: its own entry, not a third version
+    items = json.loads(registry.read_text())["weights"]
+    assert sorted((i["version"], i["url"]) for i in items) == [(1, "team-tiny.safetensors"),
+                                                                (2, "team-tiny-v2.safetensors")]
+    assert (tmp_path / "team" / "team-tiny.safetensors").read_bytes() == first.read_bytes()
+
+
+def test_a_registry_written_before_versions_gets_them(tmp_path):
+    new = tmp_path / "new.safetensors"
+    new.write_bytes(b"another file")
+    registry = _write_registry(tmp_path / "registry.json", WeightsEntry("old", "file:///w/old.safetensors", SHA))
+    entry = add_to_registry(new, registry, name="old", config={})
+    assert (entry.full_name, entry.filename) == ("old@2", "old-v2.safetensors")
+    assert [(i["version"], i["sha256"]) for i in json.loads(registry.read_text())["weights"]] == [(1, SHA),
+                                                                                                   (2, entry.sha256)]

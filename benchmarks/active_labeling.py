@@ -45,7 +45,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                                      "with --objectives, or a weights name (drive-future-vit-tiny); default: pretrain "
                                      "the quickstart config in --work")
     p.add_argument("--pretrain-steps", type=int, default=200)
-    p.add_argument("--targets", default="turn_next,lane_change", help="comma-separated label columns")
+    p.add_argument("--targets", default="speed_bucket,lane_change", help="comma-separated label columns")
     p.add_argument("--strategies", default="random,surprise,uncertainty,diversity,mixed")
     p.add_argument("--seed-labels", type=int, default=8, help="labels before the first round")
     p.add_argument("--batch", type=int, default=8, help="labels added per round")

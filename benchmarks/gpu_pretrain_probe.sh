@@ -50,6 +50,6 @@ for r in rows:
 PY
 $cli weights export "$out/pretrain/checkpoints/last.ckpt" "$out/weights"
 $cli probe --encoder "$out/weights" --data "$labeled/labels.csv" --out "$out/probe" \
-  --target speed_bucket turn_next --modes linear --seeds "${SEEDS:-3}"
+  --target speed_bucket lane_change --modes linear --seeds "${SEEDS:-3}"
 stamp "probe done"
 cat "$out/probe/report.md"

@@ -1,7 +1,7 @@
 """Which block of a frozen encoder reads a label best? Linear probes on every block's features.
 
     python benchmarks/probe_layers.py --encoder drive-future-vit-tiny --data runs/valworld/labels.csv \
-        --targets speed_bucket lead_closing lane_change
+        --targets speed_bucket lane_change
 
 For each block of the encoder and of a random-weights copy, and for the concatenation of all blocks: the
 linear probe (``ssl-video probe``'s, same split by drive, label fractions and seeds) on mean-pooled tokens

@@ -1,7 +1,7 @@
 """The score that chooses which built-in weights ship, from an ``ssl-video probe`` report.
 
     ssl-video probe --encoder drive-future-vit-tiny --compare cand=runs/cand/weights --data runs/valworld/labels.csv \
-        --target speed_bucket lead_closing --modes pixels,linear,temporal --fractions 0.1 1 --seeds 3
+        --target speed_bucket lane_change --modes pixels,linear,temporal --fractions 0.1 1 --seeds 3
     python benchmarks/validation_score.py runs/probe/report.json
 
 Per encoder (the main one is ``main``, each ``--compare NAME`` is ``NAME``): for every (target, fraction), the

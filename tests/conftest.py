@@ -17,8 +17,8 @@ DRIVE_DATA = {"minutes": 8 * 20 / 60, "seed": 0, "size": 64, "fps": 10.0, "drive
 def drive_data(tmp_path_factory) -> Path:
     """Folder with ``drive_000.mp4 ... drive_007.mp4`` and ``labels.csv`` (manifest format).
 
-    Labels: speed_kmh (float), speed_bucket, turn_next, lead_closing, lane_change, time_of_day,
-    weather. Generated once per test session in a few seconds; treat it as read-only.
+    Labels: speed_kmh (float), speed_bucket, lane_change, time_of_day, weather. Generated once
+    per test session in a few seconds; treat it as read-only.
     """
     out = tmp_path_factory.mktemp("drive_data")
     make_drive_dataset(out, **DRIVE_DATA)

@@ -1,7 +1,7 @@
 """``ssl-video shadow``: run a candidate model next to the deployed one and show where they disagree.
 
     ssl-video shadow --deployed runs/v1/weights --candidate runs/v2/last.ckpt \\
-        --data data/drive --labels data/drive/labels.csv --target turn_next --out runs/shadow
+        --data data/drive --labels data/drive/labels.csv --target lane_change --out runs/shadow
 
 Each encoder gets its own linear probe (``ssl_video.evaluate.probes.fit_linear_probe``) trained
 on the labeled windows of ``--labels``; both then predict every window of ``--data``. When

@@ -17,7 +17,7 @@ In a YAML config of ``ssl-video fit``:
     trainer:
       callbacks:
         - class_path: ssl_video.evaluate.online.OnlineProbe
-          init_args: {data: data/drive/labels.csv, targets: [speed_bucket, turn_next], every_n_steps: 100}
+          init_args: {data: data/drive/labels.csv, targets: [speed_bucket, lane_change], every_n_steps: 100}
 """
 
 from __future__ import annotations

@@ -1,4 +1,3 @@
-import collections
 import csv
 import dataclasses
 
@@ -8,7 +7,7 @@ import pytest
 
 from ssl_video.data.decode import packet_table
 from ssl_video.data.drive_world import KEYFRAME_S, LABEL_COLUMNS, make_drive_dataset, render_drive, simulate_drive
-from ssl_video.data.drive_world.labels import TURN_DEGREES, TURN_LOOKAHEAD_S, window_labels
+from ssl_video.data.drive_world.labels import window_labels
 from ssl_video.data.drive_world.render import CAMERA_HEIGHT, DASH_LENGTH, DASH_PERIOD, camera, render_frames
 from ssl_video.data.drive_world.simulate import ROAD_STEP
 
@@ -139,24 +138,12 @@ def test_dashes_move_as_the_camera_model_predicts_at_the_labelled_speed():
     assert np.abs(moved - edges[0][: len(moved)]).max() > 3  # the dashes did move (several pixels per frame)
 
 
-def test_turn_next_is_where_the_road_takes_the_car_after_the_window():
-    checked = collections.Counter()
-    for index in range(6):
-        drive = simulate_drive(5, index, duration_s=60.0, fps=10.0)
-        grid = np.arange(len(drive.road_k)) * ROAD_STEP
-        tol = np.degrees(ROAD_STEP * np.abs(drive.road_k).max())  # the road heading is tabulated every ROAD_STEP
-        for stop in range(20, drive.n_video + 1, 20):
-            turn = window_labels(drive, stop - 20, stop)["turn_next"]
-            # integrate the curvature under the ego from the window's last frame to TURN_LOOKAHEAD_S later
-            path = np.linspace(drive.s[stop - 1], drive.s[stop - 1 + round(TURN_LOOKAHEAD_S * drive.fps)], 200)
-            k = np.interp(path, grid, drive.road_k)
-            turned = np.degrees(np.sum((k[1:] + k[:-1]) / 2 * np.diff(path)))
-            if turn == "straight":
-                assert abs(turned) <= TURN_DEGREES + tol
-            else:
-                assert (1 if turn == "right" else -1) * turned > TURN_DEGREES - tol
-            checked[turn] += 1
-    assert min(checked.values()) > 10, checked
+def test_lane_change_is_the_lateral_lane_move_during_the_window():
+    drive = _straight_drive(20.0)
+    move = np.clip((np.arange(len(drive.s)) - 5) / 10, 0, 1) * 3.5  # left lane -> right lane over frames 5..15
+    for x_lane, expected in ((np.zeros_like(move), "none"), (move, "right"), (3.5 - move, "left")):
+        assert window_labels(dataclasses.replace(drive, x_lane=x_lane), 0, 20)["lane_change"] == expected
+    assert window_labels(dataclasses.replace(drive, x_lane=move), 20, 40)["lane_change"] == "none"  # already moved
 
 
 def _skyline_shift(before: np.ndarray, after: np.ndarray, band: slice, search: int = 30) -> int:
@@ -166,9 +153,9 @@ def _skyline_shift(before: np.ndarray, after: np.ndarray, band: slice, search: i
     return min(errors, key=errors.get)
 
 
-def test_distant_hills_pan_at_the_turn_rate_that_turn_next_labels():
+def test_distant_hills_pan_at_the_turn_rate_of_the_road():
     # In a right-hand bend of 300 m radius at 20 m/s the road under the car turns by v / R = 3.8 degrees
-    # per second: turn_next is "right", and the distant hills (fixed to world directions) slide left
+    # per second, and the distant hills (fixed to world directions) slide left
     # across the image by f * v / (R * fps) pixels per frame, while the road ahead stays in front of the car.
     size, speed, radius = 256, 20.0, 300.0
     drive = _straight_drive(speed)
@@ -177,7 +164,6 @@ def test_distant_hills_pan_at_the_turn_rate_that_turn_next_labels():
         drive, road_k=np.full_like(grid, 1 / radius), road_theta=grid / radius, road_theta_int=grid**2 / (2 * radius),
         obj_s=drive.obj_s + 1e6,  # no trees or poles in front of the hills
     )
-    assert window_labels(drive, 0, 20)["turn_next"] == "right"
     f, _, cy = camera(size, size)
     frames = render_frames(drive, size, size, 0, 11)
     band = slice(int(cy - f * 0.03), int(cy) - 1)  # just above the horizon: hills, no road
@@ -186,7 +172,6 @@ def test_distant_hills_pan_at_the_turn_rate_that_turn_next_labels():
         expected = -f * speed * lag / (radius * drive.fps)  # -11.5 and -23 px
         assert abs(_skyline_shift(frames[0], frames[lag], band) - expected) <= 1.5
     still = dataclasses.replace(drive, road_k=drive.road_k * 0, road_theta=drive.road_theta * 0, road_theta_int=drive.road_theta_int * 0)
-    assert window_labels(still, 0, 20)["turn_next"] == "straight"
     assert _skyline_shift(*render_frames(still, size, size, 0, 11)[[0, 10]], band) == 0
 
 

@@ -19,7 +19,8 @@ ROAD_HALF_WIDTH = 5.25  # m: three 3.5 m lanes
 LANE_CENTRES = (0.0, 3.5)  # our direction (left lane, right lane)
 ONCOMING_X = -3.5
 ROAD_STEP = 1.0  # m: resolution of the precomputed road profile
-LOOKAHEAD_S = 6.0  # s simulated after the video ends, so windows at the end still get future labels
+LOOKAHEAD_S = 6.0  # s simulated after the video ends; it sets the length of the random draws, so
+# changing it changes every drive of a seed
 TIMES_OF_DAY = ("day", "dusk", "night")
 WEATHERS = ("clear", "fog", "rain")
 KMH = 3.6
@@ -125,10 +126,10 @@ def _curvature_schedule(rng: np.random.Generator, n: int, fps: float) -> np.ndar
     """Curvature (1/m) the ego meets at each frame: straights of 4-12 s and curves of 6-20 s.
 
     Curves are long, gentle sweepers (150-600 m radius, as on rural roads and highways): a car
-    that is turning now is likely still turning in the next seconds, so the yaw *rate* (distant
-    hills panning past the camera, a motion cue) predicts ``turn_next``, while such a bend is
-    only a pixel or two of road near the horizon in one small frame. Scheduling curves in time
-    rather than distance keeps that relation the same at every speed.
+    that is turning now is likely still turning in the next seconds, and the yaw *rate* (distant
+    hills panning past the camera) shows it as motion, while such a bend is only a pixel or two
+    of road near the horizon in one small frame. Scheduling curves in time rather than distance
+    keeps that relation the same at every speed.
     """
     k = np.zeros(n)
     i = 0

@@ -41,9 +41,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--data", help="labeled drive data (a labels CSV, or a folder with labels.csv); "
                                    "default: generate the built-in world into --work")
     p.add_argument("--minutes", type=float, default=12.0, help="minutes of driving to generate")
-    p.add_argument("--encoder", help="what `ssl-video mine --encoder` takes: a .ckpt from ssl-video fit, weights exported "
-                                     "with --objectives, or a weights name (drive-future-vit-tiny); default: pretrain "
-                                     "the quickstart config in --work")
+    p.add_argument("--encoder", help="what `ssl-video mine --encoder` takes: a .ckpt from ssl-video fit, "
+                                     "weights exported with --objectives, or a weights name (drive-future-vit-tiny); "
+                                     "default: pretrain the quickstart config in --work")
     p.add_argument("--pretrain-steps", type=int, default=200)
     p.add_argument("--targets", default="speed_bucket,lane_change", help="comma-separated label columns")
     p.add_argument("--strategies", default="random,surprise,uncertainty,diversity,mixed")
@@ -68,7 +68,8 @@ def prepare(args) -> tuple[Path, str]:
         data = Path(args.data)
         data = data / "labels.csv" if data.is_dir() else data
         if not data.is_file():
-            raise SystemExit(f"--data {args.data}: no such manifest (give a labels CSV, or a folder holding labels.csv)")
+            raise SystemExit(f"--data {args.data}: no such manifest "
+                             "(give a labels CSV, or a folder holding labels.csv)")
     else:
         data = work / "drive" / "labels.csv"
         if not data.exists():
@@ -81,7 +82,8 @@ def prepare(args) -> tuple[Path, str]:
     ckpt = work / "run" / "checkpoints" / "last.ckpt"
     if not ckpt.exists():
         log.info("pretraining the quickstart model for %d steps", args.pretrain_steps)
-        subprocess.run([sys.executable, "-m", "ssl_video.cli", "fit", "--config", str(REPO / "configs/pretrain/quickstart.yaml"),
+        subprocess.run([sys.executable, "-m", "ssl_video.cli", "fit",
+                        "--config", str(REPO / "configs/pretrain/quickstart.yaml"),
                         "--data.data", str(data), "--trainer.default_root_dir", str(work / "run"),
                         "--trainer.max_steps", str(args.pretrain_steps), "--trainer.enable_progress_bar", "false"],
                        check=True)
@@ -117,7 +119,8 @@ def run_loop(strategy: str, emb, y, groups, surprise, pool, test, start, args, s
         if args.probe == "cv":
             probe = fit_linear_probe(emb[labeled], y[labeled], "classification", groups=groups[labeled], seed=seed)
         else:
-            probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000)).fit(emb[labeled], y[labeled])
+            probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+            probe = probe.fit(emb[labeled], y[labeled])
         m = score(probe, emb[test], y[test], "classification")
         history.append({"labels": int(len(labeled)), **m})
         if r == args.rounds:
@@ -187,14 +190,17 @@ def markdown(results: dict, meta: dict, metric: str) -> str:
              f"`{meta['command']}` (" + meta["machine"] + f", {meta['seconds']:.0f} s in all). "
              f"Data: {meta['windows']} windows of {meta['drives']} drives (`{meta['data']}`), split by drive into "
              f"a pool ({meta['pool']}) and test drives ({meta['test']}). Encoder: `{meta['encoder']}` "
-             f"(surprise from its `{meta['surprise']}` objective). Start: {meta['seed_labels']} stratified random labels; "
+             f"(surprise from its `{meta['surprise']}` objective). "
+             f"Start: {meta['seed_labels']} stratified random labels; "
              f"+{meta['batch']} per round; linear probe ({meta['probe']}); {meta['seeds']} seeds, mean ± std of "
              f"{metric.replace('_', ' ')} on the test drives. Last column: labels each strategy needs to reach random "
              "selection's final mean.", ""]
     for target, by_strategy in results.items():
         labels = [h["labels"] for h in next(iter(by_strategy.values()))[0]]
-        rnd = np.mean([[h[metric] for h in run] for run in by_strategy["random"]], axis=0) if "random" in by_strategy else None
-        lines += [f"**{target}**", "", "| strategy | " + " | ".join(f"{n} labels" for n in labels) + " | labels to reach random@"
+        rnd = (np.mean([[h[metric] for h in run] for run in by_strategy["random"]], axis=0)
+               if "random" in by_strategy else None)
+        lines += [f"**{target}**", "",
+                  "| strategy | " + " | ".join(f"{n} labels" for n in labels) + " | labels to reach random@"
                   + f"{labels[-1]} |", "|---|" + "---:|" * (len(labels) + 1)]
         for strategy, runs in by_strategy.items():
             values = np.asarray([[h[metric] for h in run] for run in runs])
@@ -260,16 +266,20 @@ def main(argv=None) -> int:
         for seed in range(args.seeds):
             start = seed_set(y, pool, args.seed_labels, np.random.default_rng(seed))
             for strategy in strategies:
-                results[target][strategy].append(run_loop(strategy, emb, y, groups, surprise, pool, test, start, args, seed))
+                results[target][strategy].append(
+                    run_loop(strategy, emb, y, groups, surprise, pool, test, start, args, seed))
             log.info("%s seed %d: %s", target, seed,
                      {s: round(r[-1][-1]["balanced_accuracy"], 3) for s, r in results[target].items()})
         meta.update(pool=len(pool), test=len(test))
     metric = "balanced_accuracy"
     plot(results, Path(args.figure), metric)
     command = " ".join(["python benchmarks/active_labeling.py", *(sys.argv[1:] if argv is None else argv)])
-    meta.update(command=command, data=str(data), machine="2-core shared CPU", seconds=time.time() - t0, windows=len(windows), drives=len(set(groups)),
+    meta.update(command=command, data=str(data), machine="2-core shared CPU", seconds=time.time() - t0,
+                windows=len(windows), drives=len(set(groups)),
                 encoder=meta_encoder(ref), surprise=source,
-                probe="standardized logistic regression, C=1" if args.probe == "fixed" else "`fit_linear_probe`, CV-chosen C", seed_labels=args.seed_labels, batch=args.batch, seeds=args.seeds,
+                probe=("standardized logistic regression, C=1" if args.probe == "fixed"
+                       else "`fit_linear_probe`, CV-chosen C"),
+                seed_labels=args.seed_labels, batch=args.batch, seeds=args.seeds,
                 figure=args.figure, finding=finding(results, metric))
     section = markdown(results, meta, metric)
     print(section)

@@ -1,8 +1,9 @@
-"""Clip decoding throughput next to its bounds: clips/s for 16-frame clips from H.264 (default: a keyframe every 250 frames).
+"""Clip decoding throughput next to its bounds: clips/s for 16-frame H.264 clips (default: a keyframe every 250 frames).
 
 Rows, per output size (112 and 224 px):
 - ``decode bound``: every frame of the file decoded once in order by the PyAV reader (same
-  thread count and resizing as the random reads), frames/s divided by 16. Random clips cannot beat this without skipping decode work.
+  thread count and resizing as the random reads), frames/s divided by 16. Random clips cannot
+  beat this without skipping decode work.
 - ``pyav`` / ``decord``: random 16-frame clips (consecutive frames) read through one open
   reader per file (what a worker's ReaderCache does); with a keyframe every 250 frames (--gop) each
   clip decodes from the previous keyframe.
@@ -40,8 +41,10 @@ CLIP = 16
 GOP = 250
 
 
-def write_videos(folder: Path, count: int, frames: int, height: int, width: int, fps: float, gop: int = GOP) -> list[Path]:
-    """H.264 files (a keyframe every ``gop`` frames) with moving content (frame numbers, a moving square, a drifting gradient)."""
+def write_videos(folder: Path, count: int, frames: int, height: int, width: int, fps: float,
+                 gop: int = GOP) -> list[Path]:
+    """H.264 files (a keyframe every ``gop`` frames) with moving content (frame numbers, a moving square,
+    a drifting gradient)."""
     ramp = np.linspace(0, 80, width, dtype=np.float32)[None, :, None]  # (1, W, 1)
     paths = []
     for v in range(count):

@@ -76,7 +76,8 @@ def main() -> int:
                     rows[-1]["folder_mb"] = size
                     shutil.rmtree(folder)
             print(rows[-1], flush=True)
-    print("\n| workers | frame cache | workers' USS, MiB (sum) | workers' PSS, MiB (sum) | folder, MiB | clips/s, last epoch |")
+    print("\n| workers | frame cache | workers' USS, MiB (sum) | workers' PSS, MiB (sum) | folder, MiB "
+          "| clips/s, last epoch |")
     print("|---:|---|---:|---:|---:|---:|")
     for r in rows:
         print(f"| {r['workers']} | {r['cache']} | {r['uss_mb']:,.0f} | {r['pss_mb']:,.0f} | "

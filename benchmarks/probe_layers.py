@@ -41,7 +41,8 @@ def block_features(encoder: torch.nn.Module, prep, batch_size: int = 32) -> dict
             batch |= {f"temp{i}": temporal_pool(o, grid) for i, o in enumerate(outs)}
             batch["pool_all"] = torch.cat([o.mean(1) for o in outs], dim=1)
             for name, value in batch.items():
-                feats.setdefault(name, np.zeros((len(prep.clips.array), value.shape[1]), np.float32))[idx] = value.numpy()
+                feats.setdefault(name, np.zeros((len(prep.clips.array), value.shape[1]),
+                                                np.float32))[idx] = value.numpy()
     finally:
         for hook in hooks:
             hook.remove()

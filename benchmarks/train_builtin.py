@@ -123,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         "objectives_weights": "included (objectives.<i>.*), so continued pretraining can start from them: "
                               "--model.init_objectives true",
     }}
-    if wall["runs"] > 1:  # a resume with a larger --steps stretches the cosine schedule: the lr rises again (a warm restart)
+    # a resume with a larger --steps stretches the cosine schedule: the lr rises again (a warm restart)
+    if wall["runs"] > 1:
         facts["training"]["runs"] = (f"{wall['runs']} runs; each resumed from last.ckpt with its --steps as the cosine "
                                      f"schedule's end")
     facts_path = out / "facts.json"

@@ -1,7 +1,9 @@
 """Pretraining throughput: clips/s and model FLOPs utilisation (MFU) per encoder size.
 
-    python benchmarks/train_throughput.py --models vit_tiny vit_small --frames 8 --size 64 --batch 4 --cpu-peak-gflops 100
-    python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 --modes eager compile   # GPU
+    python benchmarks/train_throughput.py --models vit_tiny vit_small --frames 8 --size 64 --batch 4 \
+        --cpu-peak-gflops 100
+    python benchmarks/train_throughput.py --models vit_small vit_base --frames 16 --size 224 --batch 32 \
+        --modes eager compile   # GPU
     python benchmarks/train_throughput.py --models vit_base --frames 16 --size 224 --batch 32 --modes eager compile \
         --objectives-from configs/pretrain/vit_b_16x224.yaml   # the objectives (predictors) that config trains
 
@@ -42,7 +44,8 @@ from ssl_video.models.flops import count_flops
 from ssl_video.pretrain.objectives import OBJECTIVES
 
 # Dense bf16 tensor-core peaks from the vendors' datasheets, TFLOP/s.
-PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0}
+PEAK_TFLOPS = {"H100 SXM": 989.0, "H100 HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0,
+               "A100": 312.0, "L40S": 362.0}
 
 
 def gpu_peak_tflops(name: str) -> float | None:
@@ -176,8 +179,8 @@ def main(argv: list[str] | None = None) -> int:
         peak = args.cpu_peak_gflops / 1000 if args.cpu_peak_gflops else None
         dtype = "float32"
     described = objectives_from(args.objectives_from)
-    objectives_desc = " + ".join(d["name"] for d in described) + (f" as in {args.objectives_from}" if args.objectives_from
-                                                                  else " (default predictors)")
+    objectives_desc = " + ".join(d["name"] for d in described) + (f" as in {args.objectives_from}"
+                                                                  if args.objectives_from else " (default predictors)")
     print(f"device: {name}; torch {torch.__version__}; dtype {dtype}; clip 3x{args.frames}x{args.size}x{args.size} "
           f"(CxTxHxW); batch {args.batch}; warm-up {args.warmup} + timed {args.steps} steps; "
           f"objectives {objectives_desc}; peak {peak if peak else 'unknown'} TFLOP/s")

@@ -42,10 +42,12 @@ def scores(report: dict, readouts: tuple[str, ...] = ("linear", "temporal")) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, help="report.json written by `ssl-video probe`")
-    parser.add_argument("--readouts", nargs="+", default=["linear", "temporal"], help="frozen read-outs that compete per cell")
+    parser.add_argument("--readouts", nargs="+", default=["linear", "temporal"],
+                        help="frozen read-outs that compete per cell")
     args = parser.parse_args(argv)
     if not args.report.is_file():
-        raise SystemExit(f"report not found: {args.report} (pass the report.json that `ssl-video probe --out DIR` wrote)")
+        raise SystemExit(f"report not found: {args.report} "
+                         "(pass the report.json that `ssl-video probe --out DIR` wrote)")
     report = json.loads(args.report.read_text())
     for target, by_method in sorted(report["summary"].items()):
         metric = report["findings"][target]["primary_metric"]

@@ -26,20 +26,28 @@ from ssl_video.errors import UserError
 
 # (command words) -> ("module", "function", one-line help). The function takes the remaining argv.
 COMMANDS: dict[tuple[str, ...], tuple[str, str, str]] = {
-    ("quickstart",): ("ssl_video.commands.quickstart", "cli_main", "generate data, pretrain, export, probe: the whole idea in one run"),
-    ("data", "index"): ("ssl_video.commands.data", "index_main", "probe a folder or manifest of videos and report usable/skipped files"),
-    ("data", "prepare"): ("ssl_video.commands.data", "prepare_main", "raw footage -> training-ready copy (size, fps, short GOP) + manifest"),
-    ("data", "merge"): ("ssl_video.commands.data", "merge_main", "merge the shard manifests of `data prepare --num-shards`"),
-    ("data", "make-drive"): ("ssl_video.commands.data", "make_drive_main", "render the built-in driving world to mp4 + labels.csv"),
+    ("quickstart",): ("ssl_video.commands.quickstart", "cli_main",
+                      "generate data, pretrain, export, probe: the whole idea in one run"),
+    ("data", "index"): ("ssl_video.commands.data", "index_main",
+                        "probe a folder or manifest of videos and report usable/skipped files"),
+    ("data", "prepare"): ("ssl_video.commands.data", "prepare_main",
+                          "raw footage -> training-ready copy (size, fps, short GOP) + manifest"),
+    ("data", "merge"): ("ssl_video.commands.data", "merge_main",
+                        "merge the shard manifests of `data prepare --num-shards`"),
+    ("data", "make-drive"): ("ssl_video.commands.data", "make_drive_main",
+                             "render the built-in driving world to mp4 + labels.csv"),
     ("fit",): ("ssl_video.commands.fit", "main", "pretrain an encoder (LightningCLI)"),
     ("validate",): ("ssl_video.commands.fit", "main", "validate a pretraining config/checkpoint (LightningCLI)"),
-    ("probe",): ("ssl_video.commands.probe", "probe_main", "label-efficiency report: probes, fine-tuning and scratch baselines"),
-    ("finetune",): ("ssl_video.commands.probe", "finetune_main", "fine-tune an encoder plus a head on a label fraction"),
+    ("probe",): ("ssl_video.commands.probe", "probe_main",
+                 "label-efficiency report: probes, fine-tuning and scratch baselines"),
+    ("finetune",): ("ssl_video.commands.probe", "finetune_main",
+                    "fine-tune an encoder plus a head on a label fraction"),
     ("predict",): ("ssl_video.commands.predict", "cli_main", "label new windows with a saved head or fine-tuned model"),
     ("weights",): ("ssl_video.commands.weights", "cli_main", "list, download, verify and export pretrained weights"),
     ("embed",): ("ssl_video.commands.embed", "cli_main", "one feature row per window of a folder or manifest"),
     ("mine",): ("ssl_video.commands.mine", "cli_main", "rank unlabeled clips worth labeling next"),
-    ("shadow",): ("ssl_video.commands.shadow", "cli_main", "compare a deployed and a candidate model on the same clips"),
+    ("shadow",): ("ssl_video.commands.shadow", "cli_main",
+                  "compare a deployed and a candidate model on the same clips"),
 }
 # LightningCLI parses its own subcommand, so it receives it in argv.
 _PASS_COMMAND_WORD = {("fit",), ("validate",)}

@@ -28,7 +28,8 @@ def test_quickstart_writes_weights_and_report(tmp_path, capsys):
     builtin = {f"{m}@builtin" for m in ("linear", "attentive")}  # the package's weights, compared by default
     assert {r["method"] for r in report["results"]} == {"pixels", "linear", "linear-random", "attentive",
                                                         "attentive-random", *builtin}
-    assert list(report["findings"]["speed_bucket"]["encoders"]) == ["this encoder", "builtin", "random weights", "pixels"]
+    assert list(report["findings"]["speed_bucket"]["encoders"]) == ["this encoder", "builtin", "random weights",
+                                                                    "pixels"]
     assert (out / "probe" / "label_efficiency.png").is_file()
     assert "quickstart finished" in capsys.readouterr().out
 
@@ -58,9 +59,11 @@ def test_built_wheel_contains_the_configs(tmp_path):
     repo = Path(__file__).resolve().parents[1]
     # build from a copy: the build writes build/ and *.egg-info next to the sources
     source = tmp_path / "src"
-    shutil.copytree(repo, source, symlinks=True, ignore=shutil.ignore_patterns(".git", ".venv", ".whl", "runs", "build", "*.egg-info", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path / "dist"),
-                    str(source)], check=True, timeout=300)
+    shutil.copytree(repo, source, symlinks=True,
+                    ignore=shutil.ignore_patterns(".git", ".venv", ".whl", "runs", "build", "*.egg-info",
+                                                  "__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                    "-w", str(tmp_path / "dist"), str(source)], check=True, timeout=300)
     (wheel,) = (tmp_path / "dist").glob("ssl_video-*.whl")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
@@ -68,7 +71,8 @@ def test_built_wheel_contains_the_configs(tmp_path):
     builtin = {f"ssl_video/hub/builtin/{p.name}" for p in (repo / "ssl_video" / "hub" / "builtin").iterdir()
                if p.suffix in (".json", ".safetensors")}
     assert builtin and builtin <= set(names)  # the built-in weights and their registry ship in the wheel
-    expected = {f"ssl_video/configs/{p.relative_to(repo / 'configs').as_posix()}" for p in (repo / "configs").rglob("*.yaml")}
+    expected = {f"ssl_video/configs/{p.relative_to(repo / 'configs').as_posix()}"
+                for p in (repo / "configs").rglob("*.yaml")}
     assert "ssl_video/configs/pretrain/quickstart.yaml" in expected
     assert shipped == expected
 

@@ -60,12 +60,15 @@ def index_main(argv: list[str] | None = None) -> int:
 
 
 def prepare_main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="ssl-video data prepare", description="Raw footage -> a training-ready copy (size, constant frame rate, short GOP) + manifest.csv.")
+    parser = argparse.ArgumentParser(prog="ssl-video data prepare",
+                                     description="Raw footage -> a training-ready copy "
+                                                 "(size, constant frame rate, short GOP) + manifest.csv.")
     parser.add_argument("src", help="folder of videos or manifest CSV (windows and labels are carried over)")
     parser.add_argument("out", help="output folder: videos/, manifest.csv, skipped.csv")
     parser.add_argument("--size", type=int, required=True, help="short side in pixels (aspect ratio kept)")
     parser.add_argument("--fps", type=float, required=True, help="constant output frame rate")
-    parser.add_argument("--keyframe-s", type=float, default=1.0, help="seconds between keyframes (default: %(default)s)")
+    parser.add_argument("--keyframe-s", type=float, default=1.0,
+                        help="seconds between keyframes (default: %(default)s)")
     parser.add_argument("--crf", type=int, default=PrepareSettings.crf, help="libx264 quality (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=None, help="parallel processes (default: one per core)")
     parser.add_argument("--num-shards", type=int, default=1, help="split the videos over this many machines/jobs")
@@ -105,7 +108,8 @@ def make_drive_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--drive-s", type=float, default=60.0, help="length of one drive (one mp4) in seconds")
     parser.add_argument("--window-s", type=float, default=2.0, help="length of a labelled clip window in seconds")
-    parser.add_argument("--preview", type=Path, default=None, help="also write a PNG grid of frames from several drives")
+    parser.add_argument("--preview", type=Path, default=None,
+                        help="also write a PNG grid of frames from several drives")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     begin = time.perf_counter()
@@ -125,5 +129,6 @@ def make_drive_main(argv: list[str] | None = None) -> int:
         counts = collections.Counter(row[column] for row in rows)
         print(f"  {column:<13} " + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     if args.preview is not None:
-        print(f"preview: {write_preview(args.preview, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s)}")
+        preview = write_preview(args.preview, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s)
+        print(f"preview: {preview}")
     return 0

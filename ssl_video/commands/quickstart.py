@@ -36,10 +36,12 @@ QUICKSTART_TARGETS = ("speed_bucket", "lane_change")
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="ssl-video quickstart", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="output folder (default: %(default)s)")
+    parser.add_argument("--out", type=Path, default=Path("runs/quickstart"),
+                        help="output folder (default: %(default)s)")
     parser.add_argument("--data", type=Path, default=None, help="use this drive data folder instead of OUT/data")
     parser.add_argument("--minutes", type=float, default=30.0, help="minutes of built-in driving video to render")
-    parser.add_argument("--config", type=Path, default=QUICKSTART_CONFIG, help="pretraining config (default: quickstart.yaml)")
+    parser.add_argument("--config", type=Path, default=QUICKSTART_CONFIG,
+                        help="pretraining config (default: quickstart.yaml)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the config's trainer.max_steps")
     parser.add_argument("--targets", nargs="+", default=list(QUICKSTART_TARGETS),
                         help="label columns to probe (default: %(default)s)")

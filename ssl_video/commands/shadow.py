@@ -1,4 +1,5 @@
-"""``ssl-video shadow``: a candidate model next to the deployed one, where they disagree (see ``ssl_video.engine.shadow``).
+"""``ssl-video shadow``: a candidate model next to the deployed one, where they disagree
+(see ``ssl_video.engine.shadow``).
 
     ssl-video shadow --deployed runs/v1/weights --candidate runs/v2/weights --data data/drive \\
         --labels data/drive/labels.csv --target lane_change --out runs/shadow
@@ -28,10 +29,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", required=True, help="label column")
     parser.add_argument("--out", required=True)
     parser.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    parser.add_argument("--holdout", type=float, default=0.3, help="labeled fraction held out by sequence when --data overlaps --labels")
-    parser.add_argument("--tolerance", type=float, help="numeric targets: |difference| that counts as a disagreement (default 0.1 std)")
+    parser.add_argument("--holdout", type=float, default=0.3,
+                        help="labeled fraction held out by sequence when --data overlaps --labels")
+    parser.add_argument("--tolerance", type=float,
+                        help="numeric targets: |difference| that counts as a disagreement (default 0.1 std)")
     parser.add_argument("--top", type=int, default=50, help="disagreements listed in the CSV")
-    parser.add_argument("--window-s", type=float, help="cut a folder into windows of this many seconds (default: one clip)")
+    parser.add_argument("--window-s", type=float,
+                        help="cut a folder into windows of this many seconds (default: one clip)")
     parser.add_argument("--sheet-rows", type=int, default=8)
     add_model_args(parser)
     return parser

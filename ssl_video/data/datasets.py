@@ -138,7 +138,8 @@ class EpochSampler(_ResumableEpochs, Sampler):
     def keys(self, epoch: int) -> list[tuple[int, int]]:
         """All ``(epoch, index)`` keys of ``epoch`` in this sampler's order."""
         if self.shuffle:
-            order = torch.randperm(self.length, generator=torch.Generator().manual_seed(_item_seed(self.seed, epoch, 0, stream=1)))
+            generator = torch.Generator().manual_seed(_item_seed(self.seed, epoch, 0, stream=1))
+            order = torch.randperm(self.length, generator=generator)
             return [(epoch, i) for i in order.tolist()]
         return [(epoch, i) for i in range(self.length)]
 

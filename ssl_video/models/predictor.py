@@ -60,7 +60,8 @@ class Predictor(nn.Module):
         tgt = self.mask_token.expand(B, tgt_ids.shape[1], -1) + pos[tgt_ids]  # (B, Nt, dim)
         if target_init is not None:
             if target_init.shape[:2] != tgt.shape[:2]:
-                raise ValueError(f"target_init must be (B={B}, Nt={tgt.shape[1]}, {self.in_dim}), got {tuple(target_init.shape)}")
+                raise ValueError(f"target_init must be (B={B}, Nt={tgt.shape[1]}, {self.in_dim}), "
+                                 f"got {tuple(target_init.shape)}")
             tgt = tgt + self.embed(target_init)  # (B, Nt, in_dim) -> (B, Nt, dim)
         x = torch.cat([ctx, tgt], dim=1)  # (B, Nc + Nt, dim)
         for block in self.blocks:

@@ -40,21 +40,25 @@ class FutureFrameMetrics(nn.Module):
     def __init__(self):
         super().__init__()
         self.psnr, self.psnr_copy_last = PeakSignalNoiseRatio(data_range=1.0), PeakSignalNoiseRatio(data_range=1.0)
-        self.ssim, self.ssim_copy_last = StructuralSimilarityIndexMeasure(data_range=1.0), StructuralSimilarityIndexMeasure(data_range=1.0)
+        self.ssim, self.ssim_copy_last = (StructuralSimilarityIndexMeasure(data_range=1.0),
+                                          StructuralSimilarityIndexMeasure(data_range=1.0))
 
     def update(self, predicted: torch.Tensor, pixels: torch.Tensor, context: int) -> None:
         """predicted (B, C, T_future, H, W) and the true clip pixels (B, C, T, H, W), both in [0, 1]."""
         truth = pixels[:, :, context:]
         if predicted.shape != truth.shape:
-            raise ValueError(f"predicted future {tuple(predicted.shape)} does not match the true future {tuple(truth.shape)}")
-        truth, pred, last = frames_as_images(truth), frames_as_images(predicted), frames_as_images(copy_last_frame(pixels, context))
+            raise ValueError(f"predicted future {tuple(predicted.shape)} does not match "
+                             f"the true future {tuple(truth.shape)}")
+        truth, pred, last = (frames_as_images(truth), frames_as_images(predicted),
+                             frames_as_images(copy_last_frame(pixels, context)))
         self.psnr.update(pred, truth)
         self.ssim.update(pred, truth)
         self.psnr_copy_last.update(last, truth)
         self.ssim_copy_last.update(last, truth)
 
     def items(self):
-        return {"psnr": self.psnr, "ssim": self.ssim, "psnr_copy_last": self.psnr_copy_last, "ssim_copy_last": self.ssim_copy_last}.items()
+        return {"psnr": self.psnr, "ssim": self.ssim,
+                "psnr_copy_last": self.psnr_copy_last, "ssim_copy_last": self.ssim_copy_last}.items()
 
 
 @torch.no_grad()

@@ -34,7 +34,8 @@ from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
 log = logging.getLogger(__name__)
 
 def _load_encoder_weights(encoder: nn.Module, source: str, mean: Sequence[float], std: Sequence[float]) -> None:
-    """Copy the weights of ``source`` (anything ``ssl_video.load_encoder`` reads) into ``encoder``, same architecture."""
+    """Copy the weights of ``source`` (anything ``ssl_video.load_encoder`` reads) into ``encoder``,
+    same architecture."""
     from ssl_video.hub import load_encoder_with_config
 
     try:
@@ -143,7 +144,8 @@ class VideoPretrainer(pl.LightningModule):
             not at 4,000; BENCHMARKS.md); 0 (default) trains everything from step 0.
     """
 
-    def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None, objectives: Sequence[Objective] | None = None,
+    def __init__(self, encoder: str = "vit_tiny", encoder_args: dict | None = None,
+                 objectives: Sequence[Objective] | None = None,
                  context: int = 8, future: int = 8, fps: float = 10.0, size: int | Sequence[int] = 128,
                  resize: str = "squash", mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD,
                  lr: float = 1.5e-4,
@@ -202,13 +204,15 @@ class VideoPretrainer(pl.LightningModule):
         # does when only the module overrides the hook; its warning on every run says nothing to act on.
         warnings.filterwarnings("ignore", message="You have overridden `on_after_batch_transfer` in `LightningModule`")
         # Lightning's own pytree helper builds torch's deprecated LeafSpec on newer torch: nothing a user can change.
-        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated", category=FutureWarning)
+        warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+                                category=FutureWarning)
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
         video = batch["video"]  # (B, C, T, H, W) uint8, already on the device
         expected = self.hparams.context + self.hparams.future
         if video.ndim != 5 or video.shape[2] != expected:
-            raise ValueError(f"batch['video'] must be (B, C, T={expected}, H, W) (context + future), got {tuple(video.shape)}")
+            raise ValueError(f"batch['video'] must be (B, C, T={expected}, H, W) (context + future), "
+                             f"got {tuple(video.shape)}")
         return {**batch, "video": normalize_clip(video, self.hparams.mean, self.hparams.std)}
 
     def to_pixels(self, video: torch.Tensor) -> torch.Tensor:
@@ -216,7 +220,8 @@ class VideoPretrainer(pl.LightningModule):
         return (video.float() * self.std + self.mean).clamp(0, 1)
 
     def _generator(self, *key: int) -> torch.Generator:
-        return torch.Generator().manual_seed(int(np.random.SeedSequence([self.hparams.seed, *key]).generate_state(1)[0]))
+        seed = np.random.SeedSequence([self.hparams.seed, *key]).generate_state(1)[0]
+        return torch.Generator().manual_seed(int(seed))
 
     # -- steps --------------------------------------------------------------------------------
     def _run(self, video: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, dict[str, ObjectiveOutput]]:

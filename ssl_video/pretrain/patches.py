@@ -23,19 +23,22 @@ def patchify(video: torch.Tensor, tubelet: tuple[int, int, int]) -> torch.Tensor
     return x.reshape(B, (T // tt) * (H // ph) * (W // pw), tt * ph * pw * C)  # -> (B, N, P)
 
 
-def unpatchify(patches: torch.Tensor, tubelet: tuple[int, int, int], grid: tuple[int, int, int], channels: int) -> torch.Tensor:
+def unpatchify(patches: torch.Tensor, tubelet: tuple[int, int, int], grid: tuple[int, int, int],
+               channels: int) -> torch.Tensor:
     """(B, N, tt*ph*pw*C) with N = T'H'W' -> (B, C, T, H, W); the inverse of ``patchify``."""
     B, N, P = patches.shape
     tt, ph, pw = tubelet
     Tg, Hg, Wg = grid
     if N != Tg * Hg * Wg or P != tt * ph * pw * channels:
-        raise ValueError(f"patches {tuple(patches.shape)} do not match grid {tuple(grid)} x tubelet {tuple(tubelet)} x {channels} channels")
+        raise ValueError(f"patches {tuple(patches.shape)} do not match "
+                         f"grid {tuple(grid)} x tubelet {tuple(tubelet)} x {channels} channels")
     x = patches.reshape(B, Tg, Hg, Wg, tt, ph, pw, channels)  # (B, T', H', W', tt, ph, pw, C)
     x = x.permute(0, 7, 1, 4, 2, 5, 3, 6)  # -> (B, C, T', tt, H', ph, W', pw)
     return x.reshape(B, channels, Tg * tt, Hg * ph, Wg * pw)  # -> (B, C, T, H, W)
 
 
-def future_split(grid: tuple[int, int, int], context_frames: int, tubelet_t: int, device=None) -> tuple[torch.Tensor, torch.Tensor]:
+def future_split(grid: tuple[int, int, int], context_frames: int, tubelet_t: int,
+                 device=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Token ids of the context and future parts of a clip's (T', H', W') grid -> ((Nc,), (Nf,)).
 
     The first ``context_frames`` frames are the context. Tubelets must not straddle the
@@ -46,7 +49,8 @@ def future_split(grid: tuple[int, int, int], context_frames: int, tubelet_t: int
     Tg, Hg, Wg = grid
     t_context = context_frames // tubelet_t
     if not 0 < t_context < Tg:
-        raise ValueError(f"context={context_frames} frames leaves no context or no future in a clip of {Tg * tubelet_t} frames")
+        raise ValueError(f"context={context_frames} frames leaves no context or no future "
+                         f"in a clip of {Tg * tubelet_t} frames")
     n_context, n = t_context * Hg * Wg, Tg * Hg * Wg
     return torch.arange(n_context, device=device), torch.arange(n_context, n, device=device)
 

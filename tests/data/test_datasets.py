@@ -95,8 +95,9 @@ def test_frame_cache_gives_the_same_clips_within_its_budget(two_rates):
     windows, infos = two_rates
     spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
     plain = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)))
+    # 2 MiB hold the 60-frame file (1.1 MB at 64x96), not the 180-frame one (3.3 MB)
     cached = ClipDataset(windows, infos, spec, mode="train", clips_per_video=3, seed=7, transform=ClipAugment((32, 32)),
-                         frame_cache_mb=2)  # 2 MiB hold the 60-frame file (1.1 MB at 64x96), not the 180-frame one (3.3 MB)
+                         frame_cache_mb=2)
     for key in [(e, i) for e in (0, 1) for i in range(len(plain))]:
         assert cached[key]["video"].equal(plain[key]["video"]), key
     assert len(cached._frames) == 1 and cached._frames.bytes == 60 * 64 * 96 * 3

@@ -119,7 +119,7 @@ def test_reader_cache_reuses_and_evicts(video_folder):
     cache.get(video_folder / "vp9.webm", (32, 64))
     cache.get(video_folder / "mpeg4.avi", (32, 64))  # evicts h264.mp4 (least recently used)
     assert len(cache) == 2
-    with pytest.raises(Exception):
+    with pytest.raises(AssertionError, match="Container is not open"):  # PyAV's error on a closed container
         first.get_frames([0])  # closed on eviction
     again = cache.get(video_folder / "h264.mp4", (32, 64))
     assert again is not first and _numbers(again.get_frames([4])) == [4]

@@ -149,7 +149,8 @@ def test_lane_change_is_the_lateral_lane_move_during_the_window():
 def _skyline_shift(before: np.ndarray, after: np.ndarray, band: slice, search: int = 30) -> int:
     """Horizontal shift (pixels, + = rightwards) that best maps the sky band of ``before`` onto ``after``."""
     a, b = (frame[band].astype(float).mean(axis=(0, 2)) for frame in (before, after))
-    errors = {d: np.abs(a[search - d : len(a) - search - d] - b[search : len(b) - search]).mean() for d in range(-search, search + 1)}
+    errors = {d: np.abs(a[search - d : len(a) - search - d] - b[search : len(b) - search]).mean()
+              for d in range(-search, search + 1)}
     return min(errors, key=errors.get)
 
 
@@ -171,7 +172,8 @@ def test_distant_hills_pan_at_the_turn_rate_of_the_road():
     for lag in (5, 10):
         expected = -f * speed * lag / (radius * drive.fps)  # -11.5 and -23 px
         assert abs(_skyline_shift(frames[0], frames[lag], band) - expected) <= 1.5
-    still = dataclasses.replace(drive, road_k=drive.road_k * 0, road_theta=drive.road_theta * 0, road_theta_int=drive.road_theta_int * 0)
+    still = dataclasses.replace(drive, road_k=drive.road_k * 0, road_theta=drive.road_theta * 0,
+                                road_theta_int=drive.road_theta_int * 0)
     assert _skyline_shift(*render_frames(still, size, size, 0, 11)[[0, 10]], band) == 0
 
 
@@ -180,7 +182,8 @@ def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
 
     from ssl_video.commands.data import make_drive_main as cli_main
 
-    argv = [str(tmp_path / "out"), "--minutes", "0.2", "--drive-s", "6", "--size", "32", "--fps", "5", "--window-s", "1.5"]
+    argv = [str(tmp_path / "out"), "--minutes", "0.2", "--drive-s", "6", "--size", "32", "--fps", "5",
+            "--window-s", "1.5"]
     assert cli_main([*argv, "--quiet", "--preview", str(tmp_path / "grid.png")]) == 0
     out = capsys.readouterr().out
     assert "speed_bucket" in out and "6 windows" in out  # 2 drives x 3 windows of 8 frames (1.5 s rounded to frames)

@@ -1,4 +1,5 @@
-"""prepare.py: raw footage -> training-ready copy; frame-exact resampling, short GOP, resumable after kill -9, shards."""
+"""prepare.py: raw footage -> training-ready copy; frame-exact resampling, short GOP, resumable after kill -9,
+shards."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def _raw(root: Path, count: int = 3, frames: int = 90) -> Path:
     rows = []
     for v in range(count):
         write_numbered_video(root / f"cam_{v}.mp4", frames, fps=30.0, gop=250)
-        rows += [{"video": f"cam_{v}.mp4", "start_s": s, "end_s": s + 1.0, "sequence": f"drive_{v}", "speed": 10 * v + s}
-                 for s in (0.0, 1.0, 2.0)]
+        rows += [{"video": f"cam_{v}.mp4", "start_s": s, "end_s": s + 1.0, "sequence": f"drive_{v}",
+                  "speed": 10 * v + s} for s in (0.0, 1.0, 2.0)]
     (root / "broken.mp4").write_bytes(b"\x00" * 2048)
     rows.append({"video": "broken.mp4", "start_s": 0.0, "end_s": 1.0, "sequence": "x", "speed": 1})
     with open(root / "labels.csv", "w", newline="") as f:
@@ -50,7 +51,8 @@ def _digests(out: Path) -> dict[str, str]:
 
 def test_resampling_and_sizes():
     assert resample_indices(90, 30.0, 10.0).tolist() == list(range(0, 90, 3))
-    assert resample_indices(10, 10.0, 20.0).tolist()[:5] == [0, 1, 1, 2, 2]  # nearest: up-sampling repeats (ties round up)
+    # nearest: up-sampling repeats (ties round up)
+    assert resample_indices(10, 10.0, 20.0).tolist()[:5] == [0, 1, 1, 2, 2]
     assert output_size(640, 360, 128) == (228, 128) and output_size(360, 640, 128) == (128, 228)
 
 
@@ -127,7 +129,8 @@ def test_shards_merge_into_the_unsharded_manifest(tmp_path):
                         progress=False)
     merge_shards(tmp_path / "two")
     key = lambda r: (r["video"], r["start_s"])  # noqa: E731
-    assert sorted(_rows(tmp_path / "two" / "manifest.csv"), key=key) == sorted(_rows(tmp_path / "one" / "manifest.csv"), key=key)
+    assert (sorted(_rows(tmp_path / "two" / "manifest.csv"), key=key)
+            == sorted(_rows(tmp_path / "one" / "manifest.csv"), key=key))
     assert len(_rows(tmp_path / "two" / "skipped.csv")) == 1
     assert _digests(tmp_path / "two").keys() - {"manifest.csv"} == _digests(tmp_path / "one").keys() - {"manifest.csv"}
     # a shard probes only its own videos: 4 in the manifest (3 good, 1 broken), 2 per shard

@@ -62,7 +62,8 @@ def test_mine_refuses_bad_requests(tmp_path, engine_videos):
     with pytest.raises(ValueError, match="--labels"):
         _mine(tmp_path, engine_videos, "uncertainty")
     with pytest.raises(SystemExit):
-        mine_command.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path), "--by", "best"])
+        mine_command.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path),
+                               "--by", "best"])
 
 
 def test_overlap_mask():
@@ -90,13 +91,14 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
     ckpt = {"state_dict": model.state_dict(), "global_step": 0, "epoch": 0, "hyper_parameters": dict(model.hparams)}
     model.on_save_checkpoint(ckpt)  # the checkpoint contract that `ssl-video fit` writes
     torch.save(ckpt, tmp_path / "last.ckpt")
-    sources = {"ckpt": tmp_path / "last.ckpt", "with": export_weights(tmp_path / "last.ckpt", tmp_path / "with", objectives=True),
+    sources = {"ckpt": tmp_path / "last.ckpt",
+               "with": export_weights(tmp_path / "last.ckpt", tmp_path / "with", objectives=True),
                "plain": export_weights(tmp_path / "last.ckpt", tmp_path / "plain")}
     surprise = {}
     for name, source in sources.items():
         out = tmp_path / name
-        assert mine_command.cli_main(["--encoder", str(source), "--data", str(engine_videos), "--out", str(out), "--top", "4",
-                                "--by", "surprise", *CLIP]) == 0
+        assert mine_command.cli_main(["--encoder", str(source), "--data", str(engine_videos), "--out", str(out),
+                                      "--top", "4", "--by", "surprise", *CLIP]) == 0
         surprise[name] = [float(r["surprise"]) for r in csv.DictReader((out / "scores.csv").open())]
         reason = read_manifest(out / "ranking.csv")[0].labels["reason"]
         assert ("[linear_dynamics]" if name == "plain" else "[future_pixels]") in reason, (name, reason)

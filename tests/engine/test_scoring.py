@@ -64,7 +64,8 @@ def test_normalize_surprise_removes_per_sequence_scale():
     scaled[20:] *= 10.0  # drive b is uniformly "harder" (night, fast motion)
     np.testing.assert_allclose(scoring.normalize_surprise(scaled, seq), base, atol=1e-9)
     # a baseline (copy-last error) that scales with the error cancels it too
-    np.testing.assert_allclose(scoring.normalize_surprise(scaled, seq, baseline=np.where(np.arange(40) < 20, 1.0, 10.0)),
+    np.testing.assert_allclose(scoring.normalize_surprise(scaled, seq,
+                                                          baseline=np.where(np.arange(40) < 20, 1.0, 10.0)),
                                base, atol=1e-9)
 
 
@@ -130,7 +131,8 @@ def test_select_windows_strategies():
     probs = rng.dirichlet(np.ones(3), size=40)
     labeled = [0, 1, 2]
     for by in scoring.STRATEGIES:
-        picks, scores = scoring.select_windows(by, 5, embeddings=emb, already_selected=labeled, surprise=surprise, probs=probs)
+        picks, scores = scoring.select_windows(by, 5, embeddings=emb, already_selected=labeled, surprise=surprise,
+                                               probs=probs)
         assert len(picks) == len(set(picks.tolist())) == 5 and not set(picks.tolist()) & set(labeled)
         assert scores.shape == (5,)
     picks, scores = scoring.select_windows("surprise", 3, embeddings=emb, surprise=surprise)

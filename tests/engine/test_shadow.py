@@ -21,7 +21,8 @@ def _model(seed):
 
 def test_shadow_reports_disagreements_between_two_models(tmp_path, engine_videos):
     labeled, index = load_windows(engine_videos / "labels.csv")
-    summary = shadow.shadow(_model(0), _model(1), labeled, labeled, index.by_path(), "direction", tmp_path, holdout=0.34)
+    summary = shadow.shadow(_model(0), _model(1), labeled, labeled, index.by_path(), "direction", tmp_path,
+                            holdout=0.34)
     saved = json.loads((tmp_path / "summary.json").read_text())
     assert saved["windows"] == summary["windows"] > 0 and summary["probe_train_windows"] < len(labeled)
     assert 0.0 <= summary["disagreement_rate"] <= 1.0
@@ -50,13 +51,16 @@ def test_disagreement_scores_for_numbers_and_classes():
     assert score.tolist() == [0.0, 0.5, 2.0] and disagree.tolist() == [False, False, True]
     pa = np.array([[0.9, 0.1], [0.4, 0.6]])
     pb = np.array([[0.8, 0.2], [0.7, 0.3]])
-    score, disagree = shadow.disagreement_scores(shadow.ProbeOutput(pa.argmax(1), pa), shadow.ProbeOutput(pb.argmax(1), pb))
+    score, disagree = shadow.disagreement_scores(shadow.ProbeOutput(pa.argmax(1), pa),
+                                                 shadow.ProbeOutput(pb.argmax(1), pb))
     np.testing.assert_allclose(score, [0.1, 0.3])
     assert disagree.tolist() == [False, True]
 
 
 def test_shadow_cli_refuses_a_missing_label_column(tmp_path, engine_videos):
     with pytest.raises(ValueError, match="nope"):
-        shadow_command.cli_main(["--deployed", "vit_tiny", "--candidate", "vit_tiny", "--data", str(engine_videos / "labels.csv"),
-                         "--labels", str(engine_videos / "labels.csv"), "--target", "nope", "--out", str(tmp_path),
-                         "--context", "4", "--future", "4", "--fps", "5", "--size", "32"])
+        shadow_command.cli_main(["--deployed", "vit_tiny", "--candidate", "vit_tiny",
+                                 "--data", str(engine_videos / "labels.csv"),
+                                 "--labels", str(engine_videos / "labels.csv"), "--target", "nope",
+                                 "--out", str(tmp_path),
+                                 "--context", "4", "--future", "4", "--fps", "5", "--size", "32"])

@@ -52,9 +52,11 @@ def test_grid_adamw_matches_torch_adamw_per_probe():
     lrs, wds = torch.tensor([1e-2, 3e-3]), torch.tensor([0.1, 0.0])
     stacked = torch.nn.Parameter(torch.randn(2, 3, 4))
     bias = torch.nn.Parameter(torch.randn(2, 1, 4))
-    refs = [(torch.nn.Parameter(stacked[g].detach().clone()), torch.nn.Parameter(bias[g].detach().clone())) for g in range(2)]
+    refs = [(torch.nn.Parameter(stacked[g].detach().clone()), torch.nn.Parameter(bias[g].detach().clone()))
+            for g in range(2)]
     opt = _GridAdamW([stacked, bias], [stacked], lrs, wds)
-    ref_opts = [torch.optim.AdamW([{"params": [w], "weight_decay": float(wds[g])}, {"params": [b], "weight_decay": 0.0}],
+    ref_opts = [torch.optim.AdamW([{"params": [w], "weight_decay": float(wds[g])},
+                                   {"params": [b], "weight_decay": 0.0}],
                                   lr=float(lrs[g])) for g, (w, b) in enumerate(refs)]
     for _ in range(5):
         grads = torch.randn(2, 3, 4), torch.randn(2, 1, 4)

@@ -112,7 +112,8 @@ def test_probe_main_on_drive_data_with_a_tiny_random_encoder(drive_data, tmp_pat
 
 def test_compare_adds_rows_of_other_encoders_on_the_same_clips(labeled_videos, tiny_checkpoint, tmp_path):
     """--compare twin=<the same checkpoint> gives @twin rows equal to the encoder's own, and an encoder
-    table in the findings (an encoder that reads other clips decodes its own: tests/evaluate/test_compare_foreign.py)."""
+    table in the findings (an encoder that reads other clips decodes its own:
+    tests/evaluate/test_compare_foreign.py)."""
     out = tmp_path / "report"
     argv = ["--encoder", str(tiny_checkpoint), "--data", str(labeled_videos), "--target", "direction",
             "--modes", "pixels,linear", "--seeds", "1", "--fractions", "0.5", "1.0", "--num-workers", "0",

@@ -16,7 +16,8 @@ def _results(rng):
         for fraction in (0.01, 0.1, 1.0):
             for seed in range(3):
                 acc = float(base + 0.2 * fraction + rng.normal(0, 0.03))
-                out.append(Result("turn", method, fraction, seed, {"accuracy": acc, "balanced_accuracy": acc - 0.01}, 10))
+                out.append(Result("turn", method, fraction, seed,
+                                  {"accuracy": acc, "balanced_accuracy": acc - 0.01}, 10))
                 out.append(Result("speed", method, fraction, seed, {"mae": 5.0 - acc, "r2": acc}, 10))
     return out
 
@@ -58,7 +59,8 @@ def test_findings_match_and_beats_random(tmp_path):
         return Result("t", method, fraction, seed, {"accuracy": value, "balanced_accuracy": value}, 5)
 
     results = [r("scratch", 1.0, 0.7), r("scratch", 0.1, 0.5),
-               r("linear", 0.1, 0.72), r("linear", 1.0, 0.8), r("linear-random", 0.1, 0.3), r("linear-random", 1.0, 0.9),
+               r("linear", 0.1, 0.72), r("linear", 1.0, 0.8),
+               r("linear-random", 0.1, 0.3), r("linear-random", 1.0, 0.9),
                r("knn", 0.1, 0.4), r("knn", 1.0, 0.6)]
     report = write_report(tmp_path, results, {"t": TargetInfo("classification", ["a", "b"])})
     found = report["findings"]["t"]
@@ -74,7 +76,8 @@ def test_findings_margin_over_the_best_baseline_ceiling_and_more_labels_worse(tm
     def r(method, fraction, value, seed=0):
         return Result("t", method, fraction, seed, {"accuracy": value, "balanced_accuracy": value}, 5)
 
-    results = [r("pixels", 0.1, 0.55), r("pixels", 1.0, 0.6), r("linear-random", 0.1, 0.5), r("linear-random", 1.0, 0.62),
+    results = [r("pixels", 0.1, 0.55), r("pixels", 1.0, 0.6),
+               r("linear-random", 0.1, 0.5), r("linear-random", 1.0, 0.62),
                r("attentive", 0.1, 0.7, 0), r("attentive", 0.1, 0.72, 1), r("attentive", 1.0, 0.5, 0),
                r("attentive", 1.0, 0.52, 1), r("linear", 0.1, 0.4), r("linear", 1.0, 0.45), r("ceiling", 1.0, 0.9),
                r("knn", 0.1, 0.7), r("knn", 1.0, 0.5)]

@@ -63,7 +63,8 @@ def _moving_square(root, drives: int = 24, windows: int = 4, size: int = 32):
                 frame[12:18, int(x) : int(x) + 6] = (230, 230, 60)
                 frames.append(frame)
                 x = float(np.clip(x + (speed if direction == "right" else -speed), 0, size - 6))
-            rows.append({"video": f"d{d}.mp4", "start_s": k, "end_s": k + 1, "sequence": f"d{d}", "direction": direction})
+            rows.append({"video": f"d{d}.mp4", "start_s": k, "end_s": k + 1, "sequence": f"d{d}",
+                         "direction": direction})
         write_video(root / f"d{d}.mp4", frames, fps=10.0)
     with open(root / "labels.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
@@ -76,9 +77,9 @@ def _moving_square(root, drives: int = 24, windows: int = 4, size: int = 32):
 def test_pixels_read_motion_and_the_attentive_probe_beats_chance_on_random_weights(tmp_path):
     data = _moving_square(tmp_path)
     args = {"img_size": 32, "num_frames": 8, "tubelet": (2, 8, 8), "depth": 1, "embed_dim": 32, "num_heads": 2}
-    cfg = ProbeConfig(encoder="vit_tiny", encoder_args=args, data=str(data), targets=["direction"], out=tmp_path / "out",
-                      modes=("pixels", "attentive"), fractions=(1.0,), seeds=2, size=(32, 32), context=4, future=4,
-                      num_workers=0, cache_dir=str(tmp_path / "cache"))
+    cfg = ProbeConfig(encoder="vit_tiny", encoder_args=args, data=str(data), targets=["direction"],
+                      out=tmp_path / "out", modes=("pixels", "attentive"), fractions=(1.0,), seeds=2, size=(32, 32),
+                      context=4, future=4, num_workers=0, cache_dir=str(tmp_path / "cache"))
     scores = _balanced(run_label_efficiency(cfg), "direction")
     assert scores["pixels"] >= 0.95, scores
     assert scores["attentive"] >= 0.65, scores  # chance 0.5; test split 20 clips x 2 seeds

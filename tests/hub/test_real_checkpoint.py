@@ -21,7 +21,8 @@ def test_export_from_fit_checkpoint(drive_data, tmp_path, monkeypatch):
     fit_main(["fit", "--config", str(CONFIG), "--data.data", str(drive_data), "--trainer.max_steps", "4",
               "--trainer.val_check_interval", "2", "--trainer.limit_val_batches", "1", "--data.batch_size", "2",
               "--data.num_workers", "0", "--trainer.default_root_dir", str(tmp_path / "runs"),
-              "--model.encoder_args", "{img_size: 64, num_frames: 8, tubelet: [2, 8, 8], embed_dim: 48, depth: 1, num_heads: 3}"])
+              "--model.encoder_args",
+              "{img_size: 64, num_frames: 8, tubelet: [2, 8, 8], embed_dim: 48, depth: 1, num_heads: 3}"])
     ckpt_path = tmp_path / "runs" / "checkpoints" / "last.ckpt"
     out = export_weights(ckpt_path, tmp_path / "weights")
     encoder, config = load_encoder_with_config(out)
@@ -30,6 +31,7 @@ def test_export_from_fit_checkpoint(drive_data, tmp_path, monkeypatch):
     ckpt = torch.load(ckpt_path, weights_only=True)
     meta = ckpt["ssl_video"]["encoder"]
     reference = get_encoder(meta["name"], **meta["args"]).eval()
-    reference.load_state_dict({k[len("encoder."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("encoder.")})
+    reference.load_state_dict({k[len("encoder."):]: v for k, v in ckpt["state_dict"].items()
+                               if k.startswith("encoder.")})
     x = torch.randn(1, 3, 8, 64, 64)
     torch.testing.assert_close(encoder(x), reference(x))

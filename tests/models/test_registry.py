@@ -32,7 +32,8 @@ def test_every_encoder_follows_the_api(name):
 
 def test_full_size_configs():
     # The documented sizes, built with one block to stay cheap.
-    for name, (dim, depth, heads) in {"vit_small": (384, 12, 6), "vit_base": (768, 12, 12), "vit_large": (1024, 24, 16)}.items():
+    sizes = {"vit_small": (384, 12, 6), "vit_base": (768, 12, 12), "vit_large": (1024, 24, 16)}  # (dim, depth, heads)
+    for name, (dim, _depth, heads) in sizes.items():
         enc = get_encoder(name, depth=1)
         assert (enc.config.embed_dim, enc.config.num_heads, enc.config.tubelet) == (dim, heads, (2, 16, 16))
 

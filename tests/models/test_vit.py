@@ -45,7 +45,8 @@ def test_keep_selects_tokens():
     # A model without blocks is per-token, so keep must equal selecting from the full output.
     flat = tiny(depth=0).eval()
     full = flat.forward_features(x)
-    torch.testing.assert_close(flat.forward_features(x, keep=keep), torch.gather(full, 1, keep[..., None].expand(-1, -1, 48)))
+    torch.testing.assert_close(flat.forward_features(x, keep=keep),
+                               torch.gather(full, 1, keep[..., None].expand(-1, -1, 48)))
 
 
 def _grad_of_first_time_step(enc: VideoViT, keep: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,4 +1,5 @@
-"""`compile: true` must compile what training calls (forward_features and the predictors), not just `encoder.__call__`."""
+"""`compile: true` must compile what training calls (forward_features and the predictors),
+not just `encoder.__call__`."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ TINY = {"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, 
 def test_configure_model_compiles_encoders_ema_target_and_predictors(monkeypatch):
     # the "eager" backend runs dynamo's graph capture without inductor's slow CPU code generation
     monkeypatch.setattr(compile_module.torch, "compile", functools.partial(torch.compile, backend="eager"))
-    objectives = [FuturePixels(predictor_dim=24, predictor_depth=1), FutureFeatures(predictor_dim=24, predictor_depth=1)]
+    objectives = [FuturePixels(predictor_dim=24, predictor_depth=1),
+                  FutureFeatures(predictor_dim=24, predictor_depth=1)]
     model = VideoPretrainer(encoder_args=TINY, objectives=objectives, context=2, future=2, size=32, compile=True)
     keys = list(model.state_dict())
     video = torch.randn(2, 3, 4, 32, 32)

@@ -44,7 +44,8 @@ def test_target_is_layer_normed_future_of_the_target_encoder(tiny_encoder, clip)
 
 def test_loss_matches_reference():
     pred, target = torch.randn(2, 5, 8), torch.randn(2, 5, 8) * 3
-    assert future_feature_loss(pred, target, "l1").item() == pytest.approx((pred - target).abs().mean().item(), rel=1e-6)
+    assert future_feature_loss(pred, target, "l1").item() == pytest.approx((pred - target).abs().mean().item(),
+                                                                           rel=1e-6)
     d = (pred - target).abs()
     ref = torch.where(d < 1, 0.5 * d**2, d - 0.5).mean()
     assert future_feature_loss(pred, target, "smooth_l1").item() == pytest.approx(ref.item(), rel=1e-6)

@@ -22,8 +22,10 @@ from ssl_video.spec import ClipSpec
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "pretrain" / "quickstart.yaml"
 TINY = json.dumps({"img_size": 32, "num_frames": 4, "tubelet": [2, 8, 8], "embed_dim": 48, "depth": 1, "num_heads": 3})
 OBJECTIVES = json.dumps([
-    {"class_path": "ssl_video.pretrain.objectives.future_pixels.FuturePixels", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
-    {"class_path": "ssl_video.pretrain.objectives.future_features.FutureFeatures", "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+    {"class_path": "ssl_video.pretrain.objectives.future_pixels.FuturePixels",
+     "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
+    {"class_path": "ssl_video.pretrain.objectives.future_features.FutureFeatures",
+     "init_args": {"predictor_dim": 24, "predictor_depth": 1}},
 ])
 
 
@@ -62,10 +64,12 @@ def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data
     assert any(k.startswith("encoder.patch_embed.") for k in ckpt["state_dict"])
     rows = metrics(root / "csv" / "version_0" / "metrics.csv")
     keys = {k for row in rows for k, v in row.items() if v}
-    for key in ("train/loss", "train/loss_future_pixels", "train/loss_future_features", "train/lr", "train/loss_future_pixels_copy_last", "train/clips_per_s",
-                "train/feat_std", "train/eff_rank", "val/loss", "val/psnr", "val/ssim", "val/psnr_copy_last", "val/ssim_copy_last"):
+    for key in ("train/loss", "train/loss_future_pixels", "train/loss_future_features", "train/lr",
+                "train/loss_future_pixels_copy_last", "train/clips_per_s", "train/feat_std", "train/eff_rank",
+                "val/loss", "val/psnr", "val/ssim", "val/psnr_copy_last", "val/ssim_copy_last"):
         assert key in keys, key
-    assert sorted(p.name for p in (root / "tb" / "version_0" / "predictions").glob("*.png")) == ["step_0000002.png", "step_0000004.png"]
+    assert sorted(p.name for p in (root / "tb" / "version_0" / "predictions").glob("*.png")) == [
+        "step_0000002.png", "step_0000004.png"]
 
     # resume: continues at step 4 (not 0) up to the new max_steps, and the scheduler state comes back
     assert main(["fit", *tiny_args(drive_data, root, max_steps=6), "--ckpt_path", "last"]) == 0
@@ -86,7 +90,8 @@ def _trainer(args: list[str]):
 
 
 def test_progress_bar_reads_the_loss_at_logging_steps_only(drive_data, tmp_path):
-    args = [a for a in tiny_args(drive_data, tmp_path, max_steps=1) if a not in ("--trainer.enable_progress_bar", "false")]
+    args = [a for a in tiny_args(drive_data, tmp_path, max_steps=1)
+            if a not in ("--trainer.enable_progress_bar", "false")]
     assert _trainer(args).progress_bar_callback.refresh_rate == 2  # = trainer.log_every_n_steps (a sync on a GPU)
     assert _trainer([*args, "--trainer.enable_progress_bar", "false"]).progress_bar_callback is None
     own = ["--trainer.callbacks+=TQDMProgressBar", "--trainer.callbacks.refresh_rate", "7"]
@@ -164,7 +169,8 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
     weights = export_weights(tmp_path / "first" / "checkpoints" / "last.ckpt", tmp_path / "weights")
     pretrained = load_encoder_with_config(weights)[0].state_dict()
 
-    model = VideoPretrainer(encoder_args=json.loads(TINY), objectives=[FutureFeatures(predictor_dim=24, predictor_depth=1)],
+    model = VideoPretrainer(encoder_args=json.loads(TINY),
+                            objectives=[FutureFeatures(predictor_dim=24, predictor_depth=1)],
                             context=2, future=2, size=32, init_encoder=str(weights))
     for name, tensor in pretrained.items():  # the encoder, and the EMA target copied from it, start from the weights
         assert torch.equal(model.encoder.state_dict()[name], tensor), name
@@ -178,8 +184,10 @@ def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
 
     root = tmp_path / "continued"
     assert main(["fit", *tiny_args(drive_data, root, max_steps=2), "--model.init_encoder", str(weights)]) == 0
-    assert torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["ssl_video"]["init_encoder"] == str(weights)
-    config = json.loads((export_weights(root / "checkpoints" / "last.ckpt", tmp_path / "w2") / "config.json").read_text())
+    assert (torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["ssl_video"]["init_encoder"]
+            == str(weights))
+    exported = export_weights(root / "checkpoints" / "last.ckpt", tmp_path / "w2")
+    config = json.loads((exported / "config.json").read_text())
     assert config["training"]["init_encoder"] == str(weights)
     load_pretrainer(root / "checkpoints" / "last.ckpt")  # rebuilt from the checkpoint alone, the weights not read again
 
@@ -199,7 +207,8 @@ def test_init_objectives_starts_the_predictors_from_a_checkpoint_or_an_export_wi
     load_encoder(tmp_path / "with")  # encoders still load (strict), the objectives' tensors set aside
 
     def pretrainer(source, objectives=None, **kwargs):
-        objectives = objectives or [FuturePixels(predictor_dim=24, predictor_depth=1), FutureFeatures(predictor_dim=24, predictor_depth=1)]
+        objectives = objectives or [FuturePixels(predictor_dim=24, predictor_depth=1),
+                                    FutureFeatures(predictor_dim=24, predictor_depth=1)]
         return VideoPretrainer(encoder_args=json.loads(TINY), objectives=objectives, context=2, future=2, size=32,
                                init_encoder=str(source), **kwargs)
 
@@ -237,7 +246,8 @@ def test_builtin_weights_hold_the_predictor_of_the_quickstart_config():
     cfg = yaml.safe_load(CONFIG.read_text())
     objectives = [OBJECTIVES_BY_PATH[o["class_path"]](**o.get("init_args", {})) for o in cfg["model"]["objectives"]]
     data = cfg["data"]
-    model = VideoPretrainer(encoder=cfg["model"]["encoder"], encoder_args=cfg["model"]["encoder_args"], objectives=objectives,
+    model = VideoPretrainer(encoder=cfg["model"]["encoder"], encoder_args=cfg["model"]["encoder_args"],
+                            objectives=objectives,
                             context=data["context"], future=data["future"], size=data["size"],
                             init_encoder="drive-future-vit-tiny", init_objectives=True)
     state = load_objectives_state("drive-future-vit-tiny")[0]
@@ -258,12 +268,14 @@ def test_freeze_encoder_steps_trains_the_heads_first_then_the_encoder(drive_data
     for name, tensor in pretrained.items():  # lr 0 leaves the encoder exactly as it was (no weight decay either)
         assert torch.equal(state[f"encoder.{name}"], tensor), name
     first = torch.load(tmp_path / "first" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
-    heads = [k for k in state if k.startswith("objectives.0.") and "target_encoder" not in k and state[k].is_floating_point()]
+    heads = [k for k in state
+             if k.startswith("objectives.0.") and "target_encoder" not in k and state[k].is_floating_point()]
     assert any(not torch.equal(state[k], first[k]) for k in heads)  # the fresh heads did train
 
     assert main(["fit", *tiny_args(drive_data, root, max_steps=4), *args, "--ckpt_path", "last"]) == 0
     state = torch.load(root / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     assert any(not torch.equal(state[f"encoder.{name}"], tensor) for name, tensor in pretrained.items())
     rows = metrics(root / "csv" / "version_0" / "metrics.csv") + metrics(root / "csv" / "version_1" / "metrics.csv")
-    lrs = {int(r["step"]): (float(r["train/lr"]), float(r["train/lr_encoder"])) for r in rows if r.get("train/lr_encoder")}
+    lrs = {int(r["step"]): (float(r["train/lr"]), float(r["train/lr_encoder"]))
+           for r in rows if r.get("train/lr_encoder")}
     assert lrs[1][1] == 0.0 < lrs[1][0] and lrs[3][1] > 0.0, lrs

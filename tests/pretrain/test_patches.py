@@ -42,7 +42,8 @@ def test_gather_tokens_shared_and_per_clip_ids():
 
 def test_context_block_split_hides_one_block_at_every_context_step_plus_the_future():
     grid = (4, 6, 8)  # T' = 4 (2 context steps), 6 x 8 spatial
-    ctx, tgt = context_block_split(5, grid, context_frames=4, tubelet_t=2, ratio=0.3, generator=torch.Generator().manual_seed(1))
+    ctx, tgt = context_block_split(5, grid, context_frames=4, tubelet_t=2, ratio=0.3,
+                                   generator=torch.Generator().manual_seed(1))
     n_ctx, n = 2 * 48, 4 * 48
     for c, t in zip(ctx.tolist(), tgt.tolist()):
         assert sorted(c + t) == list(range(n))  # a partition of all tokens

@@ -37,12 +37,13 @@ class RecordBatchesToFile(Callback):
             handle.write(json.dumps(batch["index"].tolist()) + "\n")
 
 
-def _fit(data, root, max_steps: int, ckpt_path=None, workers: int = 0, devices: int = 1, record=None) -> list[list[int]]:
+def _fit(data, root, max_steps: int, ckpt_path=None, workers: int = 0, devices: int = 1,
+         record=None) -> list[list[int]]:
     pl.seed_everything(0)
     model = VideoPretrainer(encoder_args=TINY, objectives=[FuturePixels(predictor_dim=24, predictor_depth=1)],
                             context=2, future=2, size=32, warmup_steps=1)
-    dm = UnlabeledClipDataModule(str(data / "labels.csv"), context=2, future=2, size=32, batch_size=4, num_workers=workers,
-                                 clips_per_video=1, val_fraction=0.0, augment=False)
+    dm = UnlabeledClipDataModule(str(data / "labels.csv"), context=2, future=2, size=32, batch_size=4,
+                                 num_workers=workers, clips_per_video=1, val_fraction=0.0, augment=False)
     record = record or RecordBatches()
     distributed = {"devices": devices, "strategy": "ddp_spawn"} if devices > 1 else {}
     trainer = pl.Trainer(default_root_dir=root, max_steps=max_steps, accelerator="cpu", logger=False, **distributed,

@@ -65,7 +65,8 @@ def _lighting(drive: Drive, z: np.ndarray, weather_dim: float) -> tuple[np.ndarr
         light = light + 1.1 * np.exp(-z / 22.0)  # headlights
     fog = 1.0 - np.exp(-z / drive.appearance.fog_m)
     a = (light * (1.0 - fog)).astype(np.float32)
-    b = fog[..., None].astype(np.float32) * np.asarray(fog_rgb, np.float32) * (1.0 if drive.appearance.weather != "rain" else 0.8)
+    b = (fog[..., None].astype(np.float32) * np.asarray(fog_rgb, np.float32)
+         * (1.0 if drive.appearance.weather != "rain" else 0.8))
     return a, b
 
 
@@ -83,7 +84,8 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int, 
     s_grid = s_e[:, None] + _Z_GRID
     theta0 = road_at(drive.road_theta, s_e)[:, None]
     lat = road_at(drive.road_theta_int, s_grid) - road_at(drive.road_theta_int, s_e)[:, None] - theta0 * _Z_GRID
-    elev = road_at(drive.road_e, s_grid) - road_at(drive.road_e, s_e)[:, None] - road_at(drive.road_de, s_e)[:, None] * _Z_GRID
+    elev = (road_at(drive.road_e, s_grid) - road_at(drive.road_e, s_e)[:, None]
+            - road_at(drive.road_de, s_e)[:, None] * _Z_GRID)
     row_of_z = cy_t[:, None] + f * (cam.height_m - elev) / _Z_GRID  # (T, Z)
     visible_row = np.minimum.accumulate(row_of_z, axis=1)  # a crest hides the road behind it
 
@@ -159,7 +161,8 @@ def render_frames(drive: Drive, height: int, width: int, start: int, stop: int, 
     return img.astype(np.uint8).transpose(0, 2, 3, 1).copy()  # (T, 3, H, W) -> (T, H, W, 3)
 
 
-def _draw_hills(img, app: Appearance, heading, f: float, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb, dim: float) -> None:
+def _draw_hills(img, app: Appearance, heading, f: float, cx_t, cy_t, sky_rows, horizon_rgb, fog_rgb,
+                dim: float) -> None:
     """Distant hills above the horizon (with lights at night), fixed to world directions: they pan
     as the camera's world heading (T,) (road heading + yaw relative to the road, rad) turns."""
     height, width = img.shape[2:]
@@ -178,7 +181,8 @@ def _draw_hills(img, app: Appearance, heading, f: float, cx_t, cy_t, sky_rows, h
         img[:, c][mask] = rgb[c]
     if app.time_of_day == "night":  # the hills are black: distant lights (farms, villages) mark the skyline
         lamp = ((1 - haze) * np.array([1.0, 0.85, 0.55]) + haze * air) * dim
-        rel = (np.asarray(app.lights)[None, :] - heading[:, None] + np.pi) % (2 * np.pi) - np.pi  # (T, L) azimuth from the axis
+        # (T, L) azimuth from the axis
+        rel = (np.asarray(app.lights)[None, :] - heading[:, None] + np.pi) % (2 * np.pi) - np.pi
         u = cx_t[:, None] + f * np.tan(np.clip(rel, -1.0, 1.0))
         t_on, l_on = np.nonzero((np.abs(rel) < 1.0) & (u >= 0) & (u < width))
         col = u[t_on, l_on].astype(int)
@@ -209,7 +213,8 @@ _TEMPLATES = {
         [-0.55, 0.0, -0.4, 0.0, 0.0, 0.5, 0.0, 0.9, 1.0, 1.0, 3, 1]],
 }
 _TEMPLATE = np.array([row for k in range(4) for row in _TEMPLATES[k]], np.float64)
-_KIND_ROWS = [np.arange(sum(len(_TEMPLATES[j]) for j in range(k)), sum(len(_TEMPLATES[j]) for j in range(k + 1))) for k in range(4)]
+_KIND_ROWS = [np.arange(sum(len(_TEMPLATES[j]) for j in range(k)), sum(len(_TEMPLATES[j]) for j in range(k + 1)))
+              for k in range(4)]
 _PALETTE = np.array([  # (kind, colour, rgb) unlit
     [[0.55, 0.55, 0.55], [0, 0, 0], [0, 0, 0], [0, 0, 0]],
     [[0.12, 0.38, 0.12], [0.35, 0.24, 0.14], [0, 0, 0], [0, 0, 0]],
@@ -290,7 +295,8 @@ def _draw_sprites(img, drive: Drive, idx, f: float, cx_t, cy_t, lat, elev, visib
     right = np.clip(np.floor(right + grow_w + 0.5), 0, w).astype(int)
     colour = lit[owner, tm[:, 10].astype(int)].astype(np.float32)[:, :, None, None]  # (M, 3, 1, 1)
     todo = np.flatnonzero((top < bottom) & (left < right))
-    for r, tt, y0, y1, x0, x1 in zip(todo.tolist(), t[owner[todo]].tolist(), top[todo].tolist(), bottom[todo].tolist(), left[todo].tolist(), right[todo].tolist()):
+    for r, tt, y0, y1, x0, x1 in zip(todo.tolist(), t[owner[todo]].tolist(), top[todo].tolist(),
+                                     bottom[todo].tolist(), left[todo].tolist(), right[todo].tolist()):
         img[tt, :, y0:y1, x0:x1] = colour[r]
 
 

@@ -86,7 +86,8 @@ def _smooth(values: np.ndarray, width: int) -> np.ndarray:
 
 def _smooth_noise(rng: np.random.Generator, n: int, correlation: int) -> np.ndarray:
     """Zero-mean, unit-std noise correlated over about ``correlation`` samples."""
-    noise = _smooth(rng.standard_normal(n + 4 * correlation), max(2, correlation))[2 * correlation : 2 * correlation + n]
+    noise = _smooth(rng.standard_normal(n + 4 * correlation), max(2, correlation))
+    noise = noise[2 * correlation : 2 * correlation + n]
     return (noise - noise.mean()) / (noise.std() + 1e-9)
 
 
@@ -98,8 +99,10 @@ def _appearance(rng: np.random.Generator, time_of_day: str, weather: str) -> App
     hills = (rng.uniform(0.15, 0.35), rng.uniform(0.3, 0.45), rng.uniform(0.25, 0.45))
     # Distant hills fixed to world directions: they pan across the image at the yaw rate, a cue to
     # turning that no single frame holds (the road ahead stays in front of the car while it turns).
-    skyline = tuple((float(rng.uniform(0.006, 0.018)), float(rng.integers(4, 40)), float(rng.uniform(0, 2 * np.pi))) for _ in range(4))
-    return Appearance(time_of_day, weather, road, tuple(float(c) for c in grass), float(fog_m), float(rng.uniform(0.2, 0.8)),
+    skyline = tuple((float(rng.uniform(0.006, 0.018)), float(rng.integers(4, 40)), float(rng.uniform(0, 2 * np.pi)))
+                    for _ in range(4))
+    return Appearance(time_of_day, weather, road, tuple(float(c) for c in grass), float(fog_m),
+                      float(rng.uniform(0.2, 0.8)),
                       tuple(float(c) for c in hills), skyline, tuple(float(a) for a in rng.uniform(0, 2 * np.pi, 40)))
 
 

@@ -39,7 +39,8 @@ class Objective(nn.Module):
         """Build the modules that depend on the encoder (called once by the LightningModule)."""
         raise NotImplementedError
 
-    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
+                generator: torch.Generator) -> ObjectiveOutput:
         raise NotImplementedError
 
     def after_optimizer_step(self, encoder: nn.Module, progress: float) -> None:

@@ -7,7 +7,8 @@ online one (no gradient), encodes the whole clip, and its features are layer-nor
 before the loss, as in V-JEPA [0] (``F.layer_norm(h, (h.size(-1),))`` in src/train.py).
 Instead of V-JEPA's random spatio-temporal masks, the "mask" is the future: the clip's
 last frames; with ``context_mask`` > 0 a spatial block of the context is hidden too and
-predicted with the future (V-JEPA's multi-block mask, the future as one of the blocks). Collapse shows up as falling ``train/feat_std`` / ``train/eff_rank``.
+predicted with the future (V-JEPA's multi-block mask, the future as one of the blocks).
+Collapse shows up as falling ``train/feat_std`` / ``train/eff_rank``.
 
 [0] Bardes et al., "Revisiting Feature Prediction for Learning Visual Representations from
     Video" (V-JEPA), 2024, https://github.com/facebookresearch/jepa
@@ -34,7 +35,8 @@ from ssl_video.pretrain.patches import context_block_split, future_split, gather
 LOSSES = ("l1", "smooth_l1")
 
 
-def future_feature_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1", reduction: str = "mean") -> torch.Tensor:
+def future_feature_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1",
+                        reduction: str = "mean") -> torch.Tensor:
     """Mean L1 / smooth-L1 (beta 1) between predicted and target features: (B, K, D), (B, K, D) -> scalar,
     or (B,) per clip with reduction="none"."""
     if pred.shape != target.shape:
@@ -55,19 +57,23 @@ class FutureFeatures(Objective):
     name = "future_features"
 
     def __init__(self, weight: float = 1.0, loss: str = "l1", momentum_start: float = 0.996, momentum_end: float = 1.0,
-                 predictor_dim: int = 192, predictor_depth: int = 2, predictor_heads: int = 3, context_mask: float = 0.0):
+                 predictor_dim: int = 192, predictor_depth: int = 2, predictor_heads: int = 3,
+                 context_mask: float = 0.0):
         super().__init__(weight)
         if not 0.0 <= context_mask < 1.0:
             raise ValueError(f"future_features: context_mask must be in [0, 1), got {context_mask}")
         if loss not in LOSSES:
             raise ValueError(f"future_features: loss must be one of {LOSSES}, got {loss!r}")
         if not 0.0 <= momentum_start <= momentum_end <= 1.0:
-            raise ValueError(f"future_features: need 0 <= momentum_start <= momentum_end <= 1, got {momentum_start}, {momentum_end}")
+            raise ValueError("future_features: need 0 <= momentum_start <= momentum_end <= 1, "
+                             f"got {momentum_start}, {momentum_end}")
         if predictor_dim % predictor_heads:
-            raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible by predictor_heads {predictor_heads}")
+            raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible "
+                             f"by predictor_heads {predictor_heads}")
         self.loss_kind = loss
-        self.init_args.update(loss=loss, momentum_start=momentum_start, momentum_end=momentum_end, predictor_dim=predictor_dim,
-                              predictor_depth=predictor_depth, predictor_heads=predictor_heads, context_mask=context_mask)
+        self.init_args.update(loss=loss, momentum_start=momentum_start, momentum_end=momentum_end,
+                              predictor_dim=predictor_dim, predictor_depth=predictor_depth,
+                              predictor_heads=predictor_heads, context_mask=context_mask)
         self.context_mask = context_mask
         self.momentum_start, self.momentum_end = momentum_start, momentum_end
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
@@ -78,7 +84,8 @@ class FutureFeatures(Objective):
         self.predictor = Predictor(encoder.embed_dim, encoder.embed_dim, **self.predictor_args)
         self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
 
-    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int, generator: torch.Generator) -> ObjectiveOutput:
+    def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
+                generator: torch.Generator) -> ObjectiveOutput:
         if self.predictor is None or self.target_encoder is None:
             raise RuntimeError("future_features: call attach(encoder) before forward")
         grid = encoder.grid_size(*video.shape[2:])

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -35,7 +35,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_video.errors import UserError
-from ssl_video.evaluate.probes import class_weights, metrics
+from ssl_video.evaluate.probes import class_weights, grouped_folds, metrics
+from ssl_video.optim import decays, warmup_cosine
 
 log = logging.getLogger(__name__)
 
@@ -49,25 +50,32 @@ class AttentiveConfig:
     few hundred clips) train 6 probes in ~10 s on 2 CPU cores for 576 clips of 256 tokens.
     """
 
-    depth: int = 1  # self-attention blocks over the tokens = depth - 1, then the cross-attention block
-    num_heads: int = 4  # the largest divisor of the token width <= this is used
-    num_queries: int = 1
-    mlp_ratio: float = 4.0
-    lrs: tuple[float, ...] = (1e-2, 3e-3, 1e-3)
-    weight_decays: tuple[float, ...] = (0.01, 0.1)
-    epochs: int = 20  # on the quickstart's speed_bucket validation split: 20 epochs 0.534, 40 epochs 0.521 (2.4x the time)
-    batch_size: int = 64  # a step's cost is mostly fixed (optimizer, launch) on a CPU: 64 is ~2x faster than 32
-    warmup_epochs: int = 2  # of ``epochs``; when ``min_steps`` stretches the run, the same share of its steps
-    # Few labels give few steps an epoch (58 clips: 1 step, so 20 epochs are 20 AdamW steps from a random
-    # init): train at least this many steps, i.e. more epochs, when there is a validation split to pick the epoch.
-    # On the validation worlds 300 steps added +0.05 / +0.07 to the 10 %/100 % score (BENCHMARKS.md, rule 29).
-    min_steps: int = 300
+    depth: int = field(default=1, metadata={"help": "blocks: depth - 1 self-attention blocks over the tokens, then "
+                                            "the cross-attention block (V-JEPA 2 uses 4)"})
+    num_heads: int = field(default=4, metadata={"help": "attention heads (the largest divisor of the width <= this)"})
+    num_queries: int = field(default=1, metadata={"name": "queries", "help": "learned query tokens"})
+    mlp_ratio: float = field(default=4.0, metadata={"help": "MLP width / token width"})
+    lrs: tuple[float, ...] = field(default=(1e-2, 3e-3, 1e-3), metadata={"help": "learning rates of the grid"})
+    weight_decays: tuple[float, ...] = field(default=(0.01, 0.1), metadata={"name": "wds",
+                                                                            "help": "weight decays of the grid"})
+    # quickstart's speed_bucket validation split: 20 epochs 0.534, 40 epochs 0.521 (2.4x the time)
+    epochs: int = field(default=20, metadata={"help": "epochs (at least; see --attentive-min-steps)"})
+    # a step's cost is mostly fixed (optimizer, launch) on a CPU: 64 is ~2x faster than 32
+    batch_size: int = field(default=64, metadata={"help": "clips per step"})
+    warmup_epochs: int = field(default=2, metadata={"help": "linear warmup, in epochs (the same share of the steps "
+                                                    "when min-steps stretches the run)"})
+    # Few labels give few steps an epoch (58 clips: 20 epochs are 20 steps): train at least min_steps when
+    # validation folds pick the epoch (BENCHMARKS.md, "The attentive probe on few labels").
+    min_steps: int = field(default=300, metadata={"help": "train at least this many steps when validation folds "
+                                                  "pick the epoch (more epochs on a few labels; 0: epochs only)"})
 
     def __post_init__(self):
         if self.depth < 1 or self.num_queries < 1 or self.epochs < 1 or self.batch_size < 1 or self.min_steps < 0:
-            raise UserError(f"attentive probe needs depth, num_queries, epochs, batch_size >= 1 and min_steps >= 0: {self}")
+            raise UserError(f"attentive probe needs depth, num_queries, epochs, batch_size >= 1 and min_steps >= 0: "
+                            f"{self}")
         if not self.lrs or not self.weight_decays or min(self.lrs) <= 0 or min(self.weight_decays) < 0:
-            raise UserError(f"attentive probe grid needs lrs > 0 and weight_decays >= 0, got {self.lrs}, {self.weight_decays}")
+            raise UserError(f"attentive probe grid needs lrs > 0 and weight_decays >= 0, got {self.lrs}, "
+                            f"{self.weight_decays}")
 
     @property
     def grid(self) -> list[tuple[float, float]]:
@@ -82,28 +90,29 @@ def heads_for(dim: int, preferred: int) -> int:
 def _linear(g: int, d_in: int, d_out: int) -> tuple[nn.Parameter, nn.Parameter]:
     w = torch.empty(g, d_in, d_out)
     nn.init.trunc_normal_(w, std=0.02)  # V-JEPA's init_std
-    return nn.Parameter(w), nn.Parameter(torch.zeros(g, 1, d_out))
+    return nn.Parameter(w), nn.Parameter(torch.zeros(g, d_out))
 
 
 class _Stacked(nn.Module):
-    """G independent copies of a layer's parameters, stacked on dim 0; ``apply`` maps (G, ..., D_in)."""
+    """G independent linear layers, their parameters stacked on dim 0 (probe g's are ``weight[g]``, ``bias[g]``)."""
 
     def __init__(self, g: int, d_in: int, d_out: int):
         super().__init__()
-        self.weight, self.bias = _linear(g, d_in, d_out)
+        self.weight, self.bias = _linear(g, d_in, d_out)  # (G, D_in, D_out), (G, D_out)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """(G, M, D_in) -> (G, M, D_out)."""
-        return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[:, None], x, self.weight)
 
 
 class _StackedNorm(nn.Module):
     def __init__(self, g: int, dim: int):
         super().__init__()
-        self.weight, self.bias = nn.Parameter(torch.ones(g, 1, dim)), nn.Parameter(torch.zeros(g, 1, dim))
+        self.weight, self.bias = nn.Parameter(torch.ones(g, dim)), nn.Parameter(torch.zeros(g, dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.layer_norm(x, x.shape[-1:]) * self.weight + self.bias
+        """(G, M, D) -> (G, M, D)."""
+        return F.layer_norm(x, x.shape[-1:]) * self.weight[:, None] + self.bias[:, None]
 
 
 class _SelfBlock(nn.Module):
@@ -165,15 +174,16 @@ class AttentiveProbeGrid(nn.Module):
         scores = torch.einsum(f"{x_spec},ghqd->gbhqk", x, q_in_x)  # (G, B, h, Q, K)
         pooled = torch.einsum(f"gbhqk,{x_spec}->gbhqd", scores.softmax(-1), x)  # (G, B, h, Q, D)
         wv = self.wv.weight.reshape(G, D, h, D // h)
-        v = torch.einsum("gbhqd,gdhe->gbqhe", pooled, wv).reshape(G, B * Q, D) + self.wv.bias  # (G, B*Q, D)
+        v = torch.einsum("gbhqd,gdhe->gbqhe", pooled, wv).reshape(G, B * Q, D) + self.wv.bias[:, None]  # (G, B*Q, D)
         out = self.query.unsqueeze(1).expand(G, B, Q, D).reshape(G, B * Q, D) + self.proj(v)  # residual on the queries
         out = out + self.fc2(F.gelu(self.fc1(self.norm_mlp(out))))
         out = out.reshape(G, B, Q, D).mean(2)  # (G, B, Q, D) -> (G, B, D)
         return self.head(out)  # (G, B, outputs)
 
     def decayed(self) -> list[nn.Parameter]:
-        """Matrices and query tokens (weight decay); biases and norms are not decayed (as nanoGPT, V-JEPA)."""
-        return [self.query] + [m.weight for m in self.modules() if isinstance(m, _Stacked)]
+        """The parameters with weight decay: ``ssl_video.optim.decays`` of each probe's own tensor (matrices and
+        query tokens, not biases or norms)."""
+        return [p for p in self.parameters() if decays(p[0])]
 
 
 class _GridAdamW:
@@ -205,13 +215,6 @@ class _GridAdamW:
             p.grad = None
 
 
-def _schedule(step: int, warmup: int, total: int) -> float:
-    """Linear warmup, then cosine to 0 (V-JEPA 2's probe schedule)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, (step - warmup) / max(1, total - warmup))))
-
-
 def _batches(indices: np.ndarray, batch_size: int, rng: np.random.Generator | None):
     order = rng.permutation(indices) if rng is not None else indices
     for start in range(0, len(order), batch_size):
@@ -225,7 +228,8 @@ def _rows(tokens, idx: np.ndarray, device) -> torch.Tensor:
 @dataclass
 class AttentiveGrid:
     """A trained grid: ``model`` (each probe at its best validation epoch), the selected probe
-    ``best``, the grid's (lr, wd) points and each probe's validation score (None without validation)."""
+    ``best``, the grid's (lr, wd) points and each probe's validation score and loss at that epoch (None
+    without validation)."""
 
     model: AttentiveProbeGrid
     best: int
@@ -235,13 +239,15 @@ class AttentiveGrid:
     target_mean: float = 0.0
     target_std: float = 1.0
     batch_size: int = 256
+    val_losses: list[float] | None = None
 
     @torch.no_grad()
     def outputs(self, tokens, indices: np.ndarray) -> torch.Tensor:
         """Raw outputs of every probe for ``tokens[indices]``: (G, N, outputs) on the CPU."""
         device = next(self.model.parameters()).device
         self.model.eval()
-        out = [self.model(_rows(tokens, idx, device)).float() for idx in _batches(np.asarray(indices), self.batch_size, None)]
+        batches = _batches(np.asarray(indices), self.batch_size, None)
+        out = [self.model(_rows(tokens, idx, device)).float() for idx in batches]
         return torch.cat(out, dim=1).cpu() if out else torch.zeros(self.model.g, 0, 1)
 
     def decode(self, out: torch.Tensor) -> np.ndarray:
@@ -266,13 +272,14 @@ def fit_attentive_grid(
     cfg: AttentiveConfig = AttentiveConfig(),
     seed: int = 0,
     device: str | None = None,
+    epochs: int | None = None,
 ) -> AttentiveGrid:
     """Train one attentive probe per (lr, wd) of ``cfg.grid`` on ``tokens[train_idx]`` ((N, K, D),
     e.g. a float16 memmap); keep each probe's weights from its best epoch on ``val_idx`` and
     select the probe with the best validation balanced accuracy (classification; ties: lower
     loss) or R² (regression). Without validation clips the grid's middle lr and smallest wd is used.
     Classification uses class-balanced cross-entropy, the loss that matches balanced accuracy. With validation
-    clips the run is ``cfg.epochs`` epochs or ``cfg.min_steps`` steps, whichever is longer."""
+    clips the run is ``cfg.epochs`` epochs or ``cfg.min_steps`` steps, whichever is longer; ``epochs`` sets it."""
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     train_idx = np.asarray(train_idx)
     has_val = val_idx is not None and len(val_idx) > 0
@@ -294,9 +301,9 @@ def fit_attentive_grid(
     opt = _GridAdamW(params, model.decayed(), lr, wd)
     rng = np.random.default_rng(seed)
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
-    # min_steps only with a validation split: its best epoch guards the longer run (without one, e.g. 1 % of the
-    # labels from one drive, 300 steps scored 0.035 lower on the validation worlds: BENCHMARKS.md, rule 30)
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch)) if has_val else cfg.epochs
+    # min_steps only with a validation split: its best epoch guards the longer run (without one it scored lower)
+    if epochs is None:
+        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch)) if has_val else cfg.epochs
     total = epochs * steps_per_epoch
     warmup = math.ceil(total * cfg.warmup_epochs / cfg.epochs)  # = warmup_epochs epochs unless min_steps stretched it
     result = AttentiveGrid(model, 0, grid, None, task, mean or 0.0, std or 1.0)
@@ -310,7 +317,7 @@ def fit_attentive_grid(
             # One loss over the grid: probes share nothing, so each gets exactly its own gradient.
             loss = loss_fn(model(_rows(tokens, idx, device)), y[idx].to(device)) * len(grid)
             loss.backward()
-            opt.step(_schedule(step, warmup, total))
+            opt.step(warmup_cosine(step, warmup, total))  # down to 0: V-JEPA 2's probe schedule
             step += 1
         if has_val:
             score, vloss = _validate(result, tokens, labels, val_idx, task, loss_fn)
@@ -324,10 +331,10 @@ def fit_attentive_grid(
             for p, b in zip(params, best_state):
                 p.copy_(b)
         order = sorted(range(len(grid)), key=lambda g: (-float(best_score[g]), float(best_loss[g])))
-        result.best, result.val_scores = order[0], [float(s) for s in best_score]
+        result.best, result.val_scores, result.val_losses = order[0], best_score.tolist(), best_loss.tolist()
     else:
         result.best = grid.index((cfg.lrs[len(cfg.lrs) // 2], min(cfg.weight_decays)))
-        log.info("attentive probe: no validation clips; using lr=%g wd=%g", *grid[result.best])
+        log.info("attentive probe: lr=%g wd=%g trained without validation clips", *grid[result.best])
     return result
 
 
@@ -336,9 +343,76 @@ def _validate(result: AttentiveGrid, tokens, labels, val_idx, task, loss_fn) -> 
     out = result.outputs(tokens, val_idx)  # (G, N, outputs)
     target = torch.as_tensor(np.asarray(labels[val_idx]))
     with torch.no_grad():
-        losses = torch.stack([loss_fn(out[g : g + 1].to(result.model.query.device), target.to(result.model.query.device))
-                              for g in range(len(out))]).cpu()
+        device = result.model.query.device
+        losses = torch.stack([loss_fn(out[g : g + 1].to(device), target.to(device)) for g in range(len(out))]).cpu()
     primary = "balanced_accuracy" if task == "classification" else "r2"
     pred = result.decode(out)
     scores = torch.tensor([metrics(labels[val_idx], pred[g], task)[primary] for g in range(len(out))])
     return scores, losses
+
+
+@dataclass
+class AttentiveEnsemble:
+    """Attentive probes that vote: ``members`` are (grid, probe index) pairs whose outputs are averaged (class
+    probabilities, or targets in the label's units); ``selection`` says how :func:`select_attentive` chose them."""
+
+    members: list[tuple[AttentiveGrid, int]]
+    task: str
+    selection: dict = field(default_factory=dict)
+
+    def outputs(self, tokens, indices: np.ndarray) -> torch.Tensor:
+        """Raw outputs of each member: (M, N, outputs) on the CPU."""
+        by_grid = {id(grid): grid.outputs(tokens, indices) for grid, _ in self.members}
+        return torch.stack([by_grid[id(grid)][g] for grid, g in self.members])
+
+    def predict(self, tokens, indices: np.ndarray) -> np.ndarray:
+        """Predictions (N,): the class of the mean probabilities, or the mean target."""
+        out = self.outputs(tokens, indices)
+        if self.task == "classification":
+            return out.softmax(-1).mean(0).argmax(-1).numpy()
+        return np.mean([grid.decode(o) for (grid, _), o in zip(self.members, out)], axis=0)
+
+
+def select_attentive(
+    tokens,
+    labels: np.ndarray,
+    labeled_idx: np.ndarray,
+    groups: np.ndarray,
+    task: str,
+    outputs: int,
+    *,
+    cfg: AttentiveConfig = AttentiveConfig(),
+    seed: int = 0,
+    device: str | None = None,
+) -> AttentiveEnsemble:
+    """The attentive probe of a label fraction, its (lr, wd) chosen by K-fold over the labeled drives.
+
+    ``groups`` (N,) names each clip's drive. Each fold (:func:`~ssl_video.evaluate.probes.grouped_folds`: at
+    most 3, by drive, each training on every class) trains the grid on the other folds' drives with the
+    schedule of the whole fraction (``cfg.epochs`` epochs or ``cfg.min_steps`` steps, whichever is longer),
+    keeping each probe's weights from its best epoch on the fold's held-out drives. The (lr, wd) with the best
+    mean score over the folds (balanced accuracy or R²; ties: lower mean loss) is kept from every fold, and the
+    K probes vote (cross-validation bagging): one held-out drive never decides alone, every labeled drive
+    trains K - 1 of them, and each keeps the epoch its own validation chose. When the drives cannot form two
+    such folds (e.g. three drives, one per time of day) nothing is chosen: the whole grid is trained on every
+    labeled clip for ``cfg.epochs`` epochs and all its probes vote.
+    """
+    labeled_idx = np.asarray(labeled_idx)
+    y, drives = np.asarray(labels)[labeled_idx], np.asarray(groups)[labeled_idx]
+    folds = grouped_folds(y, task, drives, seed)
+    if folds is None:
+        grid = fit_attentive_grid(tokens, labels, labeled_idx, task, outputs, cfg=cfg, seed=seed, device=device)
+        return AttentiveEnsemble([(grid, g) for g in range(len(cfg.grid))], task,
+                                 {"rule": "grid average", "points": cfg.grid, "epochs": cfg.epochs, "val_score": None})
+    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / math.ceil(len(labeled_idx) / cfg.batch_size)))
+    members = [fit_attentive_grid(tokens, labels, labeled_idx[train], task, outputs, val_idx=labeled_idx[val],
+                                  cfg=cfg, seed=seed, device=device, epochs=epochs)
+               for train, val in folds.split(labeled_idx, y, drives)]
+    scores = np.mean([m.val_scores for m in members], axis=0)
+    losses = np.mean([m.val_losses for m in members], axis=0)
+    best = min(range(len(cfg.grid)), key=lambda g: (-scores[g], losses[g]))
+    log.info("attentive probe: %d folds chose lr=%g wd=%g (validation %.3f)", len(members), *cfg.grid[best],
+             scores[best])
+    return AttentiveEnsemble([(m, best) for m in members], task, {"rule": f"{len(members)}-fold",
+                                                                  "points": [cfg.grid[best]], "epochs": epochs,
+                                                                  "val_score": float(scores[best])})

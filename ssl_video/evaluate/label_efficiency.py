@@ -389,9 +389,8 @@ def save_best_head(cfg: ProbeConfig, prep: Prepared, target: str, split: TargetS
         "validation": scores, "test_metrics": test_metrics,
     }
     out = Path(cfg.save_heads) / target / fraction_key(fraction)
-    X = feats.pooled[run.sub] if mode == "knn" else None
-    save_head(out, mode, probe, info, train=(X, run.labels[run.sub]) if mode == "knn" else None,
-              attentive=cfg.attentive)
+    train = (feats.pooled[run.sub], run.labels[run.sub]) if mode == "knn" else None  # k-NN keeps its neighbours
+    save_head(out, mode, probe, info, train=train)
     log.info("saved the %s head of %s @ %g to %s (%s)", mode, target, fraction, out, info["chosen_by"])
     return out
 

@@ -17,7 +17,7 @@ import logging
 import warnings
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
 from sklearn.exceptions import FitFailedWarning
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import accuracy_score, balanced_accuracy_score, mean_absolute_error, r2_score
@@ -63,8 +63,9 @@ def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     return weights
 
 
-def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
-    """A CV splitter with as many folds as the data allows (None when fewer than 2)."""
+def grouped_folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
+    """A CV splitter by ``groups`` (drives) with as many folds as the data allows, at most ``MAX_FOLDS``; each
+    fold trains on every class. None when fewer than 2 folds are possible."""
     n_groups = len(np.unique(groups)) if groups is not None else len(y)
     n_splits = min(MAX_FOLDS, n_groups, len(y))
     if task == "classification":
@@ -84,7 +85,7 @@ def _folds(y: np.ndarray, task: str, groups: np.ndarray | None, seed: int):
 
 @threadpool_limits.wrap(limits=BLAS_THREADS, user_api="blas")
 def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseEstimator:
-    cv = _folds(y, task, groups, seed)
+    cv = grouped_folds(y, task, groups, seed)
     if task == "classification" and len(np.unique(y)) < 2:
         raise UserError("the training fraction holds a single class; a probe needs at least two")
     if cv is None:
@@ -124,6 +125,25 @@ def fit_knn_probe(X: np.ndarray, y: np.ndarray, task: str, *, k: int = 20) -> Ba
     k = max(1, min(k, len(y)))
     cls = KNeighborsClassifier if task == "classification" else KNeighborsRegressor
     return make_pipeline(StandardScaler(), cls(n_neighbors=k, weights="distance", metric="cosine")).fit(X, y)
+
+
+@threadpool_limits.wrap(limits=BLAS_THREADS, user_api="blas")
+def cv_score(model: BaseEstimator, X: np.ndarray, y: np.ndarray, task: str, *, groups: np.ndarray,
+             seed: int = 0) -> float | None:
+    """Mean balanced accuracy (classification) or R² (regression) of ``model``'s settings, refitted on each of
+    :func:`grouped_folds` of (X, y) and scored on its held-out drives; None when fewer than 2 folds are possible."""
+    cv = grouped_folds(y, task, groups, seed)
+    if cv is None:
+        return None
+    primary = "balanced_accuracy" if task == "classification" else "r2"
+    scores = []
+    for train, val in cv.split(X, y, groups):
+        fold = clone(model)
+        last = fold[-1] if hasattr(fold, "steps") else fold
+        if getattr(last, "n_neighbors", 0) > len(train):  # k-NN: k capped at the fold's clips, as fit_knn_probe does
+            last.set_params(n_neighbors=len(train))
+        scores.append(metrics(y[val], fold.fit(X[train], y[train]).predict(X[val]), task)[primary])
+    return float(np.mean(scores))
 
 
 @threadpool_limits.wrap(limits=BLAS_THREADS, user_api="blas")

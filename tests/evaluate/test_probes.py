@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe, metrics, score
+from ssl_video.evaluate.probes import cv_score, fit_knn_probe, fit_linear_probe, grouped_folds, metrics, score
 
 
 def _data(rng, n=300, d=32, classes=3):
@@ -52,3 +52,18 @@ def test_metrics_score_a_split_missing_a_predicted_class_quietly():
         warnings.simplefilter("error")
         m = metrics(y_true, y_pred, "classification")
     assert m["balanced_accuracy"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)
+
+
+def test_cv_score_is_the_mean_held_out_score_over_drive_folds_or_none():
+    rng = np.random.default_rng(0)
+    X, y, groups = _data(rng, n=120)
+    model = fit_knn_probe(X, y, "classification", k=5)
+    found = cv_score(model, X, y, "classification", groups=groups, seed=0)
+    folds = grouped_folds(y, "classification", groups, 0)
+    expected = np.mean([metrics(y[v], fit_knn_probe(X[t], y[t], "classification", k=5).predict(X[v]),
+                                "classification")["balanced_accuracy"] for t, v in folds.split(X, y, groups)])
+    assert folds.get_n_splits() == 3 and found == pytest.approx(expected) and found > 0.9
+    one_drive_per_class = np.repeat([0, 1, 2], 40)
+    assert cv_score(model, X, one_drive_per_class, "classification", groups=one_drive_per_class, seed=0) is None
+    wide = fit_knn_probe(X, y, "classification", k=100)  # k above a fold's clips is capped, as when fitting
+    assert cv_score(wide, X, y, "classification", groups=groups, seed=0) is not None

@@ -1,0 +1,107 @@
+"""``ssl-video predict``: label new windows with a saved head or a fine-tuned model.
+
+    ssl-video probe --encoder drive-future-vit-tiny --data data/drive/labels.csv --target speed_bucket \\
+        --fractions 0.1 --out runs/probe --save-heads runs/heads
+    ssl-video predict --model runs/heads/speed_bucket/0.1 --data new_drives/ --out predictions.csv
+
+``--data`` is a manifest CSV (its windows) or a folder of videos, cut into consecutive windows as long as
+the head's labeled windows. Each window's clip is read as the probe read it (the head's preprocessing
+record), and the CSV gets the predicted class and one ``p_<class>`` probability column per class (or the
+predicted value of a regression label). When the manifest has the head's label column, its metrics print.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import tempfile
+from collections.abc import Sequence
+
+from ssl_video.errors import UserError
+
+log = logging.getLogger(__name__)
+
+
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="ssl-video predict", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", required=True, help="a `probe --save-heads` folder (DIR/<target>/<fraction>) or "
+                                                       "a `finetune --out` folder")
+    parser.add_argument("--data", required=True, help="manifest CSV of windows, or a folder of videos")
+    parser.add_argument("--out", required=True, help="predictions CSV to write")
+    parser.add_argument("--encoder", default=None, help="where the head's encoder is now, if it moved (default: "
+                                                        "the recorded source; its fingerprint must match)")
+    parser.add_argument("--window-s", type=float, default=None, help="window length for a folder of videos "
+                                                                      "(default: the head's labeled windows)")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: %(default)s)")
+    parser.add_argument("--num-workers", type=int, default=min(2, os.cpu_count() or 1),
+                        help="decoding workers (default: %(default)s)")
+    parser.add_argument("--cache-dir", default=None, help="keep the decoded clips here (default: a temporary folder)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core)")
+    return parser.parse_args(list(argv) if argv is not None else None)
+
+
+def _class_index(value, classes: list[str]) -> int | None:
+    """A manifest label (text or number) -> its position in ``classes``, None if it is not one of them."""
+    if isinstance(value, str):
+        return classes.index(value) if value in classes else None
+    return next((i for i, c in enumerate(classes) if _number(c) == float(value)), None)
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
+
+
+def cli_main(argv: Sequence[str] | None = None) -> int:
+    args = _parse(argv)
+    import numpy as np
+    import torch
+
+    from ssl_video._io import write_csv
+    from ssl_video.data.manifest import load_windows
+    from ssl_video.evaluate.heads import cut_windows, load_classifier, predict_windows
+    from ssl_video.evaluate.probes import metrics
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    clf = load_classifier(args.model, encoder=args.encoder)
+    windows, index = load_windows(args.data)
+    if os.path.isdir(args.data):
+        window_s = args.window_s or clf.info.get("window_s") or clf.preprocessing.duration_s
+        windows = cut_windows(index.usable, window_s)
+    if not windows:
+        raise UserError(f"{args.data}: no usable windows ({len(index.skipped)} videos skipped); "
+                        f"`ssl-video data index {args.data}` lists every file with its reason")
+    with tempfile.TemporaryDirectory() as tmp:
+        ok, out = predict_windows(clf, windows, index.by_path(), batch_size=args.batch_size,
+                                  num_workers=args.num_workers, cache_dir=args.cache_dir or tmp)
+    target, classes = clf.info.get("target", "label"), clf.classes
+    rows, truth, pred = [], [], []
+    for window, output in zip((w for w, good in zip(windows, ok) if good), out):
+        row = {"video": window.video, "start_s": window.start_s, "end_s": window.end_s, "sequence": window.sequence}
+        if classes:
+            probs = output.double().softmax(-1)
+            guess = int(output.argmax())
+            row |= {"prediction": classes[guess], **{f"p_{c}": float(p) for c, p in zip(classes, probs)}}
+            known = _class_index(window.labels[target], classes) if target in window.labels else None
+        else:
+            guess = float(output)
+            row["prediction"] = guess
+            known = float(window.labels[target]) if target in window.labels else None
+        if known is not None:
+            row[target] = window.labels[target]
+            truth.append(known)
+            pred.append(guess)
+        rows.append(row)
+    columns = ["video", "start_s", "end_s", "sequence", "prediction", *(f"p_{c}" for c in classes or [])]
+    columns += [target] if truth else []
+    write_csv(args.out, columns, rows, float_format=".6g")
+    failed = f" ({int((~ok).sum())} windows could not be decoded)" if (~ok).any() else ""
+    print(f"wrote {len(rows)} predictions of {target} ({clf.info.get('mode')} head) to {args.out}{failed}")
+    if truth:
+        found = metrics(np.asarray(truth), np.asarray(pred), clf.task)
+        print(f"  on the {len(truth)} labeled windows: " + ", ".join(f"{k} {v:.4f}" for k, v in found.items()))
+    return 0

@@ -10,9 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ssl_video.data.manifest import load_windows
+from ssl_video.data.windows import load_sliding_windows
 from ssl_video.engine import mining
 from ssl_video.engine.clips import load_model
-from ssl_video.engine.mining import MINE_STRATEGIES, load_mining_windows, mine
+from ssl_video.engine.mining import MINE_STRATEGIES, mine
 from ssl_video.errors import UserError
 from ssl_video.spec import size_hw
 
@@ -57,7 +58,7 @@ def cli_main(argv: Sequence[str]) -> int:
     if args.top < 1:
         raise UserError("--top must be >= 1")
     model = load_model(args.encoder, clip_overrides=clip_overrides(args))
-    windows, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
+    windows, infos = load_sliding_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
                                          clip_s=model.spec.duration_s)
     labeled = None
     if args.labels:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ssl_video.commands.mine import add_model_args, clip_overrides
 from ssl_video.data.manifest import load_windows
+from ssl_video.data.windows import load_sliding_windows
 from ssl_video.engine import shadow as shadow_module
 from ssl_video.engine.clips import load_model
-from ssl_video.engine.mining import load_mining_windows
 from ssl_video.engine.shadow import markdown_summary, shadow
 
 
@@ -47,7 +47,7 @@ def cli_main(argv: Sequence[str]) -> int:
     deployed = load_model(args.deployed, clip_overrides=overrides)
     candidate = load_model(args.candidate, clip_overrides=overrides)
     clip_s = max(deployed.spec.duration_s, candidate.spec.duration_s)
-    compare, infos = load_mining_windows(args.data, window_s=args.window_s, stride_s=None, clip_s=clip_s)
+    compare, infos = load_sliding_windows(args.data, window_s=args.window_s, stride_s=None, clip_s=clip_s)
     labeled, lab_index = load_windows(args.labels)
     infos = {**lab_index.by_path(), **infos}
     summary = shadow(deployed, candidate, labeled, compare, infos, args.target, args.out, task=args.task,

@@ -33,7 +33,6 @@ from pathlib import Path
 import numpy as np
 
 from ssl_video._io import write_csv
-from ssl_video.data.windows import load_sliding_windows as load_mining_windows  # noqa: F401 - re-exported
 from ssl_video.engine import scoring
 from ssl_video.engine.clips import LoadedModel, WindowPass, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from ssl_video._io import write_csv
-from ssl_video.data.windows import sliding_windows  # noqa: F401 - re-exported
 
 RANKING_COLUMNS = ("video", "start_s", "end_s", "sequence", "score", "reason")
 SCORE_FORMAT = ".6g"  # float cells of the ranking CSVs: 6 significant digits

@@ -43,6 +43,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
+from ssl_video._logging import silence_lightning_tips
 from ssl_video.data.datasets import ClipDataset, collate_clips
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.data.windows import load_sliding_windows
@@ -53,11 +54,6 @@ from ssl_video.spec import ClipSpec
 log = logging.getLogger(__name__)
 
 FORMATS = ("npy", "safetensors")
-
-
-def _no_advertisement(record: logging.LogRecord) -> bool:
-    """Drops Lightning's tip to install a cloud logging service (printed by every Trainer)."""
-    return "litlogger" not in str(record.msg)
 INDEX_COLUMNS = ("row", "video", "start_s", "end_s", "sequence")
 
 
@@ -240,7 +236,7 @@ def embed_windows(encoder: str | Path | EvalEncoder, data: str | Path, out: str 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape))
     writer = PartWriter(out / "parts", rows_per_part, finish)
-    logging.getLogger("pytorch_lightning.utilities.rank_zero").addFilter(_no_advertisement)
+    silence_lightning_tips()
     trainer = pl.Trainer(**{"accelerator": "auto", "devices": 1, **(trainer_kwargs or {})},
                          callbacks=[writer, *callbacks], logger=False, enable_checkpointing=False,
                          enable_model_summary=False, enable_progress_bar=progress, inference_mode=True)

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 
+from ssl_video.data.windows import sliding_windows
 from ssl_video.engine import contact_sheet, ranking
 
 
@@ -18,18 +19,18 @@ class Window:  # the fields of ssl_video.data.manifest.ClipWindow that the engin
 
 def test_sliding_windows_cover_each_video_without_crossing_it():
     windows = [Window("/v/a.mp4", sequence="a"), Window("/v/b.mp4", 1.0, 4.0, "b"), Window("/v/c.mp4", sequence="c")]
-    out = ranking.sliding_windows(windows, {"/v/a.mp4": 10.0, "/v/c.mp4": 1.5}, window_s=2.0)
+    out = sliding_windows(windows, {"/v/a.mp4": 10.0, "/v/c.mp4": 1.5}, window_s=2.0)
     a = [(w.start_s, w.end_s) for w in out if w.video == "/v/a.mp4"]
     assert a == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0), (6.0, 8.0), (8.0, 10.0)]
     assert [(w.start_s, w.end_s) for w in out if w.video == "/v/b.mp4"] == [(1.0, 3.0)]
     assert [(w.start_s, w.end_s) for w in out if w.video == "/v/c.mp4"] == [(0.0, 1.5)]  # short video kept whole
     assert all(w.sequence for w in out)
-    overlapping = ranking.sliding_windows(windows[:1], {"/v/a.mp4": 4.0}, window_s=2.0, stride_s=1.0)
+    overlapping = sliding_windows(windows[:1], {"/v/a.mp4": 4.0}, window_s=2.0, stride_s=1.0)
     assert [w.start_s for w in overlapping] == [0.0, 1.0, 2.0]
     with pytest.raises(ValueError, match="window_s"):
-        ranking.sliding_windows(windows, {}, window_s=0)
+        sliding_windows(windows, {}, window_s=0)
     with pytest.raises(ValueError, match="no duration"):
-        ranking.sliding_windows([Window("/v/x.mp4")], {}, window_s=1.0)
+        sliding_windows([Window("/v/x.mp4")], {}, window_s=1.0)
 
 
 def test_write_ranking_is_a_manifest(tmp_path):

@@ -14,8 +14,8 @@ Embeddings and surprise come from one pass of a future-prediction checkpoint ove
 window (the same code as ``ssl-video mine``). Several seeds (seed set and random picks differ);
 mean and std over seeds.
 
-Writes ``benchmarks/figures/active_labeling.png`` and the ``## Active labeling`` section of
-BENCHMARKS.md (``--no-md`` to skip).
+Writes ``benchmarks/figures/active_labeling.png`` and prints the ``## Active labeling`` section;
+``--md BENCHMARKS.md`` also writes it into that file (replacing its own section only).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="fixed: standardized logistic regression, C=1 (fast, the same for every strategy); "
                         "cv: fit_linear_probe's cross-validated C (slower, what `ssl-video probe` uses)")
     p.add_argument("--figure", default=str(REPO / "benchmarks/figures/active_labeling.png"))
-    p.add_argument("--md", default=str(REPO / "BENCHMARKS.md"))
-    p.add_argument("--no-md", action="store_true")
+    p.add_argument("--md", metavar="PATH", help="also write the section into this markdown file (e.g. BENCHMARKS.md), "
+                                                 "replacing only its own section; default: print it only")
     return p.parse_args(argv)
 
 
@@ -284,7 +284,7 @@ def main(argv=None) -> int:
     section = markdown(results, meta, metric)
     print(section)
     Path(args.figure).with_suffix(".json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    if not args.no_md:
+    if args.md:
         write_section(Path(args.md), section)
     return 0
 

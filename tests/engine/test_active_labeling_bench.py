@@ -22,6 +22,11 @@ def test_write_section_replaces_only_its_own_section(tmp_path):
     assert other.read_text() == "# Benchmarks\n\n## Decode\nfast\n\n## Active labeling\nnew\n"
 
 
+def test_markdown_goes_to_a_file_only_when_named():
+    assert bench.parse_args([]).md is None
+    assert bench.parse_args(["--md", "BENCHMARKS.md"]).md == "BENCHMARKS.md"
+
+
 def test_seed_set_covers_every_class_of_the_pool():
     y = np.array([0] * 20 + [1] * 3 + [2] * 2)
     pool = np.arange(22)  # class 2 only appears outside the pool

@@ -1,4 +1,4 @@
-"""Build labeled drive-like footage that ssl_video did not render (issue 37, item 1).
+"""Build labeled drive-like footage that ssl_video did not render: a yardstick off the built-in world.
 
 Each source is a simulator from PyPI, driven by a simple seeded controller (no human), rendered
 headless on the CPU. This script writes ``OUT/drive_000.mp4 ...`` (libx264, yuv420p, one per drive),
@@ -30,6 +30,13 @@ Labels (from the simulator state, never from pixels), per window of ``--window-s
                  + = right), "straight" below the 1/3 quantile of |change| over the dataset.
                  highway (a straight road): the lateral move (``lateral_ahead_m``, + = right),
                  left/right beyond 1 m (a lane change under way or starting).
+
+With ``--arrow``, also ``OUT/drive_000_fwd.mp4``, ``OUT/drive_000_rev.mp4 ...`` (each drive
+re-encoded forwards and backwards, so that both went through the encoder twice) and
+``OUT/arrow.csv``: every window of labels.csv twice, forward and backward (the same frames in the
+other order, ``sequence`` = the drive for both), labelled ``arrow_of_time`` forward / backward: a
+label that needs no annotator and that frame differences do not give away (a difference image has
+no sign of motion without the frame it came from).
 
 Usage (deterministic given --seed; resumable: finished drives are skipped, every file is written
 to a .tmp and renamed; one core):
@@ -84,22 +91,10 @@ def _need(source: str, *modules: str) -> None:
 
 
 def x264_options(fps: float) -> dict[str, str]:
-    try:
-        from ssl_video.data.x264 import deterministic_x264_params
-        extra = deterministic_x264_params()
-    except ImportError:  # ssl_video mid-refactor: same rule, inline
-        extra = {}
-        try:
-            flags = next((line.partition(":")[2].split() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                          if line.startswith("flags")), [])
-        except OSError:
-            flags = []
-        if "avx512f" in flags:
-            names = (("MMX2", "sse"), ("SSE", "sse"), ("SSE2", "sse2"), ("SSE3", "pni"), ("SSSE3", "ssse3"),
-                     ("SSE4.1", "sse4_1"), ("SSE4.2", "sse4_2"), ("LZCNT", "abm"), ("AVX", "avx"), ("FMA3", "fma"),
-                     ("BMI1", "bmi1"), ("BMI2", "bmi2"), ("AVX2", "avx2"))
-            extra = {"x264-params": "asm=" + ",".join(n for n, f in names if f in flags)}
-    return {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * fps))), **extra}
+    from ssl_video.data.x264 import deterministic_x264_params
+
+    return {"preset": "veryfast", "crf": "20", "g": str(max(1, round(KEYFRAME_S * fps))),
+            **deterministic_x264_params()}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -417,8 +412,55 @@ def write_labels(source: str, out: Path, names: list[str], window_s: float, ahea
     return path
 
 
+def write_reencoded(src: Path, dst: Path, fps: float, reverse: bool) -> None:
+    """``dst``: the frames of ``src``, reversed with ``reverse``, encoded as ``build_drive`` encodes (atomic)."""
+    with av.open(str(src)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    tmp = dst.with_name(dst.name + ".tmp")
+    with av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        stream.options = x264_options(fps)
+        stream.codec_context.thread_count = 1
+        for frame in (reversed(frames) if reverse else frames):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    os.replace(tmp, dst)
+
+
+def write_arrow(out: Path, names: list[str], fps: float, log=print) -> Path:
+    """Re-encoded copies of the drives, forward and reversed, and ``arrow.csv``: each window of labels.csv forward
+    and backward. Both copies went through the encoder twice, so compression artefacts cannot tell them apart."""
+    for name in names:
+        for suffix, reverse in (("fwd", False), ("rev", True)):
+            if not (out / f"{name}_{suffix}.mp4").exists():
+                write_reencoded(out / f"{name}.mp4", out / f"{name}_{suffix}.mp4", fps, reverse)
+        log(f"{name}: re-encoded forward and backward", flush=True)
+    lengths = {}
+    for name in names:
+        with np.load(out / f"{name}.npz") as data:
+            lengths[name] = len(data["t"]) / float(data["fps"])
+    rows = []
+    with open(out / "labels.csv", newline="") as handle:
+        for r in csv.DictReader(handle):
+            name, start, end = r["sequence"], float(r["start_s"]), float(r["end_s"])
+            rows.append({"video": f"{name}_fwd.mp4", "start_s": start, "end_s": end, "sequence": name,
+                         "arrow_of_time": "forward"})
+            # frame k of the reversed file is frame n-1-k of the drive: the same window, played backwards
+            rows.append({"video": f"{name}_rev.mp4", "start_s": round(lengths[name] - end, 4),
+                         "end_s": round(lengths[name] - start, 4), "sequence": name, "arrow_of_time": "backward"})
+    path, tmp = out / "arrow.csv", out / "arrow.csv.tmp"
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["video", "start_s", "end_s", "sequence", "arrow_of_time"])
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return path
+
+
 def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: float, size: tuple[int, int], seed: int,
-          window_s: float = 2.0, ahead_s: float = 1.0, log=print) -> Path:
+          window_s: float = 2.0, ahead_s: float = 1.0, arrow: bool = False, log=print) -> Path:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {sorted(SOURCES)}")
     {"carracing": lambda: _need(source, "Box2D", "pygame", "gymnasium"),
@@ -439,6 +481,8 @@ def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: flo
         log(f"{source} {name}: {seconds:g} s of video in {time.perf_counter() - start:.1f} s", flush=True)
     path = write_labels(source, out, names, window_s, ahead_s)
     log(f"wrote {path}", flush=True)
+    if arrow:
+        log(f"wrote {write_arrow(out, names, fps, log=log)}", flush=True)
     return path
 
 
@@ -455,13 +499,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window-s", type=float, default=2.0)
     parser.add_argument("--ahead-s", type=float, default=1.0, help="turn_ahead looks this far after the window")
+    parser.add_argument("--arrow", action="store_true", help="also write each drive backwards and arrow.csv "
+                        "(arrow_of_time: forward / backward)")
     args = parser.parse_args(argv)
     size = tuple(args.size) if args.size else {"carracing": (96, 96), "highway": (160, 96)}[args.source]
     if size[0] % 2 or size[1] % 2:
         parser.error("--size must be even (yuv420p)")
     try:
         build(args.source, args.out, drives=args.drives, seconds=args.seconds, fps=args.fps, size=size,
-              seed=args.seed, window_s=args.window_s, ahead_s=args.ahead_s)
+              seed=args.seed, window_s=args.window_s, ahead_s=args.ahead_s, arrow=args.arrow)
     except MissingPackage as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Run issue 37's protocol on a source built by ``benchmarks/external_drives.py`` and print its table.
+"""Run the external-footage protocol on a source built by ``benchmarks/external_drives.py`` and print its table.
 
 The protocol: ``ssl-video probe`` (frozen probes pixels, linear, temporal, attentive; random-weights
 rows; 3 seeds; 10 % and 100 % of the labels; test split fixed and by drive) on ``speed_bucket`` and

@@ -9,7 +9,7 @@ keyframe every second, no B-frames), then measures 16-frame clips at 10 fps, 128
 - ``prepared random clips``: from the prepared copy;
 - ``prepared decode bound``: every frame of the prepared files decoded once in order, / 16
   (random clips cannot beat it without skipping decode work).
-Targets (issue 15): prepared random >= 0.9x its decode bound, and >= 3x the raw random clips/s.
+Targets: prepared random >= 0.9x its decode bound, and >= 3x the raw random clips/s.
 
     python benchmarks/prepare.py                  # ~2 min on a 2-core CPU
     python benchmarks/prepare.py --videos 4 --frames 1800

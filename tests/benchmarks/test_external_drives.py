@@ -11,6 +11,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 
 from ssl_video.data.decode import read_frames
@@ -73,3 +75,31 @@ def test_missing_package_is_one_clear_line(monkeypatch, capsys):
     assert ext.main(["--source", "carracing", "--out", "/nonexistent/never", "--drives", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "pip install" in err[0]
+
+
+def test_arrow_of_time_pairs_each_window_with_itself_played_backwards(tmp_path):
+    ext = _module()
+    fps, n = 5.0, 30  # 6 s: a square moving right, one step per frame
+    frames = np.zeros((n, 32, 48, 3), np.uint8)
+    for k in range(n):
+        frames[k, 8:24, k:k + 16] = 255
+    with av.open(str(tmp_path / "drive_000.mp4"), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=int(fps))
+        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    np.savez(tmp_path / "drive_000.npz", fps=fps, t=np.arange(n) / fps)
+    (tmp_path / "labels.csv").write_text("video,start_s,end_s,sequence\n"
+                                         "drive_000.mp4,0.0,2.0,drive_000\ndrive_000.mp4,2.0,4.0,drive_000\n")
+    path = ext.write_arrow(tmp_path, ["drive_000"], fps, log=lambda *a, **k: None)
+    rows = list(csv.DictReader(open(path)))
+    assert [(r["video"], r["start_s"], r["end_s"], r["arrow_of_time"]) for r in rows] == [
+        ("drive_000_fwd.mp4", "0.0", "2.0", "forward"), ("drive_000_rev.mp4", "4.0", "6.0", "backward"),
+        ("drive_000_fwd.mp4", "2.0", "4.0", "forward"), ("drive_000_rev.mp4", "2.0", "4.0", "backward")]
+    assert {r["sequence"] for r in rows} == {"drive_000"} and not list(tmp_path.glob("*.tmp"))
+    forward = read_frames(tmp_path / "drive_000_fwd.mp4", list(range(0, 10))).astype(np.float32)
+    backward = read_frames(tmp_path / "drive_000_rev.mp4", list(range(20, 30))).astype(np.float32)[::-1]
+    assert np.abs(forward - backward).mean() < 3 < np.abs(forward - forward[::-1]).mean()
+    windows, index = load_windows(path, cache_path=tmp_path / "probe_cache.json")
+    assert len(windows) == 4 and not index.skipped

@@ -335,17 +335,23 @@ def _drive_name(index: int, drives: int) -> str:
     return f"drive_{index:0{max(3, len(str(drives - 1)))}d}"
 
 
+def _x264_stream(container, fps: float, size: tuple[int, int]):
+    """The one way drives are encoded: libx264, yuv420p, ``x264_options``, one thread; ``size`` = (W, H)."""
+    stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+    stream.width, stream.height = size
+    stream.pix_fmt = "yuv420p"
+    stream.options = x264_options(fps)
+    stream.codec_context.thread_count = 1
+    return stream
+
+
 def build_drive(source: str, out: Path, name: str, seed: int, index: int, seconds: float, fps: float,
                 size: tuple[int, int]) -> None:
     mp4, npz = out / f"{name}.mp4", out / f"{name}.npz"
     tmp_mp4, tmp_npz = out / f"{name}.mp4.tmp", out / f"{name}.npz.tmp"
     states: dict[str, list[float]] = {}
     with av.open(str(tmp_mp4), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = x264_options(fps)
-        stream.codec_context.thread_count = 1
+        stream = _x264_stream(container, fps, size)
         for frame, state in SOURCES[source](seed, index, seconds, fps, size):
             for key, value in state.items():
                 states.setdefault(key, []).append(value)
@@ -418,11 +424,7 @@ def write_reencoded(src: Path, dst: Path, fps: float, reverse: bool) -> None:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
     tmp = dst.with_name(dst.name + ".tmp")
     with av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
-        stream.height, stream.width = frames[0].shape[:2]
-        stream.pix_fmt = "yuv420p"
-        stream.options = x264_options(fps)
-        stream.codec_context.thread_count = 1
+        stream = _x264_stream(container, fps, (frames[0].shape[1], frames[0].shape[0]))
         for frame in (reversed(frames) if reverse else frames):
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
         container.mux(stream.encode())
@@ -432,11 +434,13 @@ def write_reencoded(src: Path, dst: Path, fps: float, reverse: bool) -> None:
 def write_arrow(out: Path, names: list[str], fps: float, log=print) -> Path:
     """Re-encoded copies of the drives, forward and reversed, and ``arrow.csv``: each window of labels.csv forward
     and backward. Both copies went through the encoder twice, so compression artefacts cannot tell them apart."""
+    from ssl_video._io import write_csv
+
     for name in names:
         for suffix, reverse in (("fwd", False), ("rev", True)):
             if not (out / f"{name}_{suffix}.mp4").exists():
                 write_reencoded(out / f"{name}.mp4", out / f"{name}_{suffix}.mp4", fps, reverse)
-        log(f"{name}: re-encoded forward and backward", flush=True)
+                log(f"{name}_{suffix}.mp4: re-encoded", flush=True)
     lengths = {}
     for name in names:
         with np.load(out / f"{name}.npz") as data:
@@ -450,13 +454,7 @@ def write_arrow(out: Path, names: list[str], fps: float, log=print) -> Path:
             # frame k of the reversed file is frame n-1-k of the drive: the same window, played backwards
             rows.append({"video": f"{name}_rev.mp4", "start_s": round(lengths[name] - end, 4),
                          "end_s": round(lengths[name] - start, 4), "sequence": name, "arrow_of_time": "backward"})
-    path, tmp = out / "arrow.csv", out / "arrow.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["video", "start_s", "end_s", "sequence", "arrow_of_time"])
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return path
+    return write_csv(out / "arrow.csv", ["video", "start_s", "end_s", "sequence", "arrow_of_time"], rows)
 
 
 def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: float, size: tuple[int, int], seed: int,

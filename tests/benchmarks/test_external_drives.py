@@ -11,12 +11,12 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
 from ssl_video.data.decode import read_frames
 from ssl_video.data.manifest import load_windows
+from ssl_video.testing import write_video
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,12 +83,7 @@ def test_arrow_of_time_pairs_each_window_with_itself_played_backwards(tmp_path):
     frames = np.zeros((n, 32, 48, 3), np.uint8)
     for k in range(n):
         frames[k, 8:24, k:k + 16] = 255
-    with av.open(str(tmp_path / "drive_000.mp4"), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=int(fps))
-        stream.width, stream.height, stream.pix_fmt = 48, 32, "yuv420p"
-        for frame in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode())
+    write_video(tmp_path / "drive_000.mp4", frames, fps=fps)
     np.savez(tmp_path / "drive_000.npz", fps=fps, t=np.arange(n) / fps)
     (tmp_path / "labels.csv").write_text("video,start_s,end_s,sequence\n"
                                          "drive_000.mp4,0.0,2.0,drive_000\ndrive_000.mp4,2.0,4.0,drive_000\n")

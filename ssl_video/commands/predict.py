@@ -62,7 +62,8 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
 
     from ssl_video._io import write_csv
     from ssl_video.data.manifest import load_windows
-    from ssl_video.evaluate.heads import cut_windows, load_classifier, predict_windows
+    from ssl_video.data.windows import sliding_windows
+    from ssl_video.evaluate.heads import load_classifier, predict_windows
     from ssl_video.evaluate.probes import metrics
 
     if args.threads is not None:
@@ -71,7 +72,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     windows, index = load_windows(args.data)
     if os.path.isdir(args.data):
         window_s = args.window_s or clf.info.get("window_s") or clf.preprocessing.duration_s
-        windows = cut_windows(index.usable, window_s)
+        windows = sliding_windows(windows, {p: i.duration_s for p, i in index.by_path().items()}, window_s=window_s)
     if not windows:
         raise UserError(f"{args.data}: no usable windows ({len(index.skipped)} videos skipped); "
                         f"`ssl-video data index {args.data}` lists every file with its reason")

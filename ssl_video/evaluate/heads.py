@@ -27,7 +27,6 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ssl_video._io import atomic_path, atomic_write_json
-from ssl_video.data.manifest import ClipWindow
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, AttentiveProbeGrid
@@ -259,16 +258,6 @@ def load_classifier(path: str | Path, *, encoder: str | None = None) -> Classifi
         return _finetuned(folder / "model.safetensors")
     raise UserError(f"{path}: no head.json (from `ssl-video probe --save-heads`) or model.safetensors (from "
                     f"`ssl-video finetune --out`) there")
-
-
-def cut_windows(videos, window_s: float) -> list[ClipWindow]:
-    """Consecutive ``window_s``-second windows of each video (VideoInfo); a video shorter than one window gives one."""
-    out = []
-    for v in videos:
-        count = max(1, int(v.duration_s // window_s + 1e-9))
-        out += [ClipWindow(video=v.path, start_s=k * window_s, end_s=min((k + 1) * window_s, v.duration_s),
-                           sequence=v.path) for k in range(count)]
-    return out
 
 
 @torch.no_grad()

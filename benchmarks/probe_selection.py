@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import time
 
 import numpy as np
@@ -26,6 +25,7 @@ from ssl_video.evaluate.attentive import fit_attentive_grid, select_attentive
 from ssl_video.evaluate.features import extract_features
 from ssl_video.evaluate.label_efficiency import ProbeConfig, carve_val, make_run, prepare, split_target
 from ssl_video.evaluate.probes import grouped_folds, metrics
+from ssl_video.evaluate.report import PRIMARY_METRIC
 
 
 def _predict(rule: str, run, tokens, cfg: ProbeConfig) -> np.ndarray:
@@ -42,9 +42,9 @@ def _predict(rule: str, run, tokens, cfg: ProbeConfig) -> np.ndarray:
         return select_attentive(tokens, y, sub, one_drive, task, run.outputs, cfg=c, seed=run.seed).predict(
             tokens, run.test)
     _, lr, min_steps = rule.split(":")
-    fixed = dataclasses.replace(c, lrs=(float(lr),), weight_decays=(min(c.weight_decays),))
-    epochs = max(c.epochs, math.ceil(int(min_steps) / math.ceil(len(sub) / c.batch_size)))
-    grid = fit_attentive_grid(tokens, y, sub, task, run.outputs, cfg=fixed, seed=run.seed, epochs=epochs)
+    fixed = dataclasses.replace(c, lrs=(float(lr),), weight_decays=(min(c.weight_decays),), min_steps=int(min_steps))
+    grid = fit_attentive_grid(tokens, y, sub, task, run.outputs, cfg=fixed, seed=run.seed,
+                              epochs=fixed.epochs_for(len(sub)))
     return grid.predict(tokens, run.test)
 
 
@@ -80,7 +80,7 @@ def main() -> None:
                     pred = _predict(rule, run, tokens, cfg)
                     seconds[rule] += time.perf_counter() - start
                     found = metrics(run.labels[run.test], pred, run.task)
-                    scores[rule].append(found["balanced_accuracy" if run.task == "classification" else "r2"])
+                    scores[rule].append(found[PRIMARY_METRIC[run.task]])
             cells = [f"{np.mean(s):.3f} ± {np.std(s, ddof=1) if len(s) > 1 else 0:.3f} ({seconds[r]:.0f} s)"
                      for r, s in scores.items()]
             print(f"| {target} | {fraction:g} | {','.join(folds)} | {' | '.join(cells)} |", flush=True)

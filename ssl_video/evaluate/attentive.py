@@ -36,6 +36,7 @@ from torch import nn
 
 from ssl_video.errors import UserError
 from ssl_video.evaluate.probes import class_weights, grouped_folds, metrics
+from ssl_video.evaluate.report import PRIMARY_METRIC
 from ssl_video.optim import decays, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,10 @@ class AttentiveConfig:
         if not self.lrs or not self.weight_decays or min(self.lrs) <= 0 or min(self.weight_decays) < 0:
             raise UserError(f"attentive probe grid needs lrs > 0 and weight_decays >= 0, got {self.lrs}, "
                             f"{self.weight_decays}")
+
+    def epochs_for(self, n_clips: int) -> int:
+        """Epochs on ``n_clips`` training clips: ``epochs``, stretched to at least ``min_steps`` steps."""
+        return max(self.epochs, math.ceil(self.min_steps / math.ceil(n_clips / self.batch_size)))
 
     @property
     def grid(self) -> list[tuple[float, float]]:
@@ -303,7 +308,7 @@ def fit_attentive_grid(
     steps_per_epoch = math.ceil(len(train_idx) / cfg.batch_size)
     # min_steps only with a validation split: its best epoch guards the longer run (without one it scored lower)
     if epochs is None:
-        epochs = max(cfg.epochs, math.ceil(cfg.min_steps / steps_per_epoch)) if has_val else cfg.epochs
+        epochs = cfg.epochs_for(len(train_idx)) if has_val else cfg.epochs
     total = epochs * steps_per_epoch
     warmup = math.ceil(total * cfg.warmup_epochs / cfg.epochs)  # = warmup_epochs epochs unless min_steps stretched it
     result = AttentiveGrid(model, 0, grid, None, task, mean or 0.0, std or 1.0)
@@ -345,7 +350,7 @@ def _validate(result: AttentiveGrid, tokens, labels, val_idx, task, loss_fn) -> 
     with torch.no_grad():
         device = result.model.query.device
         losses = torch.stack([loss_fn(out[g : g + 1].to(device), target.to(device)) for g in range(len(out))]).cpu()
-    primary = "balanced_accuracy" if task == "classification" else "r2"
+    primary = PRIMARY_METRIC[task]
     pred = result.decode(out)
     scores = torch.tensor([metrics(labels[val_idx], pred[g], task)[primary] for g in range(len(out))])
     return scores, losses
@@ -404,7 +409,7 @@ def select_attentive(
         grid = fit_attentive_grid(tokens, labels, labeled_idx, task, outputs, cfg=cfg, seed=seed, device=device)
         return AttentiveEnsemble([(grid, g) for g in range(len(cfg.grid))], task,
                                  {"rule": "grid average", "points": cfg.grid, "epochs": cfg.epochs, "val_score": None})
-    epochs = max(cfg.epochs, math.ceil(cfg.min_steps / math.ceil(len(labeled_idx) / cfg.batch_size)))
+    epochs = cfg.epochs_for(len(labeled_idx))
     members = [fit_attentive_grid(tokens, labels, labeled_idx[train], task, outputs, val_idx=labeled_idx[val],
                                   cfg=cfg, seed=seed, device=device, epochs=epochs)
                for train, val in folds.split(labeled_idx, y, drives)]

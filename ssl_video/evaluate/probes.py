@@ -28,6 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from ssl_video.errors import UserError
+from ssl_video.evaluate.report import PRIMARY_METRIC
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +136,7 @@ def cv_score(model: BaseEstimator, X: np.ndarray, y: np.ndarray, task: str, *, g
     cv = grouped_folds(y, task, groups, seed)
     if cv is None:
         return None
-    primary = "balanced_accuracy" if task == "classification" else "r2"
+    primary = PRIMARY_METRIC[task]
     scores = []
     for train, val in cv.split(X, y, groups):
         fold = clone(model)

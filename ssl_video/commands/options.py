@@ -20,6 +20,10 @@ option string, no prefix); ``aliases`` (more option strings; for a nested field,
 ``parse`` (turns what argparse read, a string or a list of strings, into the field's value); ``nargs``,
 ``metavar``, ``action`` (argparse's); ``prefix`` (a nested dataclass's option prefix); ``cli: False`` (not an
 option).
+
+A command that takes a few of a config's options without building the config reads them with
+:func:`field_values`. ``--threads`` (:func:`add_threads_argument`) is how a run uses the machine, not
+configuration, and is shared by the commands that run torch.
 """
 
 from __future__ import annotations
@@ -98,15 +102,14 @@ def _groups(parser: argparse.ArgumentParser) -> dict[str, Any]:
 
 
 def add_dataclass_arguments(parser: argparse.ArgumentParser, cls: type, *, only: set[str] | None = None,
-                            exclude: set[str] = frozenset(), prefix: str = "", dest: str = "",
-                            aliases: dict[str, tuple[str, ...]] | None = None, group: str | None = None,
-                            defaults: Any = None) -> None:
-    """One option per field of ``cls`` (``only`` those, none of ``exclude``), in declaration order; ``defaults``
-    (an instance) replaces the fields' own defaults in the help."""
+                            prefix: str = "", dest: str = "", aliases: dict[str, tuple[str, ...]] | None = None,
+                            group: str | None = None, defaults: Any = None) -> None:
+    """One option per field of ``cls`` (``only`` those), in declaration order; ``defaults`` (an instance) replaces
+    the fields' own defaults in the help."""
     hints = typing.get_type_hints(cls)
     groups = _groups(parser)
     for f in dataclasses.fields(cls):
-        if (only is not None and f.name not in only) or f.name in exclude or not f.metadata.get("cli", True):
+        if (only is not None and f.name not in only) or not f.metadata.get("cli", True):
             continue
         tp = _strip_optional(hints[f.name])
         default = _default(f) if defaults is None else getattr(defaults, f.name)
@@ -153,3 +156,19 @@ def dataclass_from_args(cls: type, args: argparse.Namespace, *, base: Any = None
     if base is not None:
         return dataclasses.replace(base, **values)
     return cls(**values)
+
+
+def field_values(cls: type, args: argparse.Namespace, names: set[str]) -> dict[str, Any]:
+    """The (not nested) fields ``names`` of ``cls`` as the user gave them, else their defaults: for a command that
+    takes a few of a config's options (``add_dataclass_arguments(only=names)``) without building the config."""
+    hints = typing.get_type_hints(cls)
+    given = vars(args)
+    return {f.name: _value(f, _strip_optional(hints[f.name]), given[f.name]) if f.name in given else _default(f)
+            for f in dataclasses.fields(cls) if f.name in names}
+
+
+def add_threads_argument(parser: argparse.ArgumentParser) -> None:
+    """``--threads``: torch's CPU threads for the run (``torch.set_num_threads``; None: torch's own)."""
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch CPU threads (default: torch's own, one per core; lower it on a machine shared "
+                             "with other jobs, where oversubscribed threads are several times slower)")

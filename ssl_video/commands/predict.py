@@ -18,9 +18,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 
+from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, field_values
 from ssl_video.errors import UserError
+from ssl_video.evaluate.config import ProbeConfig
 
 log = logging.getLogger(__name__)
+
+RUNTIME_FIELDS = {"batch_size", "num_workers"}  # ProbeConfig's, so help and defaults are the probe's
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -33,26 +37,10 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
                                                         "the recorded source; its fingerprint must match)")
     parser.add_argument("--window-s", type=float, default=None, help="window length for a folder of videos "
                                                                       "(default: the head's labeled windows)")
-    parser.add_argument("--batch-size", type=int, default=16, help="clips per batch (default: %(default)s)")
-    parser.add_argument("--num-workers", type=int, default=min(2, os.cpu_count() or 1),
-                        help="decoding workers (default: %(default)s)")
+    add_dataclass_arguments(parser, ProbeConfig, only=RUNTIME_FIELDS)
     parser.add_argument("--cache-dir", default=None, help="keep the decoded clips here (default: a temporary folder)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: one per core)")
+    add_threads_argument(parser)
     return parser.parse_args(list(argv) if argv is not None else None)
-
-
-def _class_index(value, classes: list[str]) -> int | None:
-    """A manifest label (text or number) -> its position in ``classes``, None if it is not one of them."""
-    if isinstance(value, str):
-        return classes.index(value) if value in classes else None
-    return next((i for i, c in enumerate(classes) if _number(c) == float(value)), None)
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
 
 
 def cli_main(argv: Sequence[str] | None = None) -> int:
@@ -61,6 +49,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from ssl_video._io import write_csv
+    from ssl_video.data.datasets import class_name
     from ssl_video.data.manifest import load_windows
     from ssl_video.data.windows import sliding_windows
     from ssl_video.evaluate.heads import load_classifier, predict_windows
@@ -77,8 +66,8 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
         raise UserError(f"{args.data}: no usable windows ({len(index.skipped)} videos skipped); "
                         f"`ssl-video data index {args.data}` lists every file with its reason")
     with tempfile.TemporaryDirectory() as tmp:
-        ok, out = predict_windows(clf, windows, index.by_path(), batch_size=args.batch_size,
-                                  num_workers=args.num_workers, cache_dir=args.cache_dir or tmp)
+        ok, out = predict_windows(clf, windows, index.by_path(), **field_values(ProbeConfig, args, RUNTIME_FIELDS),
+                                  cache_dir=args.cache_dir or tmp)
     target, classes = clf.info.get("target", "label"), clf.classes
     rows, truth, pred = [], [], []
     for window, output in zip((w for w, good in zip(windows, ok) if good), out):
@@ -87,7 +76,8 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
             probs = output.double().softmax(-1)
             guess = int(output.argmax())
             row |= {"prediction": classes[guess], **{f"p_{c}": float(p) for c, p in zip(classes, probs)}}
-            known = _class_index(window.labels[target], classes) if target in window.labels else None
+            name = class_name(window.labels[target]) if target in window.labels else None
+            known = classes.index(name) if name in classes else None
         else:
             guess = float(output)
             row["prediction"] = guess

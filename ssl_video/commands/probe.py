@@ -6,7 +6,7 @@
         --target lane_change --fraction 0.1 --out runs/finetune
 
 The options are the fields of :class:`~ssl_video.evaluate.config.ProbeConfig` (``commands.options``), with
-their help and defaults; only what is not configuration (threads, finetune's one fraction and seed) is here.
+their help and defaults, and ``--threads``; only what finetune runs (one target, fraction, seed, --scratch) is here.
 """
 
 from __future__ import annotations
@@ -17,21 +17,16 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ssl_video.commands.options import add_dataclass_arguments, dataclass_from_args
+from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, dataclass_from_args
 from ssl_video.evaluate.config import ProbeConfig
 
 log = logging.getLogger(__name__)
 
-# What `ssl-video finetune` shares with `probe`: the encoder, data, clips, splits, its budget, the runtime.
+# What `ssl-video finetune` shares with `probe`: the encoder, data, clips, splits, its budget, the runtime. Named
+# (not the fields left out) so that a new ProbeConfig field becomes a finetune option only once finetune uses it.
 FINETUNE_FIELDS = {"encoder", "encoder_args", "data", "out", "task", "fps", "context", "future", "size", "mean", "std",
                    "clips_per_window", "test_size", "split_seed", "val_size", "finetune_budget", "batch_size",
                    "num_workers", "cache_dir"}
-
-
-def _threads(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch CPU threads (default: torch's own, one per core; lower it on a machine shared "
-                             "with other jobs, where oversubscribed threads are several times slower)")
 
 
 @contextlib.contextmanager
@@ -56,7 +51,7 @@ def probe_main(argv: Sequence[str] | None = None) -> int:
         description="Label-efficiency report: frozen probes, fine-tuning and from-scratch baselines on the same "
                     "by-sequence splits; writes OUT/report.json, OUT/report.md and OUT/label_efficiency.png.")
     add_dataclass_arguments(parser, ProbeConfig)
-    _threads(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
     cfg = dataclass_from_args(ProbeConfig, args)
     from ssl_video.evaluate.label_efficiency import run_label_efficiency
@@ -95,7 +90,7 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
     one.add_argument("--fraction", type=float, default=1.0, help="label fraction of the train split (default: 1.0)")
     one.add_argument("--seed", type=int, default=0, help="seed of the fraction and the training (default: 0)")
     one.add_argument("--scratch", action="store_true", help="same architecture, randomly initialised")
-    _threads(parser)
+    add_threads_argument(parser)
     args = parser.parse_args(list(argv) if argv is not None else None)
     mode = "scratch" if args.scratch else "finetune"
     cfg = dataclass_from_args(ProbeConfig, args, targets=[args.one_target], fractions=(args.fraction,), seeds=1,
@@ -113,9 +108,7 @@ def finetune_main(argv: Sequence[str] | None = None) -> int:
     info = {"target": target, "mode": mode, "fraction": args.fraction, "seed": args.seed,
             "n_train": len(run.sub), "n_test": len(run.test), "metrics": metrics, "task": split.info.task,
             "classes": split.info.classes, "encoder": prep.enc.source, "architecture": prep.enc.architecture,
-            "args": prep.enc.args, "preprocessing": spec.to_dict(), "clips_per_window": prep.clips.segments,
-            "clip": {**spec.to_dict(), "clips_per_window": prep.clips.segments},
-            "normalize": {"mean": list(prep.mean), "std": list(prep.std)}}
+            "args": prep.enc.args, "preprocessing": spec.to_dict(), "clips_per_window": prep.clips.segments}
     save_finetuned(module, info, cfg.out)
     print(f"{target} {mode} fraction={args.fraction:g} seed={args.seed}: {metrics} -> {cfg.out}")
     return 0

@@ -61,7 +61,8 @@ def _as_numbers(values: Sequence[str | float]) -> np.ndarray | None:
         return None
 
 
-def _class_name(value: str | float) -> str:
+def class_name(value: str | float) -> str:
+    """A label value's class name, as :func:`encode_labels` names it (``3.0`` -> ``"3"``, text unchanged)."""
     if isinstance(value, str):
         return value
     return str(int(value)) if float(value).is_integer() else str(value)
@@ -86,7 +87,7 @@ def encode_labels(values: Sequence[str | float], task: str = "auto", *, column: 
             bad = next(v for v in values if _as_numbers([v]) is None)
             raise UserError(f"label column {column!r} has non-numeric value {bad!r}; regression needs numbers")
         return numbers.astype(np.float32), None, task
-    names = [_class_name(v) for v in values]
+    names = [class_name(v) for v in values]
     unique = sorted(set(names), key=(lambda n: float(n)) if numbers is not None else None)
     lookup = {name: i for i, name in enumerate(unique)}
     return np.asarray([lookup[n] for n in names], dtype=np.int64), unique, task

@@ -58,9 +58,12 @@ class EncoderHead(nn.Module):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         """(B, C, segments * T, H, W) uint8 -> (B, outputs)."""
-        clips = split_segments(video, self.segments)  # (B * segments, C, T, H, W)
-        features = self.encoder(normalize_clip(clips, self.mean, self.std))  # (B * segments, D)
-        features = features.reshape(video.shape[0], self.segments, -1).mean(1)  # (B, D)
+        return self.normalized_forward(normalize_clip(video, self.mean, self.std))
+
+    def normalized_forward(self, clip: torch.Tensor) -> torch.Tensor:
+        """The same on a clip already normalized with ``mean`` / ``std`` (float; what ``heads.Classifier`` gets)."""
+        clips = split_segments(clip, self.segments)  # (B * segments, C, T, H, W)
+        features = self.encoder(clips).reshape(clip.shape[0], self.segments, -1).mean(1)  # (B, D)
         return self.head(self.norm(features))
 
 

@@ -30,7 +30,7 @@ from ssl_video._io import atomic_path, atomic_write_json
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, AttentiveProbeGrid
-from ssl_video.evaluate.features import decode_clips, embed_normalized, load_eval_encoder, split_segments
+from ssl_video.evaluate.features import decode_clips, embed_normalized, load_eval_encoder
 from ssl_video.evaluate.finetune import EncoderHead
 from ssl_video.models import get_encoder
 from ssl_video.spec import ClipSpec
@@ -116,7 +116,8 @@ class Classifier(nn.Module):
     for k-NN), or (B,) targets for a regression label.
 
     ``preprocessing`` is the ClipSpec its clips are read with; ``clips_per_window`` K > 1 means a row is a
-    window's K clips joined in time, (B, C, K * T, H, W). ``info`` is the saved record."""
+    window's K clips joined in time, (B, C, K * T, H, W). ``info`` is the saved record. A fine-tuned model
+    (``reads="encoder"``) has its :class:`~ssl_video.evaluate.finetune.EncoderHead` as ``encoder``."""
 
     def __init__(self, encoder: nn.Module, head: nn.Module, *, reads: str, info: dict[str, Any]):
         super().__init__()
@@ -129,9 +130,8 @@ class Classifier(nn.Module):
 
     @torch.no_grad()
     def forward(self, clip: torch.Tensor) -> torch.Tensor:
-        if self.reads == "encoder":  # fine-tuned: each clip's pooled features, averaged over the window
-            clips = split_segments(clip, self.clips_per_window)  # (B * K, C, T, H, W)
-            return self.head(self.encoder(clips).reshape(clip.shape[0], self.clips_per_window, -1).mean(1))
+        if self.reads == "encoder":  # fine-tuned: the EncoderHead's own computation, the clip already normalized
+            return self.head(self.encoder.normalized_forward(clip))
         pooled, temporal, tokens = embed_normalized(self.encoder, clip, max_tokens=self.max_tokens,
                                                     tokens=self.reads == "tokens", segments=self.clips_per_window)
         return self.head({"pooled": pooled, "temporal": temporal, "tokens": tokens}[self.reads])
@@ -216,6 +216,7 @@ def _finetuned(path: Path) -> Classifier:
     if "ssl_video_finetune" not in meta:
         raise UserError(f"{path}: not a model written by `ssl-video finetune` (no ssl_video_finetune record)")
     info = json.loads(meta["ssl_video_finetune"])
+    # older files keep the clip settings only under "clip" (with clips_per_window) + "normalize"
     info.setdefault("preprocessing", {**info.get("clip", {}), **info.get("normalize", {})})
     info.setdefault("clips_per_window", info.get("clip", {}).get("clips_per_window", 1))
     spec = ClipSpec.from_dict(info["preprocessing"])
@@ -223,11 +224,9 @@ def _finetuned(path: Path) -> Classifier:
                         mean=spec.mean, std=spec.std, segments=int(info["clips_per_window"]))
     state = load_file(str(path))
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
-    mean, std = float(state["target_mean"]), float(state["target_std"])
-    head = nn.Sequential(model.norm, model.head)
-    if info["task"] != "classification":
-        head.append(_Unstandardize(mean, std))
-    return Classifier(model.encoder, head, reads="encoder", info={**info, "mode": info.get("mode", "finetune")})
+    head = (nn.Identity() if info["task"] == "classification"
+            else _Unstandardize(float(state["target_mean"]), float(state["target_std"])))
+    return Classifier(model, head, reads="encoder", info={**info, "mode": info.get("mode", "finetune")})
 
 
 class _Unstandardize(nn.Module):

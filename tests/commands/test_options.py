@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from ssl_video.commands.options import add_dataclass_arguments, dataclass_from_args
+from ssl_video.commands.options import add_dataclass_arguments, dataclass_from_args, field_values
 from ssl_video.commands.probe import FINETUNE_FIELDS
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig
@@ -79,11 +79,23 @@ def test_bad_values_are_user_errors():
 
 
 def test_finetune_takes_only_its_fields():
+    assert FINETUNE_FIELDS <= {f.name for f in dataclasses.fields(ProbeConfig)}  # a misspelt name drops an option
     parser = argparse.ArgumentParser()
     add_dataclass_arguments(parser, ProbeConfig, only=FINETUNE_FIELDS)
     text = parser.format_help()
     assert "--finetune-lr" in text and "--val-size" in text
     assert "--attentive-lrs" not in text and "--fractions" not in text and "--ceiling-epochs" not in text
+
+
+def test_a_few_fields_read_without_the_config_are_the_given_values_else_the_defaults():
+    parser = argparse.ArgumentParser()
+    add_dataclass_arguments(parser, ProbeConfig, only={"batch_size", "num_workers", "modes"})
+    names = {"batch_size", "num_workers", "modes"}
+    defaults = ProbeConfig(encoder="e", data="d", targets=["t"], out="o")
+    assert field_values(ProbeConfig, parser.parse_args([]), names) == {
+        "batch_size": defaults.batch_size, "num_workers": defaults.num_workers, "modes": defaults.modes}
+    given = field_values(ProbeConfig, parser.parse_args(["--batch-size", "4", "--modes", "linear,knn"]), names)
+    assert given == {"batch_size": 4, "num_workers": defaults.num_workers, "modes": ("linear", "knn")}
 
 
 @dataclass(frozen=True)

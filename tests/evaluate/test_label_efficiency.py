@@ -85,7 +85,8 @@ def test_finetune_main_writes_model_and_metrics(labeled_videos, tiny_checkpoint,
     assert finetune_main(argv) == 0
     info = json.loads((tmp_path / "ft" / "metrics.json").read_text())
     assert info["mode"] == "finetune" and set(info["metrics"]) == {"accuracy", "balanced_accuracy"}
-    assert info["clip"]["clips_per_window"] == 1  # how to feed the fine-tuned model its windows
+    assert info["clips_per_window"] == 1  # how to feed the fine-tuned model its windows
+    assert info["preprocessing"]["size"] == [32, 32] and "clip" not in info and "normalize" not in info  # once
     with safe_open(str(tmp_path / "ft" / "model.safetensors"), "pt") as f:
         assert any(k.startswith("model.encoder.") for k in f.keys())
         assert json.loads(f.metadata()["ssl_video_finetune"])["classes"] == ["left", "right"]

@@ -17,9 +17,13 @@ from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import select_attentive
 from ssl_video.evaluate.features import extract_features
+from ssl_video.evaluate.finetune import FINETUNE_BUDGET, EncoderHead, save_finetuned
 from ssl_video.evaluate.heads import load_classifier, save_head
 from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, split_target
 from ssl_video.evaluate.probes import fit_knn_probe, fit_linear_probe
+from ssl_video.evaluate.training import SupervisedModule
+from ssl_video.models import encoder_config, get_encoder
+from ssl_video.spec import ClipSpec
 
 
 def _held_out(labels_csv: Path, sequences: list[str], out: Path) -> Path:
@@ -146,6 +150,38 @@ def test_a_fine_tuned_model_loads_and_predicts_like_the_trained_module(labeled_v
     assert main(["predict", "--model", str(out), "--data", str(data), "--out", str(tmp_path / "p.csv"),
                  "--num-workers", "0"]) == 0
     assert _accuracy(tmp_path / "p.csv", "direction")[0] == pytest.approx(accuracy, abs=1e-6)
+
+
+_CLIP = {"context": 4, "future": 4, "fps": 10.0, "size": [32, 32]}
+_NORMALIZE = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+# The clip settings of a fine-tuned model as each version stored them (2 clips per window, to see it read back).
+_LAYOUTS = {
+    "current": {"preprocessing": {**_CLIP, **_NORMALIZE}, "clips_per_window": 2},
+    "three copies": {"preprocessing": {**_CLIP, **_NORMALIZE}, "clips_per_window": 2,
+                     "clip": {**_CLIP, "clips_per_window": 2}, "normalize": _NORMALIZE},
+    "clip + normalize": {"clip": {**_CLIP, "clips_per_window": 2}, "normalize": _NORMALIZE},
+}
+
+
+@pytest.mark.parametrize("layout", list(_LAYOUTS))
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_a_fine_tuned_model_of_any_layout_loads_and_computes_what_the_module_does(tmp_path, layout, task):
+    torch.manual_seed(0)
+    encoder = get_encoder("vit_tiny", img_size=32, num_frames=8, tubelet=(2, 8, 8), depth=1, embed_dim=32, num_heads=2)
+    name, args = encoder_config(encoder)
+    spec = ClipSpec.from_dict({**_CLIP, **_NORMALIZE})
+    model = EncoderHead(encoder, 3 if task == "classification" else 1, mean=spec.mean, std=spec.std, segments=2)
+    torch.nn.init.normal_(model.head.weight)  # away from the near-zero init, so the head's outputs differ
+    module = SupervisedModule(model, task, FINETUNE_BUDGET, target_mean=5.0, target_std=2.0).eval()
+    classes = ["a", "b", "c"] if task == "classification" else None
+    save_finetuned(module, {"target": "t", "mode": "finetune", "task": task, "classes": classes,
+                            "architecture": name, "args": args, **_LAYOUTS[layout]}, tmp_path / "ft")
+    clf = load_classifier(tmp_path / "ft")
+    assert clf.preprocessing == spec and clf.clips_per_window == 2 and clf.classes == classes
+    video = torch.randint(0, 256, (2, 3, 16, 32, 32), dtype=torch.uint8)  # 2 windows of 2 clips of 8 frames
+    with torch.no_grad():
+        expected = module(video) if task == "classification" else module(video).squeeze(-1) * 2.0 + 5.0
+    torch.testing.assert_close(clf(normalize_clip(video, spec.mean, spec.std)), expected, rtol=0, atol=0)
 
 
 def test_predict_cuts_a_folder_into_windows_of_the_heads_length(probed, labeled_videos, tmp_path):

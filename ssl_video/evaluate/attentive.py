@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -151,7 +151,7 @@ class AttentiveProbeGrid(nn.Module):
 
     def __init__(self, g: int, dim: int, outputs: int, cfg: AttentiveConfig = AttentiveConfig()):
         super().__init__()
-        self.g, self.heads = g, heads_for(dim, cfg.num_heads)
+        self.g, self.heads, self.cfg = g, heads_for(dim, cfg.num_heads), cfg
         self.blocks = nn.ModuleList(_SelfBlock(g, dim, self.heads, cfg.mlp_ratio) for _ in range(cfg.depth - 1))
         self.query = nn.Parameter(torch.zeros(g, cfg.num_queries, dim))
         nn.init.trunc_normal_(self.query, std=0.02)
@@ -189,6 +189,16 @@ class AttentiveProbeGrid(nn.Module):
         """The parameters with weight decay: ``ssl_video.optim.decays`` of each probe's own tensor (matrices and
         query tokens, not biases or norms)."""
         return [p for p in self.parameters() if decays(p[0])]
+
+
+def _stack_probes(picks: list[tuple[AttentiveProbeGrid, int]]) -> AttentiveProbeGrid:
+    """Probe g of each (grid, g), in order: one grid of len(picks) probes (row m: the m-th pick's weights)."""
+    first, states = picks[0][0], [(grid.state_dict(), g) for grid, g in picks]
+    with torch.device("meta"):  # shapes only (no init, no draw from the RNG): the weights are the picks'
+        stacked = AttentiveProbeGrid(len(picks), first.query.shape[-1], first.head.weight.shape[-1], first.cfg)
+    stacked.load_state_dict({k: torch.cat([state[k][g : g + 1] for state, g in states]) for k in states[0][0]},
+                            assign=True)
+    return stacked
 
 
 class _GridAdamW:
@@ -359,7 +369,9 @@ def _validate(result: AttentiveGrid, tokens, labels, val_idx, task, loss_fn) -> 
 @dataclass
 class AttentiveEnsemble:
     """Attentive probes that vote: ``members`` are (grid, probe index) pairs whose outputs are averaged (class
-    probabilities, or targets in the label's units); ``selection`` says how :func:`select_attentive` chose them."""
+    probabilities, or targets in the label's units); ``selection`` says how :func:`select_attentive` chose them.
+    Members whose grids share a model run in one pass: :func:`select_attentive`'s members share one model of
+    exactly the M probes that vote, so a prediction runs no other probe."""
 
     members: list[tuple[AttentiveGrid, int]]
     task: str
@@ -367,8 +379,9 @@ class AttentiveEnsemble:
 
     def outputs(self, tokens, indices: np.ndarray) -> torch.Tensor:
         """Raw outputs of each member: (M, N, outputs) on the CPU."""
-        by_grid = {id(grid): grid.outputs(tokens, indices) for grid, _ in self.members}
-        return torch.stack([by_grid[id(grid)][g] for grid, g in self.members])
+        runs = {id(grid.model): grid for grid, _ in self.members}  # one pass per model
+        by_model = {key: grid.outputs(tokens, indices) for key, grid in runs.items()}
+        return torch.stack([by_model[id(grid.model)][g] for grid, g in self.members])
 
     def predict(self, tokens, indices: np.ndarray) -> np.ndarray:
         """Predictions (N,): the class of the mean probabilities, or the mean target."""
@@ -410,14 +423,19 @@ def select_attentive(
         return AttentiveEnsemble([(grid, g) for g in range(len(cfg.grid))], task,
                                  {"rule": "grid average", "points": cfg.grid, "epochs": cfg.epochs, "val_score": None})
     epochs = cfg.epochs_for(len(labeled_idx))
-    members = [fit_attentive_grid(tokens, labels, labeled_idx[train], task, outputs, val_idx=labeled_idx[val],
-                                  cfg=cfg, seed=seed, device=device, epochs=epochs)
-               for train, val in folds.split(labeled_idx, y, drives)]
-    scores = np.mean([m.val_scores for m in members], axis=0)
-    losses = np.mean([m.val_losses for m in members], axis=0)
+    fits = [fit_attentive_grid(tokens, labels, labeled_idx[train], task, outputs, val_idx=labeled_idx[val],
+                               cfg=cfg, seed=seed, device=device, epochs=epochs)
+            for train, val in folds.split(labeled_idx, y, drives)]
+    scores = np.mean([fit.val_scores for fit in fits], axis=0)
+    losses = np.mean([fit.val_losses for fit in fits], axis=0)
     best = min(range(len(cfg.grid)), key=lambda g: (-scores[g], losses[g]))
-    log.info("attentive probe: %d folds chose lr=%g wd=%g (validation %.3f)", len(members), *cfg.grid[best],
+    log.info("attentive probe: %d folds chose lr=%g wd=%g (validation %.3f)", len(fits), *cfg.grid[best],
              scores[best])
-    return AttentiveEnsemble([(m, best) for m in members], task, {"rule": f"{len(members)}-fold",
-                                                                  "points": [cfg.grid[best]], "epochs": epochs,
-                                                                  "val_score": float(scores[best])})
+    # Only the K chosen probes vote: stacked once (the other grid points are dropped), fold m's as row m, each
+    # member keeping its fold's target scale, point and validation score and loss.
+    voters = _stack_probes([(fit.model, best) for fit in fits])
+    val_scores, val_losses = [fit.val_scores[best] for fit in fits], [fit.val_losses[best] for fit in fits]
+    members = [(replace(fit, model=voters, best=m, grid=[cfg.grid[best]] * len(fits), val_scores=val_scores,
+                        val_losses=val_losses), m) for m, fit in enumerate(fits)]
+    return AttentiveEnsemble(members, task, {"rule": f"{len(fits)}-fold", "points": [cfg.grid[best]],
+                                             "epochs": epochs, "val_score": float(scores[best])})

@@ -92,16 +92,23 @@ def _fit_cv(model: BaseEstimator, grid: dict, X, y, task, groups, seed) -> BaseE
     if cv is None:
         log.info("too few samples/groups for cross-validation (%d samples); using default regularization", len(y))
         return model.fit(X, y)
-    scoring = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
-    search = GridSearchCV(model, grid, cv=cv, scoring=scoring, error_score=np.nan, refit=False)
+    select = "balanced_accuracy" if task == "classification" else "neg_mean_absolute_error"
+    primary = PRIMARY_METRIC[task]  # cv_score's metric (also a scikit-learn scorer's name), scored on the same fits
+    search = GridSearchCV(model, grid, cv=cv, scoring=list(dict.fromkeys((select, primary))), error_score=np.nan,
+                          refit=False)
     with warnings.catch_warnings():
         # Grouped folds of a small fraction can miss a class; those fits score NaN and are ignored.
         warnings.simplefilter("ignore", FitFailedWarning)
         warnings.simplefilter("ignore", UserWarning)
         search.fit(X, y, groups=groups)
-    scores = np.nan_to_num(search.cv_results_["mean_test_score"], nan=-np.inf)
-    best = search.cv_results_["params"][int(np.argmax(scores))] if np.isfinite(scores).any() else {}
-    return model.set_params(**best).fit(X, y)
+    results = search.cv_results_
+    scores = np.nan_to_num(results[f"mean_test_{select}"], nan=-np.inf)
+    if not np.isfinite(scores).any():
+        return model.fit(X, y)
+    best = int(np.argmax(scores))
+    model = model.set_params(**results["params"][best]).fit(X, y)
+    model.cv_score_ = float(results[f"mean_test_{primary}"][best])  # cv_score's answer, without refitting the folds
+    return model
 
 
 def fit_linear_probe(
@@ -132,10 +139,15 @@ def fit_knn_probe(X: np.ndarray, y: np.ndarray, task: str, *, k: int = 20) -> Ba
 def cv_score(model: BaseEstimator, X: np.ndarray, y: np.ndarray, task: str, *, groups: np.ndarray,
              seed: int = 0) -> float | None:
     """Mean balanced accuracy (classification) or R² (regression) of ``model``'s settings, refitted on each of
-    :func:`grouped_folds` of (X, y) and scored on its held-out drives; None when fewer than 2 folds are possible."""
+    :func:`grouped_folds` of (X, y) and scored on its held-out drives; None when fewer than 2 folds are possible.
+
+    A probe of :func:`fit_linear_probe` answers with the score its search kept for the chosen setting (the same
+    folds, fits and metric, no refit): pass the (X, y, groups, seed) it was fitted with."""
     cv = grouped_folds(y, task, groups, seed)
     if cv is None:
         return None
+    if hasattr(model, "cv_score_"):
+        return model.cv_score_
     primary = PRIMARY_METRIC[task]
     scores = []
     for train, val in cv.split(X, y, groups):

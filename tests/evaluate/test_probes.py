@@ -6,7 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 
+from ssl_video.evaluate import probes
 from ssl_video.evaluate.probes import cv_score, fit_knn_probe, fit_linear_probe, grouped_folds, metrics, score
 
 
@@ -67,3 +69,18 @@ def test_cv_score_is_the_mean_held_out_score_over_drive_folds_or_none():
     assert cv_score(model, X, one_drive_per_class, "classification", groups=one_drive_per_class, seed=0) is None
     wide = fit_knn_probe(X, y, "classification", k=100)  # k above a fold's clips is capped, as when fitting
     assert cv_score(wide, X, y, "classification", groups=groups, seed=0) is not None
+
+
+@pytest.mark.parametrize("task", ["classification", "regression"])
+def test_cv_score_of_a_linear_probe_is_its_searchs_score_for_the_chosen_setting(task, monkeypatch):
+    rng = np.random.default_rng(0)
+    X, y, groups = _data(rng, n=120)
+    if task == "regression":
+        y = X @ rng.normal(size=X.shape[1]) + rng.normal(0, 20, len(y))
+    model = fit_linear_probe(X, y, task, groups=groups, seed=0)
+    folds = grouped_folds(y, task, groups, 0)
+    primary = "balanced_accuracy" if task == "classification" else "r2"  # not the search's MAE for regression
+    refitted = np.mean([metrics(y[v], clone(model).fit(X[t], y[t]).predict(X[v]), task)[primary]
+                        for t, v in folds.split(X, y, groups)])
+    monkeypatch.setattr(probes, "clone", lambda _: pytest.fail("cv_score refitted a fold the search had scored"))
+    assert cv_score(model, X, y, task, groups=groups, seed=0) == refitted  # the same fits: exactly equal

@@ -35,8 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_video.errors import UserError
-from ssl_video.evaluate.probes import class_weights, grouped_folds, metrics
-from ssl_video.evaluate.report import PRIMARY_METRIC
+from ssl_video.evaluate.probes import class_weights, grouped_folds, primary_scores
 from ssl_video.optim import decays, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -360,10 +359,7 @@ def _validate(result: AttentiveGrid, tokens, labels, val_idx, task, loss_fn) -> 
     with torch.no_grad():
         device = result.model.query.device
         losses = torch.stack([loss_fn(out[g : g + 1].to(device), target.to(device)) for g in range(len(out))]).cpu()
-    primary = PRIMARY_METRIC[task]
-    pred = result.decode(out)
-    scores = torch.tensor([metrics(labels[val_idx], pred[g], task)[primary] for g in range(len(out))])
-    return scores, losses
+    return torch.from_numpy(primary_scores(labels[val_idx], result.decode(out), task)), losses
 
 
 @dataclass

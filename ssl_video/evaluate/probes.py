@@ -53,6 +53,21 @@ def metrics(y_true: np.ndarray, y_pred: np.ndarray, task: str) -> dict[str, floa
     return {"mae": float(mean_absolute_error(y_true, y_pred)), "r2": float(r2_score(y_true, y_pred))}
 
 
+def primary_scores(y_true: np.ndarray, preds: np.ndarray, task: str) -> np.ndarray:
+    """:func:`metrics`' primary metric of each row of ``preds`` (G, N) against ``y_true`` (N,), as scikit-learn
+    defines it (balanced accuracy: the mean recall over the classes in ``y_true``; R², here in float64), in one
+    vectorized pass: the attentive probe scores every grid point after every epoch, where sklearn's input checks
+    cost a fifth of the training time."""
+    y_true, preds = np.asarray(y_true), np.atleast_2d(np.asarray(preds))
+    if task == "classification":
+        return np.mean([(preds[:, y_true == c] == c).mean(1) for c in np.unique(y_true)], axis=0)
+    y_true, preds = y_true.astype(np.float64), preds.astype(np.float64)
+    ss_res, ss_tot = ((y_true - preds) ** 2).sum(1), ((y_true - y_true.mean()) ** 2).sum()
+    if ss_tot == 0:  # sklearn's force_finite: a perfect fit of a constant is 1, anything else 0
+        return np.where(ss_res == 0, 1.0, 0.0)
+    return 1 - ss_res / ss_tot
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Balanced class weights ``n / (k * count)`` (scikit-learn's "balanced") for classes 0..n_classes-1
     over the k classes present in ``y``; 1.0 for absent classes. Balanced accuracy is the metric,

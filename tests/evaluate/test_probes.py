@@ -9,7 +9,15 @@ import pytest
 from sklearn.base import clone
 
 from ssl_video.evaluate import probes
-from ssl_video.evaluate.probes import cv_score, fit_knn_probe, fit_linear_probe, grouped_folds, metrics, score
+from ssl_video.evaluate.probes import (
+    cv_score,
+    fit_knn_probe,
+    fit_linear_probe,
+    grouped_folds,
+    metrics,
+    primary_scores,
+    score,
+)
 
 
 def _data(rng, n=300, d=32, classes=3):
@@ -54,6 +62,21 @@ def test_metrics_score_a_split_missing_a_predicted_class_quietly():
         warnings.simplefilter("error")
         m = metrics(y_true, y_pred, "classification")
     assert m["balanced_accuracy"] == pytest.approx(0.75) and m["accuracy"] == pytest.approx(0.75)
+
+
+def test_primary_scores_are_sklearns_metric_for_every_row():
+    rng = np.random.default_rng(0)
+    for n in (2, 7, 40):
+        y = rng.integers(0, 3, n)
+        preds = rng.integers(0, 4, (6, n))  # class 3 is absent from y_true: scored as sklearn does
+        expected = [metrics(y, p, "classification")["balanced_accuracy"] for p in preds]
+        assert primary_scores(y, preds, "classification").tolist() == expected
+        y = rng.normal(10, 3, n).astype(np.float32)
+        preds = rng.normal(10, 1, (6, n)).astype(np.float32)
+        expected = [metrics(y, p, "regression")["r2"] for p in preds]
+        np.testing.assert_allclose(primary_scores(y, preds, "regression"), expected, rtol=1e-5)
+    constant = np.full(5, 2.0, np.float32)  # R² of a constant target: 1 for a perfect fit, else 0 (sklearn's)
+    assert primary_scores(constant, np.stack([constant, constant + 1]), "regression").tolist() == [1.0, 0.0]
 
 
 def test_cv_score_is_the_mean_held_out_score_over_drive_folds_or_none():

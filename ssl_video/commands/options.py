@@ -172,3 +172,11 @@ def add_threads_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: torch's own, one per core; lower it on a machine shared "
                              "with other jobs, where oversubscribed threads are several times slower)")
+
+
+def apply_threads(args: argparse.Namespace) -> None:
+    """Set torch's CPU threads from ``--threads`` (:func:`add_threads_argument`) when given."""
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)

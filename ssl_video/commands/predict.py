@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 
-from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, field_values
+from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, apply_threads, field_values
 from ssl_video.errors import UserError
 from ssl_video.evaluate.config import ProbeConfig
 
@@ -46,7 +46,6 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 def cli_main(argv: Sequence[str] | None = None) -> int:
     args = _parse(argv)
     import numpy as np
-    import torch
 
     from ssl_video._io import write_csv
     from ssl_video.data.datasets import class_name
@@ -55,8 +54,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     from ssl_video.evaluate.heads import load_classifier, predict_windows
     from ssl_video.evaluate.probes import metrics
 
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     clf = load_classifier(args.model, encoder=args.encoder)
     windows, index = load_windows(args.data)
     if os.path.isdir(args.data):

@@ -17,7 +17,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, dataclass_from_args
+from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, apply_threads, dataclass_from_args
 from ssl_video.evaluate.config import ProbeConfig
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,7 @@ FINETUNE_FIELDS = {"encoder", "encoder_args", "data", "out", "task", "fps", "con
 
 @contextlib.contextmanager
 def _runtime(args: argparse.Namespace) -> Iterator[None]:
-    import torch
-
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
+    apply_threads(args)
     # One Trainer per (target, method, fraction, seed): Lightning's per-Trainer banners drown the results.
     banners = logging.getLogger("pytorch_lightning.utilities.rank_zero")
     level = banners.level

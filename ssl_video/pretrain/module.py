@@ -23,6 +23,7 @@ from torch import nn
 
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.errors import UserError
+from ssl_video.hub.format import WeightsFormatError, read_checkpoint
 from ssl_video.models.compile import compile_modules
 from ssl_video.models.conv3d import Conv3dEncoder
 from ssl_video.models.registry import encoder_config, get_encoder
@@ -155,10 +156,11 @@ class VideoPretrainer(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(ignore=["objectives"])
         if context < 1 or future < 1:
-            raise ValueError(f"need context >= 1 and future >= 1 frames, got context={context}, future={future}")
+            raise UserError(f"data.context / data.future: need at least 1 frame each, got {context} / {future}")
         if lr <= 0 or warmup_steps < 0 or not 0 <= min_lr_ratio <= 1 or freeze_encoder_steps < 0:
-            raise ValueError(f"need lr > 0, warmup_steps >= 0, 0 <= min_lr_ratio <= 1, freeze_encoder_steps >= 0; got "
-                             f"{lr}, {warmup_steps}, {min_lr_ratio}, {freeze_encoder_steps}")
+            raise UserError(f"model.lr / warmup_steps / min_lr_ratio / freeze_encoder_steps: need lr > 0, warmup_steps "
+                            f">= 0, 0 <= min_lr_ratio <= 1, freeze_encoder_steps >= 0; got {lr}, {warmup_steps}, "
+                            f"{min_lr_ratio}, {freeze_encoder_steps}")
         start = _converted_start(init_encoder, encoder_args)  # a VideoMAE converted to VideoViT, or None
         if start is not None:
             encoder_args = self.hparams.encoder_args = start[0]  # recorded, so the checkpoint rebuilds this encoder
@@ -176,10 +178,10 @@ class VideoPretrainer(pl.LightningModule):
             _load_encoder_weights(self.encoder, init_encoder, mean, std)  # before the objectives copy it (EMA target)
         self.objectives = nn.ModuleList(objectives if objectives is not None else [FuturePixels()])
         if not self.objectives:
-            raise ValueError("objectives is empty: give at least one (future_pixels, future_features, masked)")
+            raise UserError("model.objectives is empty: give at least one (FuturePixels, FutureFeatures, Masked)")
         names = [o.name for o in self.objectives]
         if len(set(names)) != len(names):
-            raise ValueError(f"each objective may appear once, got {names}")
+            raise UserError(f"model.objectives: each objective may appear once, got {names}")
         for objective in self.objectives:
             objective.attach(self.encoder)
         if init_objectives:
@@ -229,7 +231,14 @@ class VideoPretrainer(pl.LightningModule):
         loss = sum(o.weight * outputs[o.name].loss for o in self.objectives)
         return loss, outputs
 
-    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor | None:
+        if batch.get("dropped"):  # clips whose file failed to decode (each file logged once by the dataset)
+            self.log("train/dropped_clips", float(batch["dropped"]), on_step=False, on_epoch=True, reduce_fx="sum")
+        if batch["video"].shape[0] == 0:  # every clip failed: no step on no data
+            if self.trainer.world_size == 1:
+                return None
+            # under DDP every rank must reach the gradient all-reduce: a zero loss connected to every parameter
+            return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
         loss, outputs = self._run(batch["video"], self._generator(0, self.global_step, self.global_rank))
         self._log_losses("train", loss, outputs, batch["video"].shape[0])
         groups = self.optimizers().param_groups
@@ -243,8 +252,13 @@ class VideoPretrainer(pl.LightningModule):
             self.log("train/eff_rank", effective_rank(features), on_step=True, on_epoch=False)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        self.example = None  # the first non-empty val batch of this validation gives the prediction picture
+
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         video = batch["video"]
+        if video.shape[0] == 0:  # every clip of the batch failed to decode: nothing to score
+            return
         loss, outputs = self._run(video, self._generator(1, batch_idx))  # fixed masks: comparable val losses
         self._log_losses("val", loss, outputs, video.shape[0])
         future = outputs.get(FuturePixels.name)
@@ -254,7 +268,7 @@ class VideoPretrainer(pl.LightningModule):
         self.val_metrics.update(predicted, pixels, self.hparams.context)
         for name, metric in self.val_metrics.items():
             self.log(f"val/{name}", metric, on_step=False, on_epoch=True, batch_size=video.shape[0])
-        if batch_idx == 0:
+        if self.example is None:
             self.example = (pixels[:4].cpu(), predicted[:4].cpu())
 
     def _log_losses(self, stage: str, loss: torch.Tensor, outputs: dict[str, ObjectiveOutput], batch_size: int) -> None:
@@ -374,9 +388,9 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     Loads with ``torch.load(weights_only=True)`` (no code runs) and ``strict=True``; objectives are
     rebuilt from ``checkpoint["ssl_video"]["objectives"]`` through the ``OBJECTIVES`` table, never by import path.
     """
-    checkpoint = torch.load(path, map_location=map_location, weights_only=True)
+    checkpoint = read_checkpoint(path)
     if "ssl_video" not in checkpoint or "state_dict" not in checkpoint:
-        raise ValueError(f"{path}: not an `ssl-video fit` checkpoint (no 'ssl_video' / 'state_dict' entry)")
+        raise WeightsFormatError(f"{path}: not an `ssl-video fit` checkpoint (no 'ssl_video' / 'state_dict' entry)")
     objectives = build_objectives(checkpoint["ssl_video"]["objectives"], path)
     hparams = dict(checkpoint.get("hyper_parameters", {}))
     hparams.pop("_instantiator", None)
@@ -384,7 +398,7 @@ def load_pretrainer(path, map_location: str | torch.device = "cpu") -> VideoPret
     hparams["init_encoder"], hparams["init_objectives"] = None, False  # the checkpoint's weights replace them anyway
     model = VideoPretrainer(**hparams, objectives=objectives)
     model.load_state_dict(checkpoint["state_dict"], strict=True)
-    return model.eval()
+    return model.to(map_location).eval()
 
 
 def pretrainer_from_weights(source: str, map_location: str | torch.device = "cpu") -> VideoPretrainer | None:

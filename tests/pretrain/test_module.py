@@ -8,8 +8,10 @@ import warnings
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.connectors import data_connector
+from torch.utils.data import DataLoader
 
 from ssl_video.commands.fit import PretrainCLI, main
 from ssl_video.data.datamodules import UnlabeledClipDataModule
@@ -279,3 +281,42 @@ def test_freeze_encoder_steps_trains_the_heads_first_then_the_encoder(drive_data
     lrs = {int(r["step"]): (float(r["train/lr"]), float(r["train/lr_encoder"]))
            for r in rows if r.get("train/lr_encoder")}
     assert lrs[1][1] == 0.0 < lrs[1][0] and lrs[3][1] > 0.0, lrs
+
+
+def test_batches_whose_every_clip_failed_are_skipped_and_counted(tmp_path):
+    """A batch of 0 clips (every file failed to decode) takes no optimizer step and scores nothing; the val picture
+    comes from the first batch that has clips; ``train/dropped_clips`` sums the failed clips of the epoch."""
+    from pytorch_lightning.loggers import CSVLogger
+
+    from ssl_video.pretrain.callbacks import PredictionPictures
+
+    def batch(n: int, dropped: int) -> dict:
+        return {"video": torch.randint(0, 256, (n, 3, 4, 32, 32), dtype=torch.uint8), "dropped": dropped,
+                "index": torch.arange(n), "window": torch.arange(n)}
+
+    train = [batch(0, 2), batch(2, 0), batch(1, 1)]
+    val = [batch(0, 2), batch(2, 0)]
+    objectives = [FuturePixels(predictor_dim=24, predictor_depth=1)]
+    model = VideoPretrainer(encoder_args=json.loads(TINY), objectives=objectives, context=2, future=2, size=32,
+                            warmup_steps=0, health_every=0)
+
+    class Unchanged(pl.Callback):  # the weights before and after each empty batch
+        def on_train_batch_start(self, trainer, module, batch, batch_idx):
+            self.before = [p.detach().clone() for p in module.parameters()]
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx):
+            if not len(batch["video"]):
+                assert all(torch.equal(a, p) for a, p in zip(self.before, module.parameters()))
+                self.checked = True
+
+    pictures, unchanged = PredictionPictures(), Unchanged()
+    trainer = pl.Trainer(max_epochs=1, accelerator="cpu", logger=CSVLogger(tmp_path), callbacks=[pictures, unchanged],
+                         enable_progress_bar=False, enable_checkpointing=False, num_sanity_val_steps=0,
+                         log_every_n_steps=1)
+    trainer.fit(model, train_dataloaders=DataLoader(train, batch_size=None),
+                val_dataloaders=DataLoader(val, batch_size=None))
+    assert unchanged.checked  # the empty batch left every weight as it was (AdamW skips tensors without a grad)
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert trainer.logged_metrics["train/dropped_clips"] == 3
+    assert torch.isfinite(trainer.logged_metrics["val/loss"])
+    assert pictures.last_path is not None and pictures.last_path.exists()

@@ -12,7 +12,8 @@ eval mode, the encoder's preprocessing record) and goes through Lightning's pred
 Output folder ``out``:
 
 - ``features.npy`` (or ``features.safetensors``, tensor ``"features"``): ``(N, D)`` float32, the
-  mean over the encoder's tokens, as ``encoder(x)`` computes it;
+  pooled feature the linear probe reads, as ``encoder(x)`` computes it (the mean of the tokens; a
+  public model's own pooling, e.g. TimeSformer's class token);
 - ``tokens.npy`` (with ``tokens``; tensor ``"tokens"`` in safetensors): ``(N, K, D)`` float16,
   the tokens average-pooled on their grid to at most ``max_tokens``;
 - ``index.csv``: ``row, video, start_s, end_s, sequence``, one line per feature row, in window
@@ -45,10 +46,9 @@ from torch.utils.data import DataLoader
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
 from ssl_video._logging import silence_lightning_tips
 from ssl_video.data.datasets import ClipDataset, collate_clips
-from ssl_video.data.transforms import normalize_clip
 from ssl_video.data.windows import load_sliding_windows
 from ssl_video.errors import MissingInput, UserError
-from ssl_video.evaluate.features import EvalEncoder, load_eval_encoder, pool_tokens
+from ssl_video.evaluate.features import EvalEncoder, embed, load_eval_encoder
 from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,12 @@ class EmbedModule(pl.LightningModule):
     def predict_step(self, batch: dict, batch_idx: int) -> dict[str, np.ndarray]:
         if not len(batch["video"]):  # every clip of the batch failed to decode
             return {"window": np.zeros(0, dtype=np.int64)}
-        video = normalize_clip(batch["video"], self.spec.mean, self.spec.std)  # (B, C, T, H, W) uint8 -> float
-        tokens = self.encoder.forward_features(video)  # (B, N, D)
-        out = {"window": batch["window"].cpu().numpy(), "features": tokens.mean(1).float().cpu().numpy()}
+        # (B, C, T, H, W) uint8 -> pooled (B, D) as the probes read it, tokens (B, K, D) pooled on their grid
+        pooled, _, tokens = embed(self.encoder, batch["video"], self.spec.mean, self.spec.std,
+                                  max_tokens=self.max_tokens, tokens=self.tokens)
+        out = {"window": batch["window"].cpu().numpy(), "features": pooled.cpu().numpy()}
         if self.tokens:
-            grid = self.encoder.grid_size(*video.shape[2:])
-            out["tokens"] = pool_tokens(tokens, grid, self.max_tokens).half().cpu().numpy()  # (B, N, D) -> (B, K, D)
+            out["tokens"] = tokens.half().cpu().numpy()
         return out
 
 

@@ -117,3 +117,22 @@ def test_two_processes_give_the_same_features_as_one(embedded, labeled_videos, t
     assert "MEMBER: 2/2" in done.stderr and done.stdout.count("embedded 56 of 56 windows") == 1
     assert _index(out) == _index(full)
     np.testing.assert_allclose(np.load(out / "features.npy"), np.load(full / "features.npy"), atol=1e-5, rtol=1e-5)
+
+
+def test_a_public_model_is_pooled_as_its_head_reads_it(labeled_videos, tmp_path):
+    """TimeSformer's pooled feature is its class token: embed's rows are ``encoder(x)``, not the tokens' mean."""
+    transformers = pytest.importorskip("transformers")
+    folder = tmp_path / "tsf"
+    config = transformers.TimesformerConfig(image_size=32, patch_size=8, num_frames=4, hidden_size=48,
+                                            num_hidden_layers=1, num_attention_heads=3, intermediate_size=96)
+    torch.manual_seed(0)
+    transformers.TimesformerModel(config).save_pretrained(folder)
+    source = f"{folder}?fps=10"  # a window of one clip starts where the clip does (as in the test above)
+    embed_windows(source, labeled_videos.parent, tmp_path / "out", **FAST)
+    features, index = np.load(tmp_path / "out" / "features.npy"), _index(tmp_path / "out")
+    encoder, config = load_encoder_with_config(source)
+    clip = read_clip(index[0]["video"], float(index[0]["start_s"]), config)
+    with torch.no_grad():
+        pooled, tokens = encoder(clip)[0], encoder.forward_features(clip)[0].mean(0)
+    np.testing.assert_allclose(features[0], pooled.numpy(), atol=1e-4, rtol=1e-4)
+    assert not np.allclose(features[0], tokens.numpy(), atol=1e-2)

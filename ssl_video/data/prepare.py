@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
 from ssl_video.data.index import VideoInfo
 from ssl_video.data.manifest import RESERVED_COLUMNS, ClipWindow, load_windows
+from ssl_video.data.sampling import nearest_frames
 from ssl_video.data.x264 import deterministic_x264_params
 from ssl_video.errors import MissingInput, UserError
 
@@ -84,7 +85,7 @@ def output_size(width: int, height: int, size: int) -> tuple[int, int]:
 def resample_indices(frames: int, video_fps: float, fps: float) -> np.ndarray:
     """Source frame (nearest to time j / fps) of each output frame j, over the whole video."""
     count = int(np.floor((frames - 0.5) * fps / video_fps)) + 1
-    return np.minimum(np.floor(np.arange(count) * video_fps / fps + 0.5).astype(np.int64), frames - 1)
+    return nearest_frames(np.arange(count) / fps, video_fps, frames)
 
 
 def prepared_name(source: str) -> str:

@@ -17,7 +17,6 @@ inside ``[start_s, end_s)`` that the file actually has.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -42,8 +41,13 @@ def clip_frame_indices(start_s: float, spec: ClipSpec, video_fps: float, video_f
     """
     if video_fps <= 0 or video_frames <= 0:
         raise ValueError(f"video_fps and video_frames must be > 0, got {video_fps}, {video_frames}")
-    times = start_s + np.arange(spec.num_frames, dtype=np.float64) / spec.fps  # (T,)
-    indices = np.floor(times * video_fps + 0.5 + _EPS).astype(np.int64)
+    return nearest_frames(start_s + np.arange(spec.num_frames, dtype=np.float64) / spec.fps, video_fps, video_frames)
+
+
+def nearest_frames(times_s: np.ndarray, video_fps: float, video_frames: int) -> np.ndarray:
+    """Index of the source frame nearest to each time in seconds, clipped to ``[0, video_frames - 1]``: int64,
+    the shape of ``times_s``. Clips and ``ssl-video data prepare`` pick frames through it, so they agree."""
+    indices = np.floor(np.asarray(times_s, dtype=np.float64) * video_fps + 0.5 + _EPS).astype(np.int64)
     return np.clip(indices, 0, video_frames - 1)
 
 
@@ -89,8 +93,3 @@ def eval_clip_start(window: ClipWindow, info: VideoInfo, spec: ClipSpec, index: 
     if room <= 0:
         return first
     return first + room * (index + 0.5) / count
-
-
-def num_clip_frames_needed(spec: ClipSpec, video_fps: float) -> int:
-    """Source frames a clip spans in a file at ``video_fps`` (for 'shorter than one clip' messages)."""
-    return int(math.floor(spec.span_s * video_fps + 0.5 + _EPS)) + 1

@@ -12,7 +12,6 @@ rows = method, columns = label fraction.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -306,9 +305,3 @@ def write_report(
     atomic_write_text(out_dir / "report.md", markdown(summary, targets, found, meta))
     plot(summary, targets, out_dir / "label_efficiency.png")
     return report
-
-
-def load_results(path: str | Path) -> list[Result]:
-    """Per-seed results stored in a report.json (to recompute or merge reports)."""
-    data = json.loads(Path(path).read_text())
-    return [Result(**r) for r in data["results"]]

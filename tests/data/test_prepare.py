@@ -19,6 +19,8 @@ import pytest
 from ssl_video.data.decode import packet_table
 from ssl_video.data.manifest import load_windows
 from ssl_video.data.prepare import PrepareSettings, merge_shards, output_size, prepare_dataset, resample_indices
+from ssl_video.data.sampling import clip_frame_indices
+from ssl_video.spec import ClipSpec
 from ssl_video.testing import read_frame_number, write_numbered_video
 
 
@@ -54,6 +56,15 @@ def test_resampling_and_sizes():
     # nearest: up-sampling repeats (ties round up)
     assert resample_indices(10, 10.0, 20.0).tolist()[:5] == [0, 1, 1, 2, 2]
     assert output_size(640, 360, 128) == (228, 128) and output_size(360, 640, 128) == (128, 228)
+
+
+@pytest.mark.parametrize("video_fps, fps", [(30.0, 10.0), (29.97, 10.0), (24.0, 7.5), (10.0, 20.0), (60.0, 0.9375)])
+def test_prepared_frames_are_the_frames_a_clip_reads(video_fps, fps):
+    """Output frame j of `data prepare` is the source frame a clip starting at j / fps begins with."""
+    frames = 600
+    keep = resample_indices(frames, video_fps, fps)
+    spec = ClipSpec(context=1, future=1, fps=fps, size=(32, 32))
+    assert keep.tolist() == [clip_frame_indices(j / fps, spec, video_fps, frames)[0] for j in range(len(keep))]
 
 
 def test_prepare_is_frame_exact_short_gop_and_keeps_windows(tmp_path):

@@ -146,3 +146,55 @@ def test_lightning_advertisements_are_dropped_and_its_other_lines_kept(monkeypat
         banners.removeHandler(handler)
     assert any("GPU available" in m for m in messages), messages  # Lightning's lines still reach the log
     assert not any("Tip" in m or "litlogger" in m or "litmodels" in m for m in messages), messages
+
+
+def test_a_corrupt_weights_file_is_one_line_naming_it(tmp_path, drive_data, capsys):
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x00" * 64)  # no safetensors header
+    assert main(["weights", "verify", str(bad)]) == 2
+    _one_error_line(capsys, "ssl-video weights: error: ", f"{bad}: not a readable safetensors file")
+    assert main(["embed", "--encoder", str(bad), "--data", str(drive_data), "--out", str(tmp_path / "e")]) == 2
+    _one_error_line(capsys, "ssl-video embed: error: ", str(bad))
+
+
+def test_a_failed_download_is_one_line_with_the_url_and_what_to_do(tmp_path, monkeypatch, capsys):
+    import json
+
+    url = (tmp_path / "gone.safetensors").as_uri()
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps({"weights": [{"name": "gone", "url": url, "sha256": "0" * 64}]}))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
+    assert main(["weights", "download", "gone", "--quiet"]) == 2
+    _one_error_line(capsys, "ssl-video weights: error: download of", url, "run it again")
+
+
+def test_an_unreadable_extra_file_is_one_line_naming_it(tmp_path, capsys):
+    ckpt, out, extra = tmp_path / "last.ckpt", str(tmp_path / "w"), tmp_path / "extra.json"
+    ckpt.write_bytes(b"")  # never read: --extra is checked first
+    extra.write_text("{not json")
+    assert main(["weights", "export", str(ckpt), out, "--extra", str(extra)]) == 2
+    _one_error_line(capsys, f"--extra {extra}: cannot read it as JSON")
+    extra.write_text('{"architecture": "vit_large"}')
+    assert main(["weights", "export", str(ckpt), out, "--extra", str(extra)]) == 2
+    _one_error_line(capsys, f"--extra {extra}: may not set 'architecture'")
+    assert main(["weights", "export", str(ckpt), out, "--extra", str(tmp_path / "nope.json")]) == 2
+    _one_error_line(capsys, "nope.json: no such file")
+
+
+def test_quickstart_with_a_missing_config(tmp_path, capsys):
+    assert main(["quickstart", "--config", str(tmp_path / "nope.yaml"), "--out", str(tmp_path / "q")]) == 2
+    _one_error_line(capsys, "ssl-video quickstart: error: --config", "nope.yaml", "pass --config PATH")
+    assert not (tmp_path / "q").exists()  # nothing was started
+
+
+def test_a_bad_objective_argument_names_its_place_in_the_config(tmp_path, drive_data, capsys):
+    config = tmp_path / "objectives.yaml"
+    config.write_text("model:\n  objectives:\n"
+                      "    - class_path: ssl_video.pretrain.objectives.future_pixels.FuturePixels\n"
+                      "    - class_path: ssl_video.pretrain.objectives.future_features.FutureFeatures\n"
+                      "      init_args:\n        context_mask: 1.5\n")
+    assert main(["fit", "--config", str(CONFIG), "--config", str(config), "--data.data", str(drive_data),
+                 "--trainer.default_root_dir", str(tmp_path / "run"), "--trainer.max_steps", "1"]) == 2
+    _one_error_line(capsys, "ssl-video fit: error: model.objectives[1].init_args.context_mask (future_features): "
+                            "must be in [0, 1), got 1.5")
+    assert not (tmp_path / "run").exists()

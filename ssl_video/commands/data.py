@@ -22,6 +22,7 @@ from ssl_video.data.drive_world import LABEL_COLUMNS, Camera, drive_count, make_
 from ssl_video.data.index import VIDEO_EXTENSIONS, index_videos, video_candidates
 from ssl_video.data.manifest import read_manifest
 from ssl_video.data.prepare import PrepareSettings, merge_shards, prepare_dataset
+from ssl_video.errors import MissingInput, UserError
 
 
 def index_main(argv: list[str] | None = None) -> int:
@@ -40,16 +41,15 @@ def index_main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     source = Path(args.path)
     if not source.exists():
-        print(f"error: {source} does not exist", file=sys.stderr)
-        return 2
+        raise MissingInput(f"{source}: no such folder or manifest CSV; give a folder of videos or a CSV with a "
+                           "`video` column")
     if source.is_dir():
         paths = video_candidates(source)
     else:
         try:
             paths = list(dict.fromkeys(w.video for w in read_manifest(source)))
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+        except OSError as error:
+            raise UserError(f"{source}: cannot read it ({error.strerror or error}); check its permissions") from None
     index = index_videos(paths, min_frames=args.min_frames, use_cache=not args.no_cache,
                          progress=not args.no_progress and sys.stderr.isatty(), full_decode=args.full_decode)
     print(index.summary())

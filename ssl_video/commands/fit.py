@@ -17,6 +17,7 @@ clip order and augmentations and the model's masks; ``--seed_everything`` the in
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -28,12 +29,33 @@ from pytorch_lightning.loggers import CSVLogger, TensorBoardLogger
 
 from ssl_video.data.datamodules import UnlabeledClipDataModule
 from ssl_video.data.manifest import check_source
+from ssl_video.errors import UserError
 from ssl_video.pretrain.callbacks import PredictionPictures, Throughput
 from ssl_video.pretrain.module import VideoPretrainer
+from ssl_video.pretrain.objectives import ObjectiveConfigError
 from ssl_video.spec import CLIP_FIELDS
 
 LINKED_FIELDS = (*CLIP_FIELDS, "seed")  # data.<field> -> model.<field>; Lightning refuses two different values
 DEFAULT_ROOT = "runs/pretrain"
+
+
+def check_objectives(objectives) -> None:
+    """Build each entry of ``model.objectives`` once, so that an out-of-range init argument is one line naming its
+    place (``model.objectives[1].init_args.context_mask``) instead of jsonargparse's multi-line Union error."""
+    for i, spec in enumerate(objectives or []):
+        class_path = getattr(spec, "class_path", None)
+        if not isinstance(class_path, str):
+            continue
+        init_args = getattr(spec, "init_args", None)
+        kwargs = init_args.as_dict() if hasattr(init_args, "as_dict") else dict(init_args or {})
+        module, _, name = class_path.rpartition(".")
+        try:
+            getattr(importlib.import_module(module), name)(**kwargs)
+        except ObjectiveConfigError as error:
+            raise UserError(f"model.objectives[{i}].init_args.{error.key} ({error.objective}): {error.problem}; "
+                            "fix it in the config") from None
+        except Exception:  # noqa: BLE001 - anything else is reported as before, when the model is built
+            continue
 
 
 class PretrainCLI(LightningCLI):
@@ -52,6 +74,7 @@ class PretrainCLI(LightningCLI):
         subcommand = self.config.get("subcommand")
         config = self.config[subcommand] if subcommand else self.config
         check_source(config["data"]["data"], option="data.data")
+        check_objectives(config["model"].get("objectives"))
 
     def instantiate_trainer(self, **kwargs) -> Trainer:
         trainer_config = self._get(self.config_init, "trainer", default={})

@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ssl_video.errors import MissingInput
+
 logger = logging.getLogger(__name__)
 
 # ssl_video/configs links to the top-level configs/ and ships in the wheel as package data.
@@ -89,7 +91,8 @@ def cli_main(argv: Sequence[str]) -> int:
     out = args.out.resolve()
     data_dir = (args.data or out / "data").resolve()
     if not args.config.is_file():
-        raise SystemExit(f"pretraining config not found: {args.config} (pass --config PATH)")
+        raise MissingInput(f"--config {args.config}: pretraining config not found; pass --config PATH to a YAML "
+                           "file such as configs/pretrain/quickstart.yaml")
     started = time.perf_counter()
 
     t = _step(1, f"built-in driving data -> {data_dir}")

@@ -12,12 +12,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 from pathlib import Path
+from typing import Any
 
+from ssl_video.errors import MissingInput, UserError
 from ssl_video.hub.api import load_encoder_with_config
-from ssl_video.hub.download import DownloadError, sha256_file
-from ssl_video.hub.format import WEIGHTS_FILE, WeightsFormatError, export_weights
+from ssl_video.hub.download import sha256_file
+from ssl_video.hub.format import WEIGHTS_FILE, export_weights
 from ssl_video.hub.registry import (
     BUILTIN_REGISTRY,
     REGISTRY_ENV,
@@ -100,8 +101,25 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_extra(path: str) -> dict[str, Any]:
+    """The ``--extra`` JSON file: an object merged into config.json; a UserError naming the file otherwise."""
+    try:
+        extra = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise MissingInput(f"--extra {path}: no such file; give a JSON file such as "
+                           '{"training": {"data": "my-drives"}}') from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"--extra {path}: cannot read it as JSON ({e}); give a JSON object file") from None
+    if not isinstance(extra, dict):
+        raise UserError(f"--extra {path}: expected a JSON object ({{...}}), got {type(extra).__name__}")
+    for key in ("architecture", "args", "format_version"):
+        if key in extra:
+            raise UserError(f"--extra {path}: may not set {key!r} (it comes from the checkpoint); remove it")
+    return extra
+
+
 def _export(args: argparse.Namespace) -> int:
-    extra = json.loads(Path(args.extra).read_text()) if args.extra else None
+    extra = _read_extra(args.extra) if args.extra else None
     path = export_weights(args.ckpt, args.out, extra, prefix=args.prefix, objectives=args.objectives) / WEIGHTS_FILE
     config = json.loads((path.parent / "config.json").read_text())
     name = args.name or f"{config['architecture']}-{Path(args.out).name}"
@@ -146,8 +164,6 @@ def cli_main(argv: list[str]) -> int:
                                       "them there as the next version of --name, with a relative url")
     p.set_defaults(fn=_export)
     args = parser.parse_args(argv)
-    try:
-        return args.fn(args)
-    except (WeightsFormatError, DownloadError) as e:  # verification or download failed: exit 1
-        print(f"ssl-video weights: error: {e}", file=sys.stderr)
-        return 1
+    # A bad file (WeightsFormatError) or a failed download (DownloadError) is a UserError: ssl_video.cli.main prints
+    # it as one line and exits 2, like every other command.
+    return args.fn(args)

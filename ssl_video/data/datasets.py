@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
 
-from ssl_video.data.decode import FrameCache, ReaderCache, read_frames, run_with_timeout
+from ssl_video.data.decode import DecodeTimeout, FrameCache, ReaderCache, read_frames, run_with_timeout
 from ssl_video.data.sampling import clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
 from ssl_video.errors import UserError
 from ssl_video.spec import ClipSpec
@@ -305,7 +305,7 @@ class ClipDataset(Dataset):
                                     .get_frames(indices), self.timeout_s, path)
         except Exception as error:  # noqa: BLE001 - any failure of one file must not end the epoch
             first = f"{type(error).__name__}: {error}"
-            if "timeout" in str(error):
+            if isinstance(error, DecodeTimeout):
                 return self._fail(path, first)  # the reader may still be busy in its thread: keep it
         cache.discard(path)
         try:  # the cached backend failed mid-file: one more try that falls back to the other backend

@@ -54,6 +54,10 @@ class DecodeError(RuntimeError):
     """A video could not be decoded; the message names the file."""
 
 
+class DecodeTimeout(DecodeError):
+    """Decoding took longer than its timeout; the decoder may still be busy in its abandoned thread."""
+
+
 def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
     if size is None:
         return None
@@ -414,7 +418,7 @@ def run_with_timeout(fn, timeout_s: float | None, what: str):
     """Run ``fn()`` in a daemon thread and wait at most ``timeout_s`` seconds.
 
     A decoder stuck inside native code cannot be interrupted; the thread is abandoned (it is a
-    daemon, so it never blocks interpreter exit) and the caller gets a DecodeError instead of a hang.
+    daemon, so it never blocks interpreter exit) and the caller gets a DecodeTimeout instead of a hang.
     """
     if timeout_s is None:
         return fn()
@@ -430,7 +434,7 @@ def run_with_timeout(fn, timeout_s: float | None, what: str):
     thread.start()
     thread.join(timeout_s)
     if thread.is_alive():
-        raise DecodeError(f"{what}: decoding took longer than {timeout_s:g} s (timeout); treated as a failed file")
+        raise DecodeTimeout(f"{what}: decoding took longer than {timeout_s:g} s (timeout); treated as a failed file")
     if "error" in result:
         raise result["error"]
     return result["value"]

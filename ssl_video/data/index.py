@@ -78,6 +78,11 @@ class VideoProbeError(ValueError):
         self.reason = reason
 
 
+class VideoUnreadable(VideoProbeError):
+    """The file could not be read at all (permission denied, I/O error). Not cached: fixing the permissions
+    changes neither its size nor its mtime, and the next scan must see the file again."""
+
+
 @dataclass
 class VideoIndex:
     usable: list[VideoInfo]
@@ -258,9 +263,18 @@ def _probe_open(path: Path, container, size: int, mtime: float, full_decode: boo
 
 
 def probe_video(path: str | Path, *, full_decode: bool = False) -> VideoInfo:
-    """Probe one file; raises VideoProbeError(path, reason) when it is not a usable video. ``full_decode``: decode
-    every frame, so that damage in the middle of the file ends its usable frames (see the module docstring)."""
+    """Probe one file; raises VideoProbeError(path, reason) when it is not a usable video (VideoUnreadable when it
+    cannot be read at all). ``full_decode``: decode every frame, so that damage in the middle of the file ends its
+    usable frames (see the module docstring)."""
     path = Path(os.path.abspath(path))
+    try:
+        return _probe_video(path, full_decode)
+    except OSError as error:  # permission denied, an I/O error: this file is unusable, the others are still probed
+        reason = error.strerror or str(error) or type(error).__name__
+        raise VideoUnreadable(path, f"cannot be read ({reason}); check its permissions") from None
+
+
+def _probe_video(path: Path, full_decode: bool) -> VideoInfo:
     if not path.exists():
         raise VideoProbeError(path, "file not found")
     if path.is_dir():
@@ -327,6 +341,8 @@ def index_videos(paths: Iterable[str | Path], *, min_frames: int = 2, cache_path
                 entry = {"info": asdict(probe_video(path, full_decode=full_decode))}
             except VideoProbeError as error:
                 entry = {"reason": error.reason}
+                if isinstance(error, VideoUnreadable):
+                    key = None  # not cached: the next scan reads it again
             if full_decode:
                 entry["full"] = True
             if key is not None:

@@ -22,6 +22,7 @@ from torch import nn
 
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.engine import surprise
+from ssl_video.errors import UserError
 from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,10 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
     clips = decode_clips(windows, infos, model.spec, num_workers=num_workers, batch_size=batch_size)
     rows = np.flatnonzero(clips.ok)
     if not len(rows):
-        raise ValueError(f"no clip could be decoded from {len(windows)} windows (broken or shorter than one clip)")
+        videos = list(dict.fromkeys(str(w.video) for w in windows))
+        shown = ", ".join(videos[:3]) + (f" and {len(videos) - 3} more" if len(videos) > 3 else "")
+        raise UserError(f"no clip could be decoded from {len(windows)} windows of {shown} (broken or shorter than one "
+                        f"clip); `ssl-video data index` on the data lists which files are usable and why not")
     if len(rows) < len(windows):
         log.warning("%d of %d windows have no clip (broken or shorter than one clip) and are skipped",
                     len(windows) - len(rows), len(windows))

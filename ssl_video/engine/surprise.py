@@ -25,6 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from ssl_video.errors import UserError
+from ssl_video.pretrain.metrics import copy_last_frame
+
 log = logging.getLogger(__name__)
 
 
@@ -42,9 +45,8 @@ def copy_last_error(video: torch.Tensor, context: int) -> torch.Tensor:
 
     video: (B, C, T, H, W) float (normalized) -> (B,) float.
     """
-    ctx, fut = split_context_future(video, context)
-    last = ctx[:, :, -1:]  # (B, C, 1, H, W), broadcast over the future frames
-    return (fut - last).pow(2).flatten(1).mean(1)
+    _, future = split_context_future(video, context)  # checks the layout and that both halves exist
+    return (future - copy_last_frame(video, context)).pow(2).flatten(1).mean(1)
 
 
 @torch.no_grad()
@@ -58,9 +60,11 @@ def half_embeddings(encoder: nn.Module, video: torch.Tensor, context: int) -> tu
     try:
         return encoder(ctx), encoder(fut)
     except (RuntimeError, ValueError) as err:
-        raise ValueError(
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(
             f"the encoder cannot embed the {ctx.shape[2]}-frame context and {fut.shape[2]}-frame future halves "
-            f"separately ({err}); use a pretraining checkpoint with a future predictor for --by surprise"
+            f"separately ({first}); use a pretraining checkpoint with a future predictor for --by surprise/mixed, "
+            f"or --by diversity"
         ) from err
 
 
@@ -93,7 +97,9 @@ def linear_dynamics_error(
         raise ValueError(f"context {xc.shape} and future {xf.shape} embeddings must both be (N, D)")
     n = len(xc)
     if n < 4:
-        raise ValueError(f"linear dynamics needs at least 4 windows to fit out of fold, got {n}")
+        raise UserError(f"--by surprise/mixed with a plain encoder (linear dynamics) needs at least 4 windows to fit "
+                        f"out of fold, got {n}; give --data more or longer videos (or a smaller --stride-s), or use "
+                        "--by diversity")
     # one scale for both halves, so copy-last and residual errors share units
     mean, std = xf.mean(0), xf.std(0) + 1e-6
     xc, xf = (xc - mean) / std, (xf - mean) / std

@@ -30,10 +30,13 @@ log = logging.getLogger(__name__)
 
 SCHEMES = ("https://", "http://", "file://", "hf://")
 _CHUNK = 1 << 20
+RETRY_HINT = "check the URL and the network (behind a proxy, set HTTPS_PROXY) and run it again; nothing was kept"
 
 
-class DownloadError(RuntimeError):
-    """The transfer failed or was incomplete; nothing was left under the final name."""
+class DownloadError(UserError, RuntimeError):
+    """The transfer failed or was incomplete; nothing was left under the final name. The message names the URL and
+    the reason. A :class:`UserError` (so ``ssl-video`` prints one line and exits 2) and still a ``RuntimeError`` for
+    callers that catch it as one."""
 
 
 class ChecksumError(DownloadError):
@@ -82,9 +85,9 @@ def _fetch(url: str, tmp: Path, *, progress: bool, timeout_s: float) -> tuple[st
             f.flush()
             os.fsync(f.fileno())
     except (urllib.error.URLError, http.client.HTTPException, OSError) as e:  # refused, reset, IncompleteRead, timeout
-        raise DownloadError(f"download of {url} failed: {e}") from e
+        raise DownloadError(f"download of {url} failed: {e}; {RETRY_HINT}") from e
     if total is not None and written != total:
-        raise DownloadError(f"download of {url} was cut off: got {written} of {total} bytes")
+        raise DownloadError(f"download of {url} was cut off: got {written} of {total} bytes; {RETRY_HINT}")
     return digest.hexdigest(), written
 
 
@@ -108,9 +111,11 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
         with atomic_path(dest) as tmp:  # renamed into place only if no check below raises
             digest, written = _fetch(full_url, tmp, progress=progress, timeout_s=timeout_s)
             if size is not None and written != size:
-                raise DownloadError(f"{full_url}: expected {size} bytes, got {written}")
+                raise DownloadError(f"{full_url}: expected {size} bytes, got {written}; the file there is not the one "
+                                    "registered: fix the entry's url or size (nothing was kept)")
             if sha256 is not None and digest != sha256:
-                raise ChecksumError(f"{full_url}: sha256 {digest} does not match the expected {sha256}; file refused")
+                raise ChecksumError(f"{full_url}: sha256 {digest} does not match the expected {sha256}; file refused: "
+                                    "the file there is not the one registered, fix the entry's url or sha256")
             if sha256 is None:
                 log.warning("%s has no known sha256 (got %s): integrity not verified", full_url, digest)
     return dest

@@ -35,6 +35,7 @@ from safetensors.torch import save_file
 
 from ssl_video import __version__
 from ssl_video._io import atomic_path, atomic_write_text
+from ssl_video.errors import UserError
 from ssl_video.models import get_encoder, list_encoders
 from ssl_video.spec import ClipSpec
 
@@ -47,8 +48,9 @@ METADATA_KEY = "ssl_video_config"
 OBJECTIVES_PREFIX = "objectives."  # keys of the pretraining objectives' tensors, next to the encoder's
 
 
-class WeightsFormatError(ValueError):
-    """A weights file or checkpoint that cannot be used; the message names the file."""
+class WeightsFormatError(UserError):
+    """A weights file or checkpoint that cannot be used; the message names the file. A :class:`UserError` (so a
+    ``ValueError``): ``ssl-video`` prints it as one line and exits 2."""
 
 
 def remap_state_dict_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -105,9 +107,13 @@ def read_safetensors(path: str | Path, config_path: str | Path | None = None) ->
             metadata = f.metadata() or {}
             state = {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError, ValueError) as e:  # e.g. a pickle renamed to .safetensors
-        raise WeightsFormatError(f"{path}: not a readable safetensors file ({e})") from e
+        raise WeightsFormatError(f"{path}: not a readable safetensors file ({e}); download or export it again (a "
+                                 "cut-off copy, or another format renamed to .safetensors?)") from e
     if config_path is not None:
-        text = Path(config_path).read_text()
+        try:
+            text = Path(config_path).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            raise WeightsFormatError(f"{config_path}: cannot read the weights' config ({e})") from e
     elif METADATA_KEY in metadata:
         text = metadata[METADATA_KEY]
     else:
@@ -196,7 +202,8 @@ def export_weights(ckpt_path: str | Path, out_dir: str | Path, extra: Mapping[st
     state, config = checkpoint_to_exported(read_checkpoint(ckpt_path), ckpt_path, prefix, objectives)
     for key, value in (extra or {}).items():
         if key in ("architecture", "args", "format_version"):
-            raise ValueError(f"extra may not set {key!r}: it comes from the checkpoint")
+            raise UserError(f"extra may not set {key!r}: it comes from the checkpoint; remove {key!r} from the extra "
+                            f"config (ssl-video weights export --extra FILE)")
         if isinstance(value, Mapping) and isinstance(config.get(key), dict):
             config[key].update(value)
         else:

@@ -104,14 +104,20 @@ def weights_cache_dir() -> Path:
     return ssl_video_home() / "weights"
 
 
-def read_registry_file(path: str | Path) -> list[WeightsEntry]:
-    """Entries of one registry JSON file; errors name the file and the entry."""
+def _read_registry_json(path: str | Path) -> dict[str, Any]:
+    """The parsed ``{"weights": [...]}`` of a registry file; a UserError naming the file when it is not that."""
     try:
         data = json.loads(Path(path).read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise UserError(f"weights registry {path}: cannot read ({e})") from e
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"weights registry {path}: cannot read it as JSON ({e}); fix or remove the file") from None
     if not isinstance(data, dict) or not isinstance(data.get("weights"), list):
-        raise UserError(f"weights registry {path}: expected {{\"weights\": [...]}}")
+        raise UserError(f"weights registry {path}: expected {{\"weights\": [...]}}; fix or remove the file")
+    return data
+
+
+def read_registry_file(path: str | Path) -> list[WeightsEntry]:
+    """Entries of one registry JSON file; errors name the file and the entry."""
+    data = _read_registry_json(path)
     entries = []
     for i, item in enumerate(data["weights"]):
         if isinstance(item, dict) and isinstance(item.get("url"), str) and not item["url"].startswith(SCHEMES):
@@ -172,7 +178,7 @@ def add_to_registry(weights: str | Path, registry: str | Path, *, name: str, con
     name, version = parsed
     registry = Path(registry)
     registry.parent.mkdir(parents=True, exist_ok=True)
-    data = json.loads(registry.read_text()) if registry.is_file() else {"weights": []}
+    data = _read_registry_json(registry) if registry.exists() else {"weights": []}
     digest = sha256_file(weights)
     same = [e for e in data["weights"] if e.get("name") == name]
     for e in same:  # an entry written before versions existed is version 1

@@ -226,3 +226,35 @@ def test_clips_follow_the_spec_resize_mode(wide_video, tmp_path, monkeypatch, fr
     squashed = ClipDataset(windows, index.by_path(), spec.replace(resize="squash"), mode="eval")[0]["video"]
     assert not squashed.equal(item["video"])
     ds.close()
+
+
+def test_only_a_decode_timeout_skips_the_retry_not_a_path_that_says_timeout(tmp_path, monkeypatch):
+    """A mid-file failure is retried with a fresh reader, whatever the path; a DecodeTimeout is not (its reader may
+    still be busy in its thread). A folder called "timeout tests" once made every failure look like a timeout."""
+    import ssl_video.data.datasets as datasets
+
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "timeout tests"
+    folder.mkdir()
+    write_numbered_video(folder / "a.mp4", 60, fps=10.0, gop=250)
+    windows, index = load_windows(folder)
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(64, 96))
+    retries = []
+    real_read_frames = datasets.read_frames
+    monkeypatch.setattr(datasets, "read_frames", lambda *a, **k: retries.append(a[0]) or real_read_frames(*a, **k))
+
+    def broken_reader(self, path, *args, **kwargs):
+        raise decode.DecodeError(f"{path}: frame 3 could not be decoded")
+
+    monkeypatch.setattr(decode.ReaderCache, "get", broken_reader)
+    ds = ClipDataset(windows, index.by_path(), spec, mode="eval")
+    item = ds[0]
+    assert item is not None and len(retries) == 1 and not ds.failures  # the retry decoded the clip
+    assert _numbers(item["video"]) == ds.clip_indices(0)[1].tolist()
+
+    def stuck_reader(self, path, *args, **kwargs):
+        raise decode.DecodeTimeout(f"{path}: decoding took longer than 1 s (timeout); treated as a failed file")
+
+    monkeypatch.setattr(decode.ReaderCache, "get", stuck_reader)
+    ds = ClipDataset(windows, index.by_path(), spec, mode="eval")
+    assert ds[0] is None and len(retries) == 1 and ds.failures[windows[0].video] == 1  # no retry after a timeout

@@ -206,3 +206,17 @@ def test_caches_keep_the_resize_modes_apart(wide_video, tmp_path):
     assert len(list((tmp_path / "frames").glob("*.npy"))) == 2  # one entry per mode
     with pytest.raises(ValueError, match="resize must be one of"):
         open_video(wide_video.path, size=(64, 64), resize="stretch")
+
+
+def test_a_timeout_is_a_decode_timeout(tmp_path):
+    """Callers tell a timeout from other decode failures by its type, never by the words of its message."""
+    from ssl_video.data.decode import DecodeTimeout, run_with_timeout
+
+    release = threading.Event()
+    with pytest.raises(DecodeTimeout, match="timeout"):
+        run_with_timeout(release.wait, 0.2, "timeout tests/stuck.mp4")
+    release.set()
+    with pytest.raises(DecodeError) as error_info:  # a failure in a path that says "timeout" is not a timeout
+        run_with_timeout(lambda: (_ for _ in ()).throw(DecodeError("timeout tests/a.mp4: no video frames")), 1.0,
+                         "timeout tests/a.mp4")
+    assert not isinstance(error_info.value, DecodeTimeout)

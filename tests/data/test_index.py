@@ -7,6 +7,7 @@ from pathlib import Path
 import av
 import pytest
 
+from ssl_video.cli import main
 from ssl_video.commands.data import index_main as cli_main
 from ssl_video.data.decode import DecodeError, open_video, read_frames
 from ssl_video.data.index import VideoProbeError, find_videos, index_videos, probe_video, video_candidates
@@ -152,8 +153,10 @@ def test_cli_summary_json_and_exit_codes(video_folder, tmp_path, capsys, monkeyp
     assert {"path", "frames", "fps", "width", "height", "codec"} <= set(data["usable"][0])
     assert set(data["skipped"][0]) == {"path", "reason"}
     assert (tmp_path / "home" / "probe_cache.json").exists()
-    assert cli_main([str(tmp_path / "missing")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+    assert main(["data", "index", str(tmp_path / "missing")]) == 2  # one line naming the command, the path, the fix
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("ssl-video data index: error: ") and "missing: no such folder or manifest CSV" in line
+    assert "give a folder of videos" in line and "Traceback" not in line
 
 
 def test_cli_on_manifest(video_folder, tmp_path, capsys, monkeypatch):
@@ -164,3 +167,38 @@ def test_cli_on_manifest(video_folder, tmp_path, capsys, monkeypatch):
     printed = capsys.readouterr().out
     assert "usable: 1 files" in printed and "empty file" in printed
     assert not (tmp_path / "home" / "probe_cache.json").exists()
+
+
+def test_a_file_that_cannot_be_read_is_skipped_with_the_reason_and_not_cached(tmp_path, probe_cache, monkeypatch,
+                                                                               capsys, vids):
+    """Permission denied on one file: it is listed as skipped with the reason, every other file is still probed, and
+    the next scan tries it again. Root reads any file, so av.open and open are made to refuse it."""
+    import builtins
+    import errno
+
+    folder = tmp_path / "videos"
+    good, locked = vids.write_good(folder / "good.mp4"), vids.write_good(folder / "locked.mp4")
+    real_av_open, real_open = av.open, builtins.open
+
+    def av_open(file, *args, **kwargs):
+        if str(file) == str(locked):  # what PyAV raises on a file it may not read
+            raise av.error.PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_av_open(file, *args, **kwargs)
+
+    def py_open(file, *args, **kwargs):
+        if str(file) == str(locked):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(av, "open", av_open)
+        patch.setattr(builtins, "open", py_open)
+        index = index_videos([good, locked], cache_path=probe_cache)
+        monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+        assert cli_main([str(folder), "--no-cache"]) == 0
+    assert [v.path for v in index.usable] == [str(good)]
+    reason = "cannot be read (Permission denied); check its permissions"
+    assert [(s.path, s.reason) for s in index.skipped] == [(str(locked), reason)]
+    assert f"{locked}: {reason}" in capsys.readouterr().out  # `ssl-video data index` lists it
+    again = index_videos([good, locked], cache_path=probe_cache)  # readable now: probed again, not taken from the cache
+    assert sorted(v.path for v in again.usable) == [str(good), str(locked)] and again.cached == 1

@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from ssl_video.engine import surprise
+from ssl_video.errors import UserError
 from ssl_video.models.registry import get_encoder
 
 
@@ -34,5 +35,26 @@ def test_linear_dynamics_error_finds_the_window_the_dynamics_do_not_explain():
     assert err.shape == base.shape == (120,)
     assert int(np.argmax(err)) == 37
     assert np.median(err) < 0.2 * np.median(base)  # the ridge explains the usual dynamics, copy-last does not
-    with pytest.raises(ValueError, match="at least 4"):
+    with pytest.raises(UserError, match="at least 4 windows .* got 3; give --data more"):
         surprise.linear_dynamics_error(ctx[:3], fut[:3])
+
+
+def test_an_encoder_that_cannot_embed_the_halves_is_a_user_error():
+    def whole_clips_only(video):
+        raise RuntimeError("expected 8 frames\nmore detail")
+
+    with pytest.raises(UserError, match=r"4-frame context .*\(expected 8 frames\); use a pretraining checkpoint"):
+        surprise.half_embeddings(whole_clips_only, torch.zeros(1, 3, 8, 4, 4), context=4)
+
+
+def test_no_decodable_clip_is_a_user_error_naming_the_videos(monkeypatch):
+    from types import SimpleNamespace
+
+    import ssl_video.evaluate.features as features
+    from ssl_video.engine.clips import run_windows
+
+    monkeypatch.setattr(features, "decode_clips", lambda windows, *a, **k: SimpleNamespace(ok=np.zeros(len(windows))))
+    windows = [SimpleNamespace(video=f"drive_{i}.mp4") for i in range(5)]
+    with pytest.raises(UserError, match=r"from 5 windows of drive_0.mp4, drive_1.mp4, drive_2.mp4 and 2 more .*"
+                                        r"`ssl-video data index`"):
+        run_windows(SimpleNamespace(spec=None), windows, {})

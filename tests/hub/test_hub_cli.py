@@ -42,3 +42,16 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert "unknown weights 'nope'" in capsys.readouterr().err
     assert cli_main(["list"]) == 0
     assert "drive-future-vit-tiny" in capsys.readouterr().out  # the built-in weights, listed without any registry
+
+
+def test_export_into_a_broken_registry_file_is_one_line_naming_it(tiny_ckpt, tmp_path, capsys):
+    ckpt, _ = tiny_ckpt
+    registry = tmp_path / "registry.json"
+    for text, needle in [("{oops", "cannot read it as JSON"), ('{"weights": {}}', 'expected {"weights": [...]}')]:
+        registry.write_text(text)
+        assert main(["weights", "export", str(ckpt), str(tmp_path / "w"), "--name", "x", "--registry",
+                     str(registry)]) == 2
+        err = capsys.readouterr().err
+        (line,) = [line for line in err.splitlines() if line.startswith("ssl-video")]
+        assert "Traceback" not in err and f"weights registry {registry}: {needle}" in line
+        assert "fix or remove the file" in line and registry.read_text() == text  # left as it was

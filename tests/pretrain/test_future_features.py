@@ -4,6 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from ssl_video.errors import UserError
+from ssl_video.pretrain.objectives import FuturePixels, Masked, ObjectiveConfigError
 from ssl_video.pretrain.objectives.future_features import FutureFeatures, future_feature_loss
 
 
@@ -69,3 +71,19 @@ def test_context_mask_predicts_a_hidden_context_block_with_the_future(tiny_encod
     assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="context_mask"):
         FutureFeatures(context_mask=1.0)
+
+
+@pytest.mark.parametrize("build, key", [
+    (lambda: FutureFeatures(context_mask=1.5), "context_mask"),
+    (lambda: FutureFeatures(loss="l3"), "loss"),
+    (lambda: FutureFeatures(momentum_start=0.9, momentum_end=0.5), "momentum_start"),
+    (lambda: FutureFeatures(predictor_dim=10, predictor_heads=3), "predictor_dim"),
+    (lambda: FuturePixels(weight=0), "weight"),
+    (lambda: FuturePixels(predictor_dim=10, predictor_heads=3), "predictor_dim"),
+    (lambda: Masked(mask_ratio=1.0), "mask_ratio"),
+])
+def test_bad_objective_arguments_are_user_errors_naming_the_key(build, key):
+    """``ssl-video fit`` turns them into one line naming model.objectives[i].init_args.<key> (tests/test_cli_errors)."""
+    with pytest.raises(ObjectiveConfigError, match=rf"^\w+: init_args\.{key} ") as error:
+        build()
+    assert isinstance(error.value, UserError) and error.value.key == key

@@ -161,7 +161,8 @@ def snapshot(source: str) -> Path:
     except (errors.RepositoryNotFoundError, errors.RevisionNotFoundError) as e:
         raise UserError(f"{source}: no such repository or revision on the Hub ({type(e).__name__})") from None
     except errors.LocalEntryNotFoundError as e:
-        raise DownloadError(f"{source}: the Hub cannot be reached and nothing is cached ({e})") from e
+        raise DownloadError(f"{source}: the Hub cannot be reached and nothing is cached ({e}); connect to the "
+                            "network (or set HF_ENDPOINT to a mirror) and run it again") from e
     return Path(path)
 
 

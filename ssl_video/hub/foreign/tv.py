@@ -28,7 +28,7 @@ from torch.func import functional_call
 from torchvision import models as tvm
 
 from ssl_video.errors import MissingInput, UserError
-from ssl_video.hub.download import DownloadError
+from ssl_video.hub.download import RETRY_HINT, DownloadError
 from ssl_video.hub.foreign.base import ForeignEncoder, check_clip, preprocessing, refuse_other_clip
 from ssl_video.hub.format import WeightsFormatError, read_checkpoint, remap_state_dict_keys
 
@@ -148,7 +148,7 @@ def fetch(weights: tvm.WeightsEnum, progress: bool = True) -> dict[str, torch.Te
         return torch.hub.load_state_dict_from_url(weights.url, map_location="cpu", progress=progress, check_hash=True,
                                                   weights_only=True)
     except (urllib.error.URLError, OSError) as e:
-        raise DownloadError(f"download of {weights.url} failed: {e}") from e
+        raise DownloadError(f"download of {weights.url} failed: {e}; {RETRY_HINT}") from e
 
 
 def clip_record(weights: tvm.WeightsEnum, options: dict[str, Any]) -> dict[str, Any]:

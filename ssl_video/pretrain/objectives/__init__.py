@@ -8,11 +8,12 @@ rebuild objectives through it, never by import path.
 
 from __future__ import annotations
 
-from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
 from ssl_video.pretrain.objectives.future_features import FutureFeatures
 from ssl_video.pretrain.objectives.future_pixels import FuturePixels
 from ssl_video.pretrain.objectives.masked import Masked
 
 OBJECTIVES: dict[str, type[Objective]] = {c.name: c for c in (FuturePixels, FutureFeatures, Masked)}
 
-__all__ = ["OBJECTIVES", "FutureFeatures", "FuturePixels", "Masked", "Objective", "ObjectiveOutput"]
+__all__ = ["OBJECTIVES", "FutureFeatures", "FuturePixels", "Masked", "Objective", "ObjectiveConfigError",
+           "ObjectiveOutput"]

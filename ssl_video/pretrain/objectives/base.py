@@ -13,6 +13,17 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ssl_video.errors import UserError
+
+
+class ObjectiveConfigError(UserError):
+    """An objective's init argument is out of range: ``"<objective>: init_args.<key> <problem>"``. ``ssl-video fit``
+    names the place in the config, ``model.objectives[i].init_args.<key>``."""
+
+    def __init__(self, objective: str, key: str, problem: str):
+        super().__init__(f"{objective}: init_args.{key} {problem}")
+        self.objective, self.key, self.problem = objective, key, problem
+
 
 @dataclass
 class ObjectiveOutput:
@@ -31,7 +42,7 @@ class Objective(nn.Module):
     def __init__(self, weight: float = 1.0):
         super().__init__()
         if not weight > 0:
-            raise ValueError(f"{type(self).__name__}: weight must be > 0, got {weight} (drop the objective instead)")
+            raise ObjectiveConfigError(self.name, "weight", f"must be > 0, got {weight} (drop the objective instead)")
         self.weight = float(weight)
         self.init_args: dict = {"weight": self.weight}  # subclasses add theirs: describe() must rebuild them
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.ema import cosine_momentum, ema_update_
-from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
 from ssl_video.pretrain.patches import context_block_split, future_split, gather_tokens
 
 LOSSES = ("l1", "smooth_l1")
@@ -61,15 +61,16 @@ class FutureFeatures(Objective):
                  context_mask: float = 0.0):
         super().__init__(weight)
         if not 0.0 <= context_mask < 1.0:
-            raise ValueError(f"future_features: context_mask must be in [0, 1), got {context_mask}")
+            raise ObjectiveConfigError(self.name, "context_mask", f"must be in [0, 1), got {context_mask} "
+                                       "(0 = no context masking)")
         if loss not in LOSSES:
-            raise ValueError(f"future_features: loss must be one of {LOSSES}, got {loss!r}")
+            raise ObjectiveConfigError(self.name, "loss", f"must be one of {LOSSES}, got {loss!r}")
         if not 0.0 <= momentum_start <= momentum_end <= 1.0:
-            raise ValueError("future_features: need 0 <= momentum_start <= momentum_end <= 1, "
-                             f"got {momentum_start}, {momentum_end}")
+            raise ObjectiveConfigError(self.name, "momentum_start", "must satisfy 0 <= momentum_start <= momentum_end "
+                                       f"<= 1, got {momentum_start} and momentum_end {momentum_end}")
         if predictor_dim % predictor_heads:
-            raise ValueError(f"future_features: predictor_dim {predictor_dim} must be divisible "
-                             f"by predictor_heads {predictor_heads}")
+            raise ObjectiveConfigError(self.name, "predictor_dim", f"{predictor_dim} must be divisible by "
+                                       f"init_args.predictor_heads {predictor_heads}")
         self.loss_kind = loss
         self.init_args.update(loss=loss, momentum_start=momentum_start, momentum_end=momentum_end,
                               predictor_dim=predictor_dim, predictor_depth=predictor_depth,

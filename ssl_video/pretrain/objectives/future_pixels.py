@@ -32,7 +32,8 @@ import torch
 from torch import nn
 
 from ssl_video.models.predictor import Predictor
-from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
+from ssl_video.pretrain.metrics import copy_last_frame
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
 from ssl_video.pretrain.objectives.losses import patch_mse
 from ssl_video.pretrain.patches import future_split, patchify, unpatchify
 
@@ -65,8 +66,8 @@ class FuturePixels(Objective):
                  predictor_heads: int = 4, latent_copy: bool = True):
         super().__init__(weight)
         if predictor_dim % predictor_heads:
-            raise ValueError(f"future_pixels: predictor_dim {predictor_dim} must be divisible by "
-                             f"predictor_heads {predictor_heads}")
+            raise ObjectiveConfigError(self.name, "predictor_dim", f"{predictor_dim} must be divisible by "
+                                       f"init_args.predictor_heads {predictor_heads}")
         self.latent_copy = latent_copy
         self.init_args.update(predictor_dim=predictor_dim, predictor_depth=predictor_depth,
                               predictor_heads=predictor_heads, latent_copy=latent_copy)
@@ -92,7 +93,7 @@ class FuturePixels(Objective):
         target = future_pixel_target(video, context, encoder.tubelet)
         per_sample = patch_mse(pred, target, reduction="none")
         future = future_pixels_from_prediction(pred.detach(), video, context, encoder.tubelet, grid)
-        copy_last = video[:, :, context - 1 : context].expand_as(video[:, :, context:])  # (B, C, Tf, H, W)
+        copy_last = copy_last_frame(video, context)  # (B, C, Tf, H, W)
         baseline = patch_mse(patchify(copy_last, encoder.tubelet), target)
         return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(),
                                future=future, copy_last_loss=baseline.detach())

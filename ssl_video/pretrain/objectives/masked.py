@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ssl_video.models.predictor import Predictor
-from ssl_video.pretrain.objectives.base import Objective, ObjectiveOutput
+from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
 from ssl_video.pretrain.objectives.losses import patch_mse
 from ssl_video.pretrain.patches import gather_tokens, ids_to, patchify
 
@@ -60,10 +60,11 @@ class Masked(Objective):
                  predictor_depth: int = 2, predictor_heads: int = 3):
         super().__init__(weight)
         if not 0.0 < mask_ratio < 1.0:
-            raise ValueError(f"masked: mask_ratio must be in (0, 1), got {mask_ratio} (VideoMAE uses 0.75-0.9)")
+            raise ObjectiveConfigError(self.name, "mask_ratio",
+                                       f"must be in (0, 1), got {mask_ratio} (VideoMAE uses 0.75-0.9)")
         if predictor_dim % predictor_heads:
-            raise ValueError(f"masked: predictor_dim {predictor_dim} must be divisible by "
-                             f"predictor_heads {predictor_heads}")
+            raise ObjectiveConfigError(self.name, "predictor_dim", f"{predictor_dim} must be divisible by "
+                                       f"init_args.predictor_heads {predictor_heads}")
         self.mask_ratio, self.norm_pix = mask_ratio, norm_pix
         self.init_args.update(mask_ratio=mask_ratio, norm_pix=norm_pix, predictor_dim=predictor_dim,
                               predictor_depth=predictor_depth, predictor_heads=predictor_heads)

@@ -39,6 +39,7 @@ class LoadedModel:
     enc: Any  # EvalEncoder
     spec: ClipSpec
     pretrainer: Any = None  # a VideoPretrainer (carries the future predictors): from a .ckpt or weights that hold them
+    device: str = "cpu"  # where the encoder (and the pretrainer) run
 
     @property
     def encoder(self) -> nn.Module:
@@ -63,22 +64,23 @@ class LoadedModel:
         return [o.name for o in self.pretrainer.objectives if o.name in FUTURE_OBJECTIVES]
 
 
-def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device: str = "cpu") -> LoadedModel:
+def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device: str | None = None) -> LoadedModel:
     """Resolve ``--encoder``: a ``.ckpt`` (with predictors), exported weights (with predictors when exported with
     ``--objectives``, as the built-in weights are), a weights name, or an architecture name (random init), through
-    ``ssl_video.evaluate.features.load_eval_encoder``."""
+    ``ssl_video.evaluate.features.load_eval_encoder``; on ``device`` (default: the GPU when there is one)."""
     from ssl_video.evaluate.features import load_eval_encoder
 
     enc = load_eval_encoder(ref)
     if not enc.pretrained:
         log.warning("%s is an architecture name: using a randomly initialised encoder (a baseline, not a trained "
                     "model)", ref)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     enc.encoder.eval().to(device)
     spec = enc.spec.replace(**(clip_overrides or {}))  # the recorded clips; options that are set win
     pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if enc.pretrained else None
     if pretrainer is not None:
         enc.encoder = pretrainer.encoder  # the same weights, inside the module that owns the predictors
-    return LoadedModel(enc, spec, pretrainer)
+    return LoadedModel(enc, spec, pretrainer, device)
 
 
 def _load_pretrainer(ref: str, device: str, checkpoint: bool):
@@ -110,9 +112,10 @@ class WindowPass:
 
 @torch.no_grad()
 def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = False, batch_size: int = 16,
-                num_workers: int = 0, device: str = "cpu", progress: bool = False) -> WindowPass:
+                num_workers: int = 0, device: str | None = None, progress: bool = False) -> WindowPass:
     """One pass over ``windows``: clips and pooled features through the evaluation cache
-    (``decode_clips`` / ``extract_features``); the surprise ingredients when asked."""
+    (``decode_clips`` / ``extract_features``); the surprise ingredients when asked. On ``device``, by default
+    the model's."""
     from tqdm.auto import tqdm
 
     from ssl_video.evaluate.features import decode_clips, extract_features
@@ -127,6 +130,7 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
     if len(rows) < len(windows):
         log.warning("%d of %d windows have no clip (broken or shorter than one clip) and are skipped",
                     len(windows) - len(rows), len(windows))
+    device = device or model.device
     feats = extract_features(model.enc, clips, batch_size=batch_size, device=device)
     run = WindowPass(index=rows, embeddings=feats.pooled[rows], clips=clips.array)
     if not with_surprise:

@@ -103,3 +103,15 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
         reason = read_manifest(out / "ranking.csv")[0].labels["reason"]
         assert ("[linear_dynamics]" if name == "plain" else "[future_pixels]") in reason, (name, reason)
     np.testing.assert_allclose(surprise["with"], surprise["ckpt"], rtol=1e-5, atol=1e-6)
+
+
+def test_mine_and_shadow_run_on_the_gpu_when_there_is_one(monkeypatch):
+    """load_model puts the encoder on CUDA when torch sees a GPU, and run_windows then uses the model's device."""
+    from ssl_video.engine.clips import load_model
+
+    moved = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.nn.Module, "to", lambda self, *args, **kwargs: moved.append(args[0]) or self)
+    model = load_model("vit_tiny")
+    assert model.device == "cuda" and moved == ["cuda"]
+    assert load_model("vit_tiny", device="cpu").device == "cpu"

@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Sequence
 
 from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, apply_threads, field_values
+from ssl_video.data.manifest import window_row
 from ssl_video.errors import UserError
 from ssl_video.evaluate.config import ProbeConfig
 
@@ -69,7 +70,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     target, classes = clf.info.get("target", "label"), clf.classes
     rows, truth, pred = [], [], []
     for window, output in zip((w for w, good in zip(windows, ok) if good), out):
-        row = {"video": window.video, "start_s": window.start_s, "end_s": window.end_s, "sequence": window.sequence}
+        row = window_row(window)
         if classes:
             probs = output.double().softmax(-1)
             guess = int(output.argmax())

@@ -59,6 +59,14 @@ class ClipWindow:
     row: int = field(default=0, compare=False)  # the manifest row it came from (header = row 1); 0 = not a manifest
 
 
+def window_row(window: ClipWindow) -> dict[str, str | float | None]:
+    """A window as the reserved columns of an output CSV (``end_s`` None writes an empty cell): what `mine`,
+    `embed` and `predict` write, so their rows read back as the same windows."""
+    return {"video": str(window.video), "start_s": float(window.start_s),
+            "end_s": None if window.end_s is None else float(window.end_s),
+            "sequence": window.sequence or str(window.video)}
+
+
 def _delimiter(header: str) -> str:
     """The separator whose split of the header line has a ``video`` column (``,`` when none has)."""
     for delimiter in DELIMITERS:

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from ssl_video._io import write_csv
+from ssl_video.data.manifest import window_row
 from ssl_video.engine import scoring
 from ssl_video.engine.clips import LoadedModel, WindowPass, run_windows
 from ssl_video.engine.contact_sheet import contact_sheet
@@ -169,8 +170,7 @@ def _write_scores(path: Path, windows: list, run: WindowPass, surprise, probs) -
     entropy = scoring.entropy_score(probs) if probs is not None else None
     rows = []
     for i, w in enumerate(windows):
-        row = {"video": w.video, "start_s": w.start_s, "end_s": "" if w.end_s is None else w.end_s,
-               "sequence": w.sequence or w.video}
+        row = window_row(w)
         row.update({f"error_{k}": float(v[i]) for k, v in run.errors.items()})
         if run.copy_last is not None:
             row["copy_last"] = float(run.copy_last[i])

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_video._io import write_csv
+from ssl_video.data.manifest import window_row
 
 RANKING_COLUMNS = ("video", "start_s", "end_s", "sequence", "score", "reason")
 SCORE_FORMAT = ".6g"  # float cells of the ranking CSVs: 6 significant digits
@@ -34,9 +35,7 @@ def write_ranking(path: str | Path, windows: Sequence[Any], scores: Sequence[flo
     columns = list(RANKING_COLUMNS) + [c for c in extra if c not in RANKING_COLUMNS]
     rows = []
     for i, w in enumerate(windows):
-        row = {"video": str(Path(w.video).resolve()), "start_s": float(w.start_s),
-               "end_s": "" if w.end_s is None else float(w.end_s), "sequence": w.sequence or str(w.video),
-               "score": float(scores[i]), "reason": reasons[i]}
+        row = {**window_row(w), "score": float(scores[i]), "reason": reasons[i]}
         row.update({name: values[i] for name, values in extra.items()})
         rows.append(row)
     return write_csv(path, columns, rows, float_format=SCORE_FORMAT)

@@ -46,6 +46,7 @@ from torch.utils.data import DataLoader
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
 from ssl_video._logging import silence_lightning_tips
 from ssl_video.data.datasets import ClipDataset, collate_clips
+from ssl_video.data.manifest import window_row
 from ssl_video.data.windows import load_sliding_windows
 from ssl_video.errors import MissingInput, UserError
 from ssl_video.evaluate.features import EvalEncoder, embed, load_eval_encoder
@@ -177,9 +178,7 @@ def _write_outputs(out: Path, windows: Sequence, record: dict[str, Any]) -> int:
         for name, array in arrays.items():
             with atomic_path(out / f"{name}.npy") as tmp:  # keeps the .npy suffix, so np.save adds none
                 np.save(tmp, array)
-    rows = [{"row": row, "video": str(windows[p].video), "start_s": float(windows[p].start_s),
-             "end_s": "" if windows[p].end_s is None else float(windows[p].end_s),
-             "sequence": windows[p].sequence or str(windows[p].video)} for row, p in enumerate(positions.tolist())]
+    rows = [{"row": row, **window_row(windows[p])} for row, p in enumerate(positions.tolist())]
     write_csv(out / "index.csv", INDEX_COLUMNS, rows, float_format=".6g")
     atomic_write_json(out / "embed.json", {**record, "windows": len(windows), "rows": len(rows), "finished": True})
     for path in (out / "parts").glob("part-*.npz"):  # the output files hold it all now

@@ -68,7 +68,7 @@ def test_no_usable_videos_and_missing_folders(tmp_path, capsys):
     empty.mkdir()
     (empty / "broken.mp4").write_bytes(b"not a video")
     assert main(["mine", "--encoder", "vit_tiny", "--data", str(empty), "--out", str(tmp_path / "m")]) == 2
-    _one_error_line(capsys, "no usable video windows")
+    _one_error_line(capsys, "no usable windows (1 videos skipped)", f"ssl-video data index {empty}")
     assert main(["weights", "download", "no-such-weights"]) == 2
     _one_error_line(capsys, "unknown weights 'no-such-weights'")
 

@@ -20,7 +20,6 @@ from collections.abc import Sequence
 
 from ssl_video.commands.options import add_dataclass_arguments, add_threads_argument, apply_threads, field_values
 from ssl_video.data.manifest import window_row
-from ssl_video.errors import UserError
 from ssl_video.evaluate.config import ProbeConfig
 
 log = logging.getLogger(__name__)
@@ -50,22 +49,19 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
 
     from ssl_video._io import write_csv
     from ssl_video.data.datasets import class_name
-    from ssl_video.data.manifest import load_windows
-    from ssl_video.data.windows import sliding_windows
+    from ssl_video.data.windows import load_sliding_windows
     from ssl_video.evaluate.heads import load_classifier, predict_windows
     from ssl_video.evaluate.probes import metrics
 
     apply_threads(args)
     clf = load_classifier(args.model, encoder=args.encoder)
-    windows, index = load_windows(args.data)
+    window_s = None  # a manifest's rows are the windows; a folder is cut as the head's training windows were
     if os.path.isdir(args.data):
         window_s = args.window_s or clf.info.get("window_s") or clf.preprocessing.duration_s
-        windows = sliding_windows(windows, {p: i.duration_s for p, i in index.by_path().items()}, window_s=window_s)
-    if not windows:
-        raise UserError(f"{args.data}: no usable windows ({len(index.skipped)} videos skipped); "
-                        f"`ssl-video data index {args.data}` lists every file with its reason")
+    windows, infos = load_sliding_windows(args.data, window_s=window_s, stride_s=None,
+                                          clip_s=clf.preprocessing.duration_s)
     with tempfile.TemporaryDirectory() as tmp:
-        ok, out = predict_windows(clf, windows, index.by_path(), **field_values(ProbeConfig, args, RUNTIME_FIELDS),
+        ok, out = predict_windows(clf, windows, infos, **field_values(ProbeConfig, args, RUNTIME_FIELDS),
                                   cache_dir=args.cache_dir or tmp)
     target, classes = clf.info.get("target", "label"), clf.classes
     rows, truth, pred = [], [], []

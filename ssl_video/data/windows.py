@@ -66,5 +66,6 @@ def load_sliding_windows(data: str | Path, *, window_s: float | None, stride_s: 
         durations = {path: info.duration_s for path, info in infos.items()}
         windows = sliding_windows(windows, durations, window_s=length, stride_s=stride_s)
     if not windows:
-        raise UserError(f"no usable video windows in {data}")
+        raise UserError(f"{data}: no usable windows ({len(index.skipped)} videos skipped); "
+                        f"`ssl-video data index {data}` lists every file with its reason")
     return windows, infos

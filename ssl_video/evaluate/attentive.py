@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ssl_video.errors import UserError
-from ssl_video.evaluate.probes import class_weights, grouped_folds, primary_scores
+from ssl_video.evaluate.probes import class_weights, grouped_folds, primary_scores, target_scale
 from ssl_video.optim import decays, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -304,7 +304,7 @@ def fit_attentive_grid(
         weight = torch.as_tensor(class_weights(labels[train_idx], outputs), dtype=torch.float32, device=device)
         loss_fn = lambda out, t: F.cross_entropy(out.flatten(0, 1), t.long().repeat(len(out)), weight=weight)  # noqa: E731
     else:
-        mean, std = float(labels[train_idx].mean()), float(labels[train_idx].std()) or 1.0
+        mean, std = target_scale(labels[train_idx])
         loss_fn = lambda out, t: F.mse_loss(out.squeeze(-1), ((t.float() - mean) / std).expand(len(out), -1))  # noqa: E731
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -68,6 +68,12 @@ def primary_scores(y_true: np.ndarray, preds: np.ndarray, task: str) -> np.ndarr
     return 1 - ss_res / ss_tot
 
 
+def target_scale(y: np.ndarray) -> tuple[float, float]:
+    """(mean, std) that a regression head's targets are standardized with (std 1 for a constant target)."""
+    y = np.asarray(y, dtype=np.float64)
+    return float(y.mean()), float(y.std()) or 1.0
+
+
 def class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """Balanced class weights ``n / (k * count)`` (scikit-learn's "balanced") for classes 0..n_classes-1
     over the k classes present in ``y``; 1.0 for absent classes. Balanced accuracy is the metric,

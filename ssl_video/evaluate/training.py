@@ -26,6 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_video import optim
+from ssl_video.evaluate.probes import target_scale
 
 log = logging.getLogger(__name__)
 
@@ -153,8 +154,7 @@ def fit_supervised(
     seed: int = 0,
 ) -> SupervisedModule:
     """Train ``model`` on ``inputs[train_idx]`` (early stopping on ``val_idx`` when given, non-empty)."""
-    y = labels[train_idx].astype(np.float64)
-    mean, std = (float(y.mean()), float(y.std()) or 1.0) if task == "regression" else (0.0, 1.0)
+    mean, std = target_scale(labels[train_idx]) if task == "regression" else (0.0, 1.0)
     module = SupervisedModule(model, task, budget, param_groups, mean, std)
     module.train()  # an encoder used for feature extraction comes in eval mode
     has_val = val_idx is not None and len(val_idx) > 0

@@ -18,7 +18,7 @@ from typing import Any
 from ssl_video.errors import MissingInput, UserError
 from ssl_video.hub.api import load_encoder_with_config
 from ssl_video.hub.download import sha256_file
-from ssl_video.hub.format import WEIGHTS_FILE, export_weights
+from ssl_video.hub.format import CHECKPOINT_KEYS, WEIGHTS_FILE, export_weights
 from ssl_video.hub.registry import (
     BUILTIN_REGISTRY,
     REGISTRY_ENV,
@@ -112,7 +112,7 @@ def _read_extra(path: str) -> dict[str, Any]:
         raise UserError(f"--extra {path}: cannot read it as JSON ({e}); give a JSON object file") from None
     if not isinstance(extra, dict):
         raise UserError(f"--extra {path}: expected a JSON object ({{...}}), got {type(extra).__name__}")
-    for key in ("architecture", "args", "format_version"):
+    for key in CHECKPOINT_KEYS:  # refused before the checkpoint is read
         if key in extra:
             raise UserError(f"--extra {path}: may not set {key!r} (it comes from the checkpoint); remove it")
     return extra

@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 METADATA_KEY = "ssl_video_config"
+CHECKPOINT_KEYS = ("architecture", "args", "format_version")  # config keys an export takes from the checkpoint
 OBJECTIVES_PREFIX = "objectives."  # keys of the pretraining objectives' tensors, next to the encoder's
 
 
@@ -201,7 +202,7 @@ def export_weights(ckpt_path: str | Path, out_dir: str | Path, extra: Mapping[st
     """
     state, config = checkpoint_to_exported(read_checkpoint(ckpt_path), ckpt_path, prefix, objectives)
     for key, value in (extra or {}).items():
-        if key in ("architecture", "args", "format_version"):
+        if key in CHECKPOINT_KEYS:
             raise UserError(f"extra may not set {key!r}: it comes from the checkpoint; remove {key!r} from the extra "
                             f"config (ssl-video weights export --extra FILE)")
         if isinstance(value, Mapping) and isinstance(config.get(key), dict):

@@ -23,6 +23,7 @@ from torch import nn
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.engine import surprise
 from ssl_video.errors import UserError
+from ssl_video.models import default_device
 from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,7 @@ def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device
     if not enc.pretrained:
         log.warning("%s is an architecture name: using a randomly initialised encoder (a baseline, not a trained "
                     "model)", ref)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     enc.encoder.eval().to(device)
     spec = enc.spec.replace(**(clip_overrides or {}))  # the recorded clips; options that are set win
     pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if enc.pretrained else None
@@ -112,10 +113,9 @@ class WindowPass:
 
 @torch.no_grad()
 def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = False, batch_size: int = 16,
-                num_workers: int = 0, device: str | None = None, progress: bool = False) -> WindowPass:
+                num_workers: int = 0, progress: bool = False) -> WindowPass:
     """One pass over ``windows``: clips and pooled features through the evaluation cache
-    (``decode_clips`` / ``extract_features``); the surprise ingredients when asked. On ``device``, by default
-    the model's."""
+    (``decode_clips`` / ``extract_features``); the surprise ingredients when asked. On the model's device."""
     from tqdm.auto import tqdm
 
     from ssl_video.evaluate.features import decode_clips, extract_features
@@ -130,7 +130,7 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
     if len(rows) < len(windows):
         log.warning("%d of %d windows have no clip (broken or shorter than one clip) and are skipped",
                     len(windows) - len(rows), len(windows))
-    device = device or model.device
+    device = model.device
     feats = extract_features(model.enc, clips, batch_size=batch_size, device=device)
     run = WindowPass(index=rows, embeddings=feats.pooled[rows], clips=clips.array)
     if not with_surprise:

@@ -36,6 +36,7 @@ from torch import nn
 
 from ssl_video.errors import UserError
 from ssl_video.evaluate.probes import class_weights, grouped_folds, primary_scores, target_scale
+from ssl_video.models import default_device
 from ssl_video.optim import decays, warmup_cosine
 
 log = logging.getLogger(__name__)
@@ -294,7 +295,7 @@ def fit_attentive_grid(
     loss) or R² (regression). Without validation clips the grid's middle lr and smallest wd is used.
     Classification uses class-balanced cross-entropy, the loss that matches balanced accuracy. With validation
     clips the run is ``cfg.epochs`` epochs or ``cfg.min_steps`` steps, whichever is longer; ``epochs`` sets it."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     train_idx = np.asarray(train_idx)
     has_val = val_idx is not None and len(val_idx) > 0
     grid = cfg.grid

@@ -49,7 +49,7 @@ from ssl_video._io import atomic_path
 from ssl_video.data.datasets import ClipDataset, collate_clips
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.hub.foreign import ForeignEncoder, is_foreign_architecture, random_foreign_encoder
-from ssl_video.models import get_encoder, list_encoders
+from ssl_video.models import default_device, get_encoder, list_encoders
 from ssl_video.paths import ssl_video_home
 from ssl_video.spec import ClipSpec
 
@@ -276,7 +276,7 @@ def extract_features(enc: EvalEncoder, clips: Clips, *, mean=None, std=None, tok
     probe of an evaluation reuses one extraction.
     """
     mean, std = tuple(mean or enc.mean), tuple(std or enc.std)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     cache_dir = evaluate_cache_dir(cache_dir)
     key = digest([clips.key, enc.fingerprint(), mean, std, max_tokens])
     paths = {name: cache_dir / f"features-{key}-{name}.npy" for name in ("pooled", "temporal", "tokens")}

@@ -32,7 +32,7 @@ from ssl_video.errors import UserError
 from ssl_video.evaluate.attentive import AttentiveConfig, AttentiveProbeGrid
 from ssl_video.evaluate.features import decode_clips, embed_normalized, load_eval_encoder
 from ssl_video.evaluate.finetune import EncoderHead
-from ssl_video.models import get_encoder
+from ssl_video.models import default_device, get_encoder
 from ssl_video.spec import ClipSpec
 
 HEAD_FORMAT = 1
@@ -264,7 +264,7 @@ def predict_windows(clf: Classifier, windows, infos, *, batch_size: int = 16, nu
                     cache_dir: str | Path | None = None, device: str | None = None) -> tuple[np.ndarray, torch.Tensor]:
     """Run ``clf`` on each window's centred clip(s), read as the probe read them -> (ok (N,) bool: the window
     decoded, outputs (ok.sum(), ...) on the CPU: logits or targets)."""
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device(device)
     spec = clf.preprocessing
     clips = decode_clips(windows, infos, spec, cache_dir=cache_dir, num_workers=num_workers, batch_size=batch_size,
                          segments=clf.clips_per_window)

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from ssl_video import optim
 from ssl_video.evaluate.probes import target_scale
+from ssl_video.models import default_device
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ def fit_supervised(
 @torch.no_grad()
 def predict(module: SupervisedModule, inputs, indices: np.ndarray, batch_size: int = 64) -> np.ndarray:
     """Predictions for ``inputs[indices]``: class ids or targets, as a numpy array (N,)."""
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = default_device()
     module = module.to(device).eval()
     out = []
     for batch in _loader(inputs, None, indices, batch_size, shuffle=False):

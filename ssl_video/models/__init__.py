@@ -7,7 +7,7 @@ Every encoder takes normalized float clips (B, C, T, H, W) and offers ``embed_di
 
 from __future__ import annotations
 
-from ssl_video.models.compile import compile_modules
+from ssl_video.models.compile import compile_modules, default_device
 from ssl_video.models.conv3d import Conv3dConfig, Conv3dEncoder
 from ssl_video.models.flops import count_flops
 from ssl_video.models.layers import causal_time_mask, sincos_3d
@@ -23,6 +23,7 @@ __all__ = [
     "VideoViTConfig",
     "causal_time_mask",
     "compile_modules",
+    "default_device",
     "count_flops",
     "encoder_config",
     "get_encoder",

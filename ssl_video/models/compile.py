@@ -40,3 +40,8 @@ def compile_modules(root: nn.Module, **compile_kwargs) -> list[str]:
             module.compile(**compile_kwargs)
             names.append(name)
     return names
+
+
+def default_device(device: str | None = None) -> str:
+    """``device`` when given, else the GPU when torch sees one, else the CPU: where inference runs by default."""
+    return device or ("cuda" if torch.cuda.is_available() else "cpu")

@@ -74,11 +74,16 @@ def remap_state_dict_keys(state: Mapping[str, torch.Tensor]) -> dict[str, torch.
 
 
 def save_exported(state: Mapping[str, torch.Tensor], config: Mapping[str, Any], out_dir: str | Path) -> Path:
-    """Write ``out_dir/model.safetensors`` and ``out_dir/config.json`` atomically; returns the safetensors path."""
+    """Write ``out_dir/model.safetensors`` and ``out_dir/config.json`` atomically; returns the safetensors path.
+
+    Re-exporting into a folder never pairs new weights with an old ``config.json``: the old one is removed first,
+    and until the new one is written readers take the config from the weights' own header.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(config, indent=2, sort_keys=True)
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
+    (out / CONFIG_FILE).unlink(missing_ok=True)
     with atomic_path(out / WEIGHTS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={METADATA_KEY: text})
     atomic_write_text(out / CONFIG_FILE, text + "\n")

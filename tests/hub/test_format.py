@@ -71,6 +71,26 @@ def test_load_gives_same_outputs(tiny_ckpt, tmp_path, form):
     torch.testing.assert_close(loaded(X), encoder(X))
 
 
+@pytest.mark.parametrize("crash_in", ["save_file", "atomic_write_text"])
+def test_reexport_cut_off_never_pairs_weights_with_other_config(tiny_ckpt, tmp_path, monkeypatch, crash_in):
+    from ssl_video.hub import format as fmt
+
+    ckpt, _ = tiny_ckpt
+    folder = export_weights(ckpt, tmp_path / "out", extra={"training": {"data": "first"}})
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fmt, crash_in, crash)
+    with pytest.raises(KeyboardInterrupt):
+        export_weights(ckpt, folder, prefix="target_encoder.", extra={"training": {"data": "second"}})
+    monkeypatch.undo()
+    _, config = load_encoder_with_config(folder)
+    header = fmt.read_safetensors(folder / "model.safetensors")[1]  # the config written with these weights
+    assert config == header
+    assert config["training"]["data"] == ("first" if crash_in == "save_file" else "second")
+
+
 def test_torchvision_style_weights_argument(tiny_ckpt, tmp_path):
     ckpt, encoder = tiny_ckpt
     folder = export_weights(ckpt, tmp_path / "out")

@@ -20,13 +20,14 @@ Batches: ``dict(video=(B, C, T, H, W) uint8, index=(B,), window=(B,)[, label=(B,
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, default_collate
 
 from ssl_video.data.decode import DecodeTimeout, FrameCache, ReaderCache, read_frames, run_with_timeout
 from ssl_video.data.sampling import clip_fits, clip_frame_indices, eval_clip_start, random_clip_start
@@ -336,4 +337,16 @@ def collate_clips(batch: Sequence[dict | None], clip_shape: tuple[int, ...] | No
                "index": torch.empty(0, dtype=torch.long), "window": torch.empty(0, dtype=torch.long)}
     out["dropped"] = dropped
     return out
+
+
+def eval_loader(windows: Sequence[ClipWindow], infos: Mapping[str, VideoInfo], spec: ClipSpec, *, batch_size: int,
+                num_workers: int, backend: str = "auto", clips_per_video: int = 1,
+                window_ids: Sequence[int] | np.ndarray | None = None) -> DataLoader:
+    """The evaluation clips of ``windows``, in order: ``clips_per_video`` evenly spaced ones per window, windows
+    shorter than one clip dropped (``loader.dataset.num_short``), failed clips dropped by :func:`collate_clips`
+    (a batch of only failures has an empty ``(0, C, T, H, W)`` video)."""
+    dataset = ClipDataset(windows, infos, spec, mode="eval", backend=backend, short="drop",
+                          clips_per_video=clips_per_video, window_ids=window_ids)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                      collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape))
 

@@ -41,11 +41,10 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
 from ssl_video._logging import silence_lightning_tips
-from ssl_video.data.datasets import ClipDataset, collate_clips
+from ssl_video.data.datasets import eval_loader
 from ssl_video.data.manifest import window_row
 from ssl_video.data.windows import load_sliding_windows
 from ssl_video.errors import MissingInput, UserError
@@ -226,14 +225,13 @@ def embed_windows(encoder: str | Path | EvalEncoder, data: str | Path, out: str 
     if done:
         log.info("%s: %d of %d windows embedded by an earlier run; embedding the other %d", out, len(done),
                  len(windows), len(pending))
-    dataset = ClipDataset([windows[i] for i in pending], infos, spec, mode="eval", backend=backend, short="drop",
-                          window_ids=pending)
+    loader = eval_loader([windows[i] for i in pending], infos, spec, batch_size=batch_size, num_workers=num_workers,
+                         backend=backend, window_ids=pending)
+    dataset = loader.dataset
     finish = functools.partial(_write_outputs, out, windows, {"encoder": enc.source, **record})
     if len(dataset) == 0:  # nothing left to compute (or every remaining window is shorter than one clip)
         return EmbedResult(out, finish(), len(windows), 0)
 
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
-                        collate_fn=functools.partial(collate_clips, clip_shape=dataset.clip_shape))
     writer = PartWriter(out / "parts", rows_per_part, finish)
     silence_lightning_tips()
     trainer = pl.Trainer(**{"accelerator": "auto", "devices": 1, **(trainer_kwargs or {})},

@@ -43,10 +43,9 @@ import torch
 import torch.nn.functional as F
 from filelock import FileLock
 from torch import nn
-from torch.utils.data import DataLoader
 
 from ssl_video._io import atomic_path
-from ssl_video.data.datasets import ClipDataset, collate_clips
+from ssl_video.data.datasets import eval_loader
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.hub.foreign import ForeignEncoder, is_foreign_architecture, random_foreign_encoder
 from ssl_video.models import default_device, get_encoder, list_encoders
@@ -168,11 +167,11 @@ def _decode_into(path: Path, windows, infos, spec: ClipSpec, num_workers: int, b
                  segments: int = 1) -> np.ndarray:
     """Write every window's eval clips (``segments`` evenly spaced ones, in time order) into a new .npy at
     ``path``; -> ok (N,) bool, True where every clip of the window decoded."""
-    dataset = ClipDataset(windows, infos, spec, mode="eval", backend=backend, short="drop", clips_per_video=segments)
+    loader = eval_loader(windows, infos, spec, batch_size=batch_size, num_workers=num_workers, backend=backend,
+                         clips_per_video=segments)
     T = spec.num_frames
     out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(len(windows), 3, segments * T, *spec.size))
     done = np.zeros(len(windows), dtype=np.int64)
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=num_workers, collate_fn=collate_clips)
     for batch in loader:
         video = batch["video"].numpy()  # (B, C, T, H, W) uint8
         for row, window, index in zip(video, batch["window"].tolist(), batch["index"].tolist()):

@@ -14,6 +14,7 @@ from ssl_video.data.datasets import (
     ShardedEpochSampler,
     collate_clips,
     encode_labels,
+    eval_loader,
     infer_task,
 )
 from ssl_video.data.manifest import load_windows
@@ -196,6 +197,19 @@ def test_corrupt_file_returns_none_counted_and_collate_drops(two_rates, caplog):
     assert batch["video"].shape == (1, 3, 4, 64, 96) and batch["dropped"] == 2 and batch["label"].tolist() == [1]
     empty = collate_clips([None, None], clip_shape=ds.clip_shape)
     assert empty["video"].shape == (0, 3, 4, 64, 96) and empty["dropped"] == 2
+
+
+def test_eval_loader_keeps_window_ids_and_gives_empty_batches_their_shape(two_rates):
+    windows, infos = two_rates
+    spec = ClipSpec(context=2, future=2, fps=10.0, size=(32, 48))
+    bad = windows[0].video
+    with open(bad, "r+b") as f:  # broken after indexing
+        f.truncate(2000)
+    loader = eval_loader(windows, infos, spec, batch_size=1, num_workers=0, clips_per_video=2, window_ids=[7, 9])
+    batches = list(loader)
+    assert [b["video"].shape for b in batches] == [(0, 3, 4, 32, 48)] * 2 + [(1, 3, 4, 32, 48)] * 2
+    assert [b["dropped"] for b in batches] == [1, 1, 0, 0]
+    assert [b["window"].tolist() for b in batches[2:]] == [[9], [9]]
 
 
 def test_short_windows_dropped_or_clamped(tmp_path, monkeypatch, caplog):

@@ -161,6 +161,49 @@ def test_two_process_ddp_on_cpu_with_gloo(drive_data, tmp_path):
     assert ckpt["global_step"] == 2 and ckpt["ssl_video"]["encoder"]["name"] == "vit_tiny"
 
 
+DDP_EMPTY_BATCH = """
+import sys, json, torch, pytorch_lightning as pl
+from torch.utils.data import DataLoader
+from ssl_video.pretrain.module import VideoPretrainer
+from ssl_video.pretrain.objectives import FuturePixels
+
+def batch(n):
+    video = torch.randint(0, 256, (n, 3, 4, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(n))
+    return {"video": video, "dropped": 2 - n, "index": torch.arange(n), "window": torch.arange(n)}
+
+pl.seed_everything(0)
+model = VideoPretrainer(encoder_args=json.loads(sys.argv[2]),
+                        objectives=[FuturePixels(predictor_dim=24, predictor_depth=1)], context=2, future=2, size=32,
+                        warmup_steps=0, health_every=0)
+# the distributed sampler deals batches out in turn: rank 0 gets batches 0 and 2, rank 1 the empty 1 and then 3
+trainer = pl.Trainer(max_steps=2, accelerator="cpu", devices=2, strategy="ddp", logger=False, enable_progress_bar=False,
+                     enable_checkpointing=False, enable_model_summary=False)
+trainer.fit(model, train_dataloaders=DataLoader([batch(2), batch(0), batch(2), batch(2)], batch_size=None))
+torch.save({k: v.detach() for k, v in model.state_dict().items()}, f"{sys.argv[1]}/rank{trainer.global_rank}.pt")
+"""
+
+
+@pytest.mark.slow
+def test_ddp_rank_with_an_empty_batch_still_reaches_the_all_reduce(tmp_path):
+    """Under DDP a rank whose batch lost every clip must still join the gradient all-reduce, or the others hang;
+    both ranks end with the same weights, moved from the start."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "ddp_empty.py"
+    script.write_text(DDP_EMPTY_BATCH)
+    done = subprocess.run([sys.executable, str(script), str(tmp_path), TINY], capture_output=True, text=True,
+                          timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+    pl.seed_everything(0)  # the script's start
+    objectives = [FuturePixels(predictor_dim=24, predictor_depth=1)]
+    start = VideoPretrainer(encoder_args=json.loads(TINY), objectives=objectives, context=2, future=2, size=32,
+                            warmup_steps=0, health_every=0).state_dict()
+    assert not all(torch.equal(start[k], rank0[k]) for k in start)
+
+
 def test_fit_continues_from_pretrained_encoder_weights(drive_data, tmp_path):
     from ssl_video.errors import UserError
     from ssl_video.hub import export_weights, load_encoder_with_config

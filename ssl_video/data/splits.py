@@ -7,7 +7,8 @@ seed sees identical splits.
 
 - :func:`split_by_sequence` uses scikit-learn's ``StratifiedGroupKFold`` for class labels
   (keeps class proportions where the groups allow it) and ``GroupShuffleSplit`` otherwise
-  (regression targets, no labels, or too few groups to stratify).
+  (regression targets, no labels, or too few groups to stratify). For class labels it takes the
+  first candidate split with every class on both sides, and warns when there is none.
 - :func:`label_fraction` ranks the training sequences once per seed and takes a prefix of
   that ranking, so the 1% subset is inside the 10% subset, which is inside 100%. The ranking
   interleaves sequences of each (majority) class in proportion, and puts one sequence of
@@ -37,8 +38,32 @@ def _is_class_labels(labels: np.ndarray | None) -> bool:
     return labels is not None and not np.issubdtype(labels.dtype, np.floating)
 
 
+CANDIDATE_SPLITS = 20  # unstratified splits tried for one that leaves no class out of either side
+
+
+def _with_every_class(candidates, idx: np.ndarray, labels: np.ndarray | None):
+    """The first (rest, part) of ``candidates`` whose both sides hold every class of ``labels[idx]`` (else the one
+    missing fewest, with a warning naming the classes a side lacks): a side without a class scores or learns it as
+    absent."""
+    candidates = list(candidates)
+    if not _is_class_labels(labels):
+        return candidates[0]
+    classes = set(np.unique(labels[idx]).tolist())
+
+    def n_missing(split) -> int:
+        return sum(len(classes - set(labels[idx[side]].tolist())) for side in split)
+
+    rest, part = min(candidates, key=n_missing)  # min keeps the first of equals
+    for side, members in (("held-out", part), ("remaining", rest)):
+        if lacks := sorted(map(str, classes - set(labels[idx[members]].tolist()))):
+            log.warning("no split by sequence puts every class on both sides: the %s part has no %s (each class "
+                        "needs clips in two or more sequences)", side, ", ".join(lacks))
+    return rest, part
+
+
 def _split_off(idx: np.ndarray, groups: np.ndarray, labels: np.ndarray | None, size: float, seed: int):
-    """Split ``idx`` into (rest, part) with about ``size`` of it in ``part``, by group."""
+    """Split ``idx`` into (rest, part) with about ``size`` of it in ``part``, by group; for class labels the
+    first candidate split with every class on both sides."""
     n_groups = len(np.unique(groups[idx]))
     if size <= 0 or n_groups < 2:
         return idx, idx[:0]
@@ -47,13 +72,14 @@ def _split_off(idx: np.ndarray, groups: np.ndarray, labels: np.ndarray | None, s
         counts = np.unique(labels[idx], return_counts=True)[1]
         if counts.min() >= n_splits:  # StratifiedGroupKFold warns and degrades below this
             folds = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-            rest, part = next(folds.split(idx, labels[idx], groups[idx]))
+            rest, part = _with_every_class(folds.split(idx, labels[idx], groups[idx]), idx, labels)
             return idx[rest], idx[part]
         log.info("too few examples per class to stratify %d folds; splitting by sequence without stratification",
                  n_splits)
     test_groups = max(1, min(n_groups - 1, round(size * n_groups)))
-    splitter = GroupShuffleSplit(n_splits=1, test_size=test_groups, random_state=seed)
-    rest, part = next(splitter.split(idx, groups=groups[idx]))
+    tries = CANDIDATE_SPLITS if _is_class_labels(labels) else 1
+    splitter = GroupShuffleSplit(n_splits=tries, test_size=test_groups, random_state=seed)
+    rest, part = _with_every_class(splitter.split(idx, groups=groups[idx]), idx, labels)
     return idx[rest], idx[part]
 
 

@@ -46,6 +46,22 @@ def test_split_deterministic_per_seed_and_stratified():
     assert set(labels[a["test"]].tolist()) == set(range(4))  # every class in test
 
 
+@pytest.mark.parametrize("per_class", [(10, 6, 4), (18, 2)])
+def test_split_puts_every_class_on_both_sides_when_the_drives_allow_it(per_class, caplog):
+    """One label per drive, rare classes in few drives: the first fold alone would often leave a class out of the
+    test split, which balanced accuracy then never scores."""
+    labels = np.repeat(np.arange(len(per_class)), per_class).repeat(3)
+    sequences = np.array([f"drive{i // 3:02d}" for i in range(len(labels))], dtype=object)
+    for seed in range(20):
+        parts = split_by_sequence(sequences, labels=labels, test_size=0.2, val_size=0.0, seed=seed)
+        assert set(labels[parts["test"]].tolist()) == set(labels[parts["train"]].tolist()) == set(labels.tolist())
+        assert not _seqs(sequences, parts["train"]) & _seqs(sequences, parts["test"])
+    one_drive = np.where(np.arange(len(labels)) < 3, 9, labels)  # class 9 lives in one drive only
+    with caplog.at_level("WARNING"):
+        split_by_sequence(sequences, labels=one_drive, test_size=0.2, val_size=0.0, seed=0)
+    assert "held-out part has no 9 (" in caplog.text  # only the class that cannot be on both sides
+
+
 def test_split_regression_and_single_sequence():
     sequences, _ = _drives(n_seq=10)
     target = np.linspace(0, 1, len(sequences))  # float -> no stratification

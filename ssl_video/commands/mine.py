@@ -59,7 +59,7 @@ def cli_main(argv: Sequence[str]) -> int:
         raise UserError("--top must be >= 1")
     model = load_model(args.encoder, clip_overrides=clip_overrides(args))
     windows, infos = load_sliding_windows(args.data, window_s=args.window_s, stride_s=args.stride_s,
-                                         clip_s=model.spec.duration_s)
+                                         spec=model.spec)
     labeled = None
     if args.labels:
         labeled, lab_index = load_windows(args.labels)

@@ -59,7 +59,7 @@ def cli_main(argv: Sequence[str] | None = None) -> int:
     if os.path.isdir(args.data):
         window_s = args.window_s or clf.info.get("window_s") or clf.preprocessing.duration_s
     windows, infos = load_sliding_windows(args.data, window_s=window_s, stride_s=None,
-                                          clip_s=clf.preprocessing.duration_s)
+                                          spec=clf.preprocessing)
     with tempfile.TemporaryDirectory() as tmp:
         ok, out = predict_windows(clf, windows, infos, **field_values(ProbeConfig, args, RUNTIME_FIELDS),
                                   cache_dir=args.cache_dir or tmp)

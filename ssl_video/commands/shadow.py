@@ -46,8 +46,8 @@ def cli_main(argv: Sequence[str]) -> int:
     overrides = clip_overrides(args)
     deployed = load_model(args.deployed, clip_overrides=overrides)
     candidate = load_model(args.candidate, clip_overrides=overrides)
-    clip_s = max(deployed.spec.duration_s, candidate.spec.duration_s)
-    compare, infos = load_sliding_windows(args.data, window_s=args.window_s, stride_s=None, clip_s=clip_s)
+    compare, infos = load_sliding_windows(args.data, window_s=args.window_s, stride_s=None,
+                                          spec=[deployed.spec, candidate.spec])
     labeled, lab_index = load_windows(args.labels)
     infos = {**lab_index.by_path(), **infos}
     summary = shadow(deployed, candidate, labeled, compare, infos, args.target, args.out, task=args.task,

@@ -5,7 +5,7 @@ into clip windows the same way: a folder's videos are cut into consecutive windo
 long unless ``window_s`` says otherwise); a manifest's rows are used as they are, unless
 ``window_s`` is given, in which case they are cut too.
 
-    >>> windows, infos = load_sliding_windows("data/drive", window_s=None, stride_s=None, clip_s=0.8)
+    >>> windows, infos = load_sliding_windows("data/drive", window_s=None, stride_s=None, spec=encoder_spec)
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from ssl_video.data.manifest import load_windows
 from ssl_video.errors import UserError
+from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
 
@@ -52,19 +53,37 @@ def sliding_windows(windows: Sequence[Any], durations_s: Mapping[str, float], *,
     return out
 
 
-def load_sliding_windows(data: str | Path, *, window_s: float | None, stride_s: float | None, clip_s: float):
-    """Windows to read and {video: VideoInfo}: a folder is cut into sliding windows of ``window_s``
-    (default: one clip long, ``clip_s``); a manifest's rows are used as they are unless ``window_s`` is given."""
+def load_sliding_windows(data: str | Path, *, window_s: float | None, stride_s: float | None,
+                         spec: ClipSpec | Sequence[ClipSpec]):
+    """Windows to read and {video: VideoInfo}: a folder is cut into sliding windows of ``window_s`` (default: one
+    clip long, ``spec.duration_s``); a manifest's rows are used as they are unless ``window_s`` is given. A video
+    slower than the clip's fps gets windows long enough to hold a clip of its own frames; with several ``spec``
+    (models compared on the same windows) each window fits every one of them."""
     if (window_s is not None and window_s <= 0) or (stride_s is not None and stride_s <= 0):
         raise UserError(f"--window-s and --stride-s must be > 0, got {window_s} and {stride_s}")
+    if stride_s is not None and window_s is None and not Path(data).is_dir():
+        raise UserError(f"{data}: --stride-s cuts windows, and a manifest's rows are used as they are; give "
+                        f"--window-s too to cut its rows")
+    specs = [spec] if isinstance(spec, ClipSpec) else list(spec)
     windows, index = load_windows(data)
     infos = index.by_path()
     if Path(data).is_dir() or window_s is not None:
-        length = max(window_s or clip_s, clip_s)
+        clip_s = max(s.duration_s for s in specs)
         if window_s is not None and window_s < clip_s:
             log.warning("--window-s %.3g is shorter than one clip (%.3g s); using %.3g s", window_s, clip_s, clip_s)
+        length = max(window_s or clip_s, clip_s)
         durations = {path: info.duration_s for path, info in infos.items()}
-        windows = sliding_windows(windows, durations, window_s=length, stride_s=stride_s)
+        cut, slow = [], set()
+        for w in windows:
+            # a clip spans span_s from its first frame to its last; the window's end is one source frame later
+            fits = max(s.span_s for s in specs) + 1.0 / infos[w.video].fps
+            if fits > length:
+                slow.add(w.video)
+            cut += sliding_windows([w], durations, window_s=max(length, fits), stride_s=stride_s)
+        if slow:
+            log.info("%d video(s) have fewer frames per second than the clip: their windows are longer, to hold "
+                     "one clip of their own frames", len(slow))
+        windows = cut
     if not windows:
         raise UserError(f"{data}: no usable windows ({len(index.skipped)} videos skipped); "
                         f"`ssl-video data index {data}` lists every file with its reason")

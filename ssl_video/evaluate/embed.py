@@ -210,7 +210,7 @@ def embed_windows(encoder: str | Path | EvalEncoder, data: str | Path, out: str 
                            f"`video` column)")
     enc = encoder if isinstance(encoder, EvalEncoder) else load_eval_encoder(encoder)
     spec = enc.spec.replace(resize=resize)
-    windows, infos = load_sliding_windows(data, window_s=window_s, stride_s=stride_s, clip_s=spec.duration_s)
+    windows, infos = load_sliding_windows(data, window_s=window_s, stride_s=stride_s, spec=spec)
     out = Path(out)
     record = _run_record(enc, spec, windows, tokens, max_tokens, fmt)
     previous = _previous_run(out, record)

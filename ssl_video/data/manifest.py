@@ -59,12 +59,17 @@ class ClipWindow:
     row: int = field(default=0, compare=False)  # the manifest row it came from (header = row 1); 0 = not a manifest
 
 
-def window_row(window: ClipWindow) -> dict[str, str | float | None]:
+def window_row(window: ClipWindow) -> dict[str, str | None]:
     """A window as the reserved columns of an output CSV (``end_s`` None writes an empty cell): what `mine`,
-    `embed` and `predict` write, so their rows read back as the same windows."""
-    return {"video": str(window.video), "start_s": float(window.start_s),
-            "end_s": None if window.end_s is None else float(window.end_s),
+    `embed` and `predict` write, so their rows read back as the same windows. Times are text to the microsecond,
+    so that a CSV's float format for scores never rounds them (10800.25 s is not 10800.2)."""
+    return {"video": str(window.video), "start_s": _time_cell(window.start_s),
+            "end_s": None if window.end_s is None else _time_cell(window.end_s),
             "sequence": window.sequence or str(window.video)}
+
+
+def _time_cell(seconds: float) -> str:
+    return f"{float(seconds):.6f}".rstrip("0").rstrip(".")  # 4.0 -> "4", 10800.25 -> "10800.25"
 
 
 def _delimiter(header: str) -> str:

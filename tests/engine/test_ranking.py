@@ -34,13 +34,14 @@ def test_sliding_windows_cover_each_video_without_crossing_it():
 
 
 def test_write_ranking_is_a_manifest(tmp_path):
-    windows = [Window(str(tmp_path / "a.mp4"), 2.0, 4.0, "a"), Window(str(tmp_path / "b.mp4"), 0.0, None, "")]
+    windows = [Window(str(tmp_path / "a.mp4"), 2.0, 4.0, "a"), Window(str(tmp_path / "b.mp4"), 10800.25, None, "")]
     path = ranking.write_ranking(tmp_path / "out" / "ranking.csv", windows, [3.5, 1.25], ["surprise z=3.5", "x"],
                                  extra={"rank": [1, 2]})
     rows = list(csv.DictReader(path.open()))
     assert list(rows[0]) == ["video", "start_s", "end_s", "sequence", "score", "reason", "rank"]
     assert rows[0]["video"] == str(tmp_path / "a.mp4") and rows[0]["end_s"] == "4" and rows[0]["score"] == "3.5"
     assert rows[1]["end_s"] == "" and rows[1]["sequence"] == str(tmp_path / "b.mp4")
+    assert rows[1]["start_s"] == "10800.25"  # times are never rounded like scores (6 digits would give 10800.2)
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temporary file left behind
     with pytest.raises(ValueError, match="differ in length"):
         ranking.write_ranking(tmp_path / "r.csv", windows, [1.0], ["a", "b"])

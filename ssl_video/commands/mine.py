@@ -30,6 +30,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def clip_overrides(args: argparse.Namespace) -> dict:
+    """The clip options that are set, as ``ClipSpec`` fields (which checks them); batch options checked here."""
+    if args.batch_size < 1 or args.num_workers < 0:
+        raise UserError(f"need --batch-size >= 1 and --num-workers >= 0, got {args.batch_size} and {args.num_workers}")
     size = None if args.size is None else size_hw(args.size)
     return {"context": args.context, "future": args.future, "fps": args.fps, "size": size}
 

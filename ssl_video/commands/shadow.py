@@ -17,6 +17,7 @@ from ssl_video.data.windows import load_sliding_windows
 from ssl_video.engine import shadow as shadow_module
 from ssl_video.engine.clips import load_model
 from ssl_video.engine.shadow import markdown_summary, shadow
+from ssl_video.errors import UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cli_main(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(list(argv))
+    if not 0 < args.holdout < 1:
+        raise UserError(f"--holdout is the labeled fraction held out, between 0 and 1 (exclusive); got {args.holdout}")
     overrides = clip_overrides(args)
     deployed = load_model(args.deployed, clip_overrides=overrides)
     candidate = load_model(args.candidate, clip_overrides=overrides)

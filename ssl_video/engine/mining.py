@@ -116,6 +116,9 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
     """Score ``windows``, write the ranking and contact sheets into ``out``; see the module docstring."""
     if by not in MINE_STRATEGIES:
         raise UserError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
+    if by == "uncertainty" and labeled is not None and target and not labeled:
+        raise UserError("--labels holds no usable windows (`ssl-video data index` on it says why); --by uncertainty "
+                        "trains its probe on them")
     if by == "uncertainty" and not (labeled and target):
         raise UserError("--by uncertainty needs --labels CSV and --target COLUMN (a probe is trained on them)")
     if by in ("surprise", "mixed") and model.spec.future == 0:  # a public model (hub.foreign) reads whole clips
@@ -127,6 +130,9 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
         before = len(windows)
         windows = [w for w, hit in zip(windows, overlap_mask(windows, labeled)) if not hit]
         log.info("dropped %d of %d windows that overlap already labeled ones", before - len(windows), before)
+        if not windows:
+            raise UserError(f"all {before} --data windows overlap --labels windows: nothing is left to rank; give "
+                            f"--data footage that is not labeled yet")
     need_surprise = by in ("surprise", "mixed")
     run = run_windows(model, windows, infos, with_surprise=need_surprise, batch_size=batch_size,
                       num_workers=num_workers, progress=progress)

@@ -59,6 +59,9 @@ def split_probe_windows(labeled: list, compare: list, *, holdout: float, seed: i
                  len(train), len(parts["test"]))
     kept = [c for c, hit in zip(compare, overlap_mask(compare, train)) if not hit]
     if not kept:
+        if len({w.sequence or w.video for w in labeled}) < 2:
+            raise UserError("every --data window overlaps the labeled windows, which are all one sequence: give "
+                            "--data other footage, or --labels of two or more sequences to hold one out")
         raise UserError("every --data window overlaps a probe-training window; give other data or a larger --holdout")
     return train, kept
 
@@ -198,6 +201,8 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
                          target: ["" if np.isnan(truth[i]) else _label_value(truth[i], classes) for i in order]})
     atomic_write_json(out / "summary.json", summary)
     atomic_write_text(out / "summary.md", markdown_summary(summary, deployed.source, candidate.source, target))
+    for stale in ("per_class.png", "disagreements.png"):  # an earlier run's pictures must not pass for this one's
+        (out / stale).unlink(missing_ok=True)
     if classes is not None:
         _per_class_plot(summary, out / "per_class.png")
     shown = [int(i) for i in order[:sheet_rows]]

@@ -51,6 +51,9 @@ def test_mine_uncertainty_uses_labels_and_skips_labeled_windows(tmp_path, engine
         writer.writeheader()
         writer.writerows({**r, "video": str(engine_videos / r["video"])} for r in labeled)
     out = _mine(tmp_path, engine_videos, "uncertainty", "--labels", str(labels_csv), "--target", "direction")
+    with pytest.raises(ValueError, match="all .* --data windows overlap --labels"):
+        _mine(tmp_path, engine_videos, "uncertainty", "--labels", str(labels_csv), "--target", "direction",
+              "--data", str(labels_csv))  # the labeled windows themselves: nothing left to rank
     ranked = read_manifest(out / "ranking.csv")
     assert ranked and all(w.start_s >= 4.0 for w in ranked)  # labeled windows are never proposed again
     assert all("probe entropy" in w.labels["reason"] for w in ranked)
@@ -64,6 +67,10 @@ def test_mine_refuses_bad_requests(tmp_path, engine_videos):
     with pytest.raises(SystemExit):
         mine_command.cli_main(["--encoder", "vit_tiny", "--data", str(engine_videos), "--out", str(tmp_path),
                                "--by", "best"])
+    with pytest.raises(ValueError, match=r"not divisible by tubelet .*--size"):  # before any clip is decoded
+        _mine(tmp_path, engine_videos, "surprise", "--size", "36")
+    with pytest.raises(ValueError, match="--batch-size >= 1"):
+        _mine(tmp_path, engine_videos, "surprise", "--batch-size", "0")
 
 
 def test_overlap_mask():
@@ -103,6 +110,10 @@ def test_mine_surprise_uses_the_predictor_shipped_with_exported_weights(tmp_path
         reason = read_manifest(out / "ranking.csv")[0].labels["reason"]
         assert ("[linear_dynamics]" if name == "plain" else "[future_pixels]") in reason, (name, reason)
     np.testing.assert_allclose(surprise["with"], surprise["ckpt"], rtol=1e-5, atol=1e-6)
+    # clips other than the predictors were trained on: the encoder's own surprise, not a shape error
+    args = ["--encoder", str(sources["ckpt"]), "--data", str(engine_videos), "--out", str(tmp_path / "ctx6")]
+    assert mine_command.cli_main([*args, "--top", "4", "--by", "surprise", *CLIP, "--context", "6"]) == 0
+    assert "[linear_dynamics]" in read_manifest(tmp_path / "ctx6" / "ranking.csv")[0].labels["reason"]
 
 
 def test_mine_and_shadow_run_on_the_gpu_when_there_is_one(monkeypatch):

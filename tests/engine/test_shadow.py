@@ -64,3 +64,19 @@ def test_shadow_cli_refuses_a_missing_label_column(tmp_path, engine_videos):
                                  "--labels", str(engine_videos / "labels.csv"), "--target", "nope",
                                  "--out", str(tmp_path),
                                  "--context", "4", "--future", "4", "--fps", "5", "--size", "32"])
+
+
+def test_shadow_cli_refuses_a_holdout_outside_0_1(tmp_path, engine_videos):
+    with pytest.raises(ValueError, match="--holdout"):
+        shadow_command.cli_main(["--deployed", "vit_tiny", "--candidate", "vit_tiny", "--data", str(engine_videos),
+                                 "--labels", str(engine_videos / "labels.csv"), "--target", "direction",
+                                 "--out", str(tmp_path), "--holdout", "1"])
+
+
+def test_shadow_rerun_leaves_no_picture_of_the_earlier_run(tmp_path, engine_videos):
+    labeled, index = load_windows(engine_videos / "labels.csv")
+    shadow.shadow(_model(0), _model(1), labeled, labeled, index.by_path(), "direction", tmp_path, holdout=0.34)
+    (tmp_path / "disagreements.png").write_bytes(b"from an earlier run")
+    model = _model(0)
+    shadow.shadow(model, model, labeled, labeled, index.by_path(), "direction", tmp_path, holdout=0.34)
+    assert not (tmp_path / "disagreements.png").exists()  # no disagreement, so no picture of one

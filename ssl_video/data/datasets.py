@@ -87,6 +87,10 @@ def encode_labels(values: Sequence[str | float], task: str = "auto", *, column: 
         if numbers is None:
             bad = next(v for v in values if _as_numbers([v]) is None)
             raise UserError(f"label column {column!r} has non-numeric value {bad!r}; regression needs numbers")
+        if not np.isfinite(numbers).all():
+            bad = values[int(np.flatnonzero(~np.isfinite(numbers))[0])]
+            raise UserError(f"label column {column!r} has the value {bad!r}; regression needs finite numbers (leave "
+                            f"the cell empty for a missing label)")
         return numbers.astype(np.float32), None, task
     names = [class_name(v) for v in values]
     unique = sorted(set(names), key=(lambda n: float(n)) if numbers is not None else None)

@@ -143,3 +143,6 @@ class ProbeConfig:
             raise UserError("give at least one --target label column")
         if self.clips_per_window < 1:
             raise UserError(f"--clips-per-window must be >= 1, got {self.clips_per_window}")
+        if not (0 < self.test_size < 1 and 0 <= self.val_size < 1):
+            raise UserError(f"need 0 < --test-size < 1 and 0 <= --val-size < 1 (shares of the clips), got "
+                            f"{self.test_size} and {self.val_size}")

@@ -47,6 +47,7 @@ from torch import nn
 from ssl_video._io import atomic_path
 from ssl_video.data.datasets import eval_loader
 from ssl_video.data.transforms import normalize_clip
+from ssl_video.errors import UserError
 from ssl_video.hub.foreign import ForeignEncoder, is_foreign_architecture, random_foreign_encoder
 from ssl_video.models import default_device, get_encoder, list_encoders
 from ssl_video.paths import ssl_video_home
@@ -274,6 +275,9 @@ def extract_features(enc: EvalEncoder, clips: Clips, *, mean=None, std=None, tok
     Cached by (clips, encoder weights, normalization, max_tokens): every seed, fraction and
     probe of an evaluation reuses one extraction.
     """
+    if not clips.ok.any():
+        raise UserError(f"none of the {len(clips.ok)} windows has a clip: each is broken or shorter than one clip; "
+                        f"`ssl-video data index` on the data lists unusable files and their reasons")
     mean, std = tuple(mean or enc.mean), tuple(std or enc.std)
     device = default_device(device)
     cache_dir = evaluate_cache_dir(cache_dir)

@@ -251,11 +251,11 @@ def make_run(cfg: ProbeConfig, prep: Prepared, split: TargetSplit, fraction: flo
 
 
 def ceiling(cfg: ProbeConfig, prep: Prepared, split: TargetSplit) -> tuple[dict[str, float], float, int]:
-    """The ``ceiling`` row: -> (test metrics, seconds, n_train). Trained once per (clips, target and
-    its split, architecture, budget, normalization) and cached as JSON next to the features."""
+    """The ``ceiling`` row: -> (test metrics, seconds, n_train). Trained once per (clips, target, its split and
+    both sides' labels, architecture, budget, normalization) and cached as JSON next to the features."""
     key = digest([prep.clips.key, split.labels[split.train].tolist(), split.train.tolist(), split.test.tolist(),
-                   prep.enc.architecture, prep.enc.args, dataclasses.asdict(cfg.ceiling_budget), prep.mean, prep.std,
-                   cfg.val_size])
+                  split.labels[split.test].tolist(), split.info.classes, split.info.task, prep.enc.architecture,
+                  prep.enc.args, dataclasses.asdict(cfg.ceiling_budget), prep.mean, prep.std, cfg.val_size])
     path = evaluate_cache_dir(cfg.cache_dir) / f"ceiling-{key}.json"
     if path.exists():
         cached = json.loads(path.read_text())

@@ -95,6 +95,7 @@ class OnlineProbe(pl.Callback):
         self.max_tokens, self.batch_size, self.seed, self.cache_dir = max_tokens, batch_size, seed, cache_dir
         self.history: list[dict[str, float]] = []  # one dict per probe: step, seconds, probe/... values
         self._clips = None
+        self._probed_step: int | None = None
 
     def _prepare(self, pl_module: pl.LightningModule) -> None:
         """Decode the fixed subset once; encode each target's labels and its (train, test) split."""
@@ -169,6 +170,7 @@ class OnlineProbe(pl.Callback):
         return values
 
     def _run(self, trainer: pl.Trainer, pl_module: pl.LightningModule, log_to_module: bool) -> None:
+        self._probed_step = trainer.global_step
         start = time.perf_counter()
         values = self.probe(pl_module) if trainer.is_global_zero else None
         values = trainer.strategy.broadcast(values, src=0)  # every rank logs the same (ModelCheckpoint monitors it)
@@ -188,5 +190,6 @@ class OnlineProbe(pl.Callback):
             self._run(trainer, pl_module, log_to_module=False)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every == 0:
+        # with gradient accumulation several batches end at one global step: probe it once
+        if trainer.global_step % self.every == 0 and trainer.global_step != self._probed_step:
             self._run(trainer, pl_module, log_to_module=True)

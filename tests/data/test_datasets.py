@@ -49,6 +49,8 @@ def test_encode_labels():
     assert infer_task([float(i) for i in range(50)]) == "regression"  # many distinct integers
     with pytest.raises(ValueError, match="'speed'.*'fast'"):
         encode_labels(["fast", 1.0], "regression", column="speed")
+    with pytest.raises(ValueError, match="'speed'.*'inf'.*finite"):  # a text cell the manifest kept as text
+        encode_labels(["0.05", "1.5", "inf"], column="speed")
 
 
 def test_eval_clips_frame_exact_and_same_seconds(two_rates):

@@ -51,3 +51,18 @@ def test_online_probe_refuses_bad_arguments():
         OnlineProbe("x.csv", ["speed_bucket"], every_n_steps=0)
     with pytest.raises(ValueError, match="unknown method"):
         OnlineProbe("x.csv", ["speed_bucket"], methods=["svm"])
+
+
+def test_online_probe_runs_once_per_step_with_gradient_accumulation(monkeypatch):
+    """With accumulate_grad_batches=2 two batches end at each global step; the probe runs once per probe step."""
+    from types import SimpleNamespace
+
+    probe, runs = OnlineProbe("x.csv", ["speed_bucket"], every_n_steps=2), []
+    monkeypatch.setattr(probe, "probe", lambda module: runs.append(trainer.global_step) or {})
+    trainer = SimpleNamespace(global_step=0, is_global_zero=True, loggers=[],
+                              strategy=SimpleNamespace(broadcast=lambda values, src: values))
+    probe.on_train_start(trainer, None)
+    for step in (0, 0, 1, 1, 2, 2, 3, 3, 4, 4):  # the global step at the end of each batch
+        trainer.global_step = step
+        probe.on_train_batch_end(trainer, SimpleNamespace(log=lambda *a, **k: None), None, None, 0)
+    assert runs == [0, 2, 4]

@@ -84,3 +84,14 @@ def test_probe_main_with_clips_per_window(labeled_videos, tiny_checkpoint, tmp_p
                                                          "temporal-random", "attentive", "attentive-random", "scratch"}
     with pytest.raises(UserError, match="--clips-per-window must be >= 1"):
         ProbeConfig(encoder="vit_tiny", data="x", targets=["t"], out=tmp_path, clips_per_window=0)
+
+
+def test_features_of_clips_none_of_which_decoded_is_one_line(tmp_path):
+    """Every window broken or shorter than one clip: a UserError, not a KeyError from an empty feature table."""
+    from ssl_video.evaluate.features import extract_features, load_eval_encoder
+
+    clips = Clips("none", np.zeros((3, 3, 8, 32, 32), dtype=np.uint8), np.zeros(3, dtype=bool))
+    with pytest.raises(UserError, match="none of the 3 windows has a clip"):
+        extract_features(load_eval_encoder("vit_tiny", args=TINY), clips, cache_dir=tmp_path, device="cpu")
+    with pytest.raises(UserError, match="--test-size"):
+        ProbeConfig(encoder="vit_tiny", data="x.csv", targets=["speed"], out=str(tmp_path), test_size=20.0)

@@ -32,6 +32,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -140,7 +141,9 @@ def _read_parts(folder: Path) -> dict[str, np.ndarray]:
 def _run_record(enc: EvalEncoder, spec: ClipSpec, windows: Sequence, tokens: bool, max_tokens: int,
                 fmt: str) -> dict[str, Any]:
     """What decides the output files: a rerun into the same folder must agree on all of it."""
-    listing = json.dumps([[str(w.video), w.start_s, w.end_s] for w in windows]).encode()
+    stats = {video: os.stat(video) for video in {str(w.video) for w in windows}}  # a replaced video is another run
+    listing = json.dumps([[str(w.video), stats[str(w.video)].st_size, stats[str(w.video)].st_mtime, w.start_s,
+                           w.end_s, w.sequence] for w in windows]).encode()
     return {"encoder_sha256": enc.fingerprint(), "preprocessing": spec.to_dict(),
             "windows_sha256": hashlib.sha256(listing).hexdigest(), "tokens": tokens,
             "max_tokens": max_tokens if tokens else None, "format": fmt}
@@ -155,8 +158,8 @@ def _previous_run(out: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     previous = json.loads(path.read_text())
     changed = [key for key in record if previous.get(key) != record[key]]
     if changed:
-        raise UserError(f"{out}: holds embeddings made with another {', '.join(changed)}; give another --out or "
-                        f"delete {out}")
+        what = ", ".join("window list or videos" if key == "windows_sha256" else key for key in changed)
+        raise UserError(f"{out}: holds embeddings made with another {what}; give another --out or delete {out}")
     return previous
 
 

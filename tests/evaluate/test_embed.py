@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import subprocess
 import sys
 
@@ -76,6 +77,14 @@ def test_killed_and_rerun_finishes_with_the_same_rows(embedded, labeled_videos, 
     assert again.computed == 0 and again.rows == result.rows  # a finished folder is left as it is
     with pytest.raises(UserError, match="holds embeddings made with another .*tokens"):
         embed_windows(str(tiny_checkpoint), labeled_videos.parent, out, **FAST)
+    video = next(labeled_videos.parent.glob("*.mp4"))
+    stat = video.stat()
+    os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the video replaced since: not a finished run
+    try:
+        with pytest.raises(UserError, match="another window list or videos"):
+            embed_windows(str(tiny_checkpoint), labeled_videos.parent, out, tokens=True, max_tokens=8, **FAST)
+    finally:
+        os.utime(video, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def test_command_on_a_manifest_writes_safetensors(labeled_videos, tiny_checkpoint, tmp_path, capsys):

@@ -129,6 +129,7 @@ def make_drive_main(argv: list[str] | None = None) -> int:
         counts = collections.Counter(row[column] for row in rows)
         print(f"  {column:<13} " + "  ".join(f"{k}={v}" for k, v in sorted(counts.items())))
     if args.preview is not None:
-        preview = write_preview(args.preview, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s)
+        preview = write_preview(args.preview, seed=args.seed, size=args.size, fps=args.fps, drive_s=args.drive_s,
+                                width=args.width, camera=cam)
         print(f"preview: {preview}")
     return 0

@@ -188,6 +188,8 @@ def test_cli_writes_dataset_counts_and_preview(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "speed_bucket" in out and "6 windows" in out  # 2 drives x 3 windows of 8 frames (1.5 s rounded to frames)
     assert plt.imread(tmp_path / "grid.png").shape[:2] == (6 * 32, 4 * 32)
+    assert cli_main([*argv, "--quiet", "--width", "56", "--preview", str(tmp_path / "wide.png")]) == 0
+    assert plt.imread(tmp_path / "wide.png").shape[:2] == (6 * 32, 4 * 56)  # the frames the dataset has
     with pytest.raises(SystemExit):
         cli_main([str(tmp_path / "bad"), "--size", "31"])
 

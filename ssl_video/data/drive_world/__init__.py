@@ -123,15 +123,17 @@ def make_drive_dataset(
 
 
 def write_preview(path: str | Path, *, seed: int = 0, size: int = 128, fps: float = 10.0, drive_s: float = 60.0,
-                  drives: int = 6, columns: int = 4) -> Path:
-    """A (drives x columns) grid of frames, each row one drive at evenly spaced times, as a PNG."""
+                  drives: int = 6, columns: int = 4, width: int | None = None, camera: Camera = Camera()) -> Path:
+    """A (drives x columns) grid of frames, each row one drive at evenly spaced times, as a PNG; ``size`` x
+    ``width`` (default square) frames seen by ``camera``, as ``make_drive_dataset`` renders them."""
     import matplotlib.pyplot as plt
 
     grid = []
     for index in range(drives):
         drive = simulate_drive(seed, index, duration_s=drive_s, fps=fps)
         picks = np.linspace(0, drive.n_video - 1, columns + 2)[1:-1].astype(int)
-        grid.append(np.concatenate([render_frames(drive, size, size, i, i + 1)[0] for i in picks], axis=1))
+        grid.append(np.concatenate([render_frames(drive, size, width or size, i, i + 1, camera)[0] for i in picks],
+                                   axis=1))
     path = Path(path)
     with atomic_path(path) as tmp:
         plt.imsave(tmp, np.concatenate(grid, axis=0), format="png")

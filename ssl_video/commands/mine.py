@@ -27,6 +27,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--num-workers", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cache-dir", help="decoded clips and features, reused by later runs on the same windows "
+                        "(default $SSL_VIDEO_HOME/evaluate, as ssl-video probe)")
 
 
 def clip_overrides(args: argparse.Namespace) -> dict:
@@ -69,7 +71,7 @@ def cli_main(argv: Sequence[str]) -> int:
         infos = {**lab_index.by_path(), **infos}
     result = mine(model, windows, infos, args.out, by=args.by, top=args.top, labeled=labeled, target=args.target,
                   seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers,
-                  sheet_rows=args.sheet_rows, progress=True)
+                  sheet_rows=args.sheet_rows, progress=True, cache_dir=args.cache_dir)
     print(f"ranked {len(result.picks)} of {len(result.windows)} windows by {args.by}")
     for name in ("ranking.csv", "scores.csv", "top_clips.png", "random_clips.png"):
         print(f"  {Path(args.out) / name}")

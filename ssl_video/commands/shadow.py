@@ -55,7 +55,8 @@ def cli_main(argv: Sequence[str]) -> int:
     infos = {**lab_index.by_path(), **infos}
     summary = shadow(deployed, candidate, labeled, compare, infos, args.target, args.out, task=args.task,
                      holdout=args.holdout, tolerance=args.tolerance, top=args.top, sheet_rows=args.sheet_rows,
-                     seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers)
+                     seed=args.seed, batch_size=args.batch_size, num_workers=args.num_workers,
+                     cache_dir=args.cache_dir)
     print(markdown_summary(summary, args.deployed, args.candidate, args.target))
     for name in ("summary.json", "summary.md", "disagreements.csv", "disagreements.png", "per_class.png"):
         if (Path(args.out) / name).exists():

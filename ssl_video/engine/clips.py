@@ -122,14 +122,15 @@ class WindowPass:
 
 @torch.no_grad()
 def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = False, batch_size: int = 16,
-                num_workers: int = 0, progress: bool = False) -> WindowPass:
+                num_workers: int = 0, progress: bool = False, cache_dir: str | None = None) -> WindowPass:
     """One pass over ``windows``: clips and pooled features through the evaluation cache
     (``decode_clips`` / ``extract_features``); the surprise ingredients when asked. On the model's device."""
     from tqdm.auto import tqdm
 
     from ssl_video.evaluate.features import decode_clips, extract_features
 
-    clips = decode_clips(windows, infos, model.spec, num_workers=num_workers, batch_size=batch_size)
+    clips = decode_clips(windows, infos, model.spec, num_workers=num_workers, batch_size=batch_size,
+                         cache_dir=cache_dir)
     rows = np.flatnonzero(clips.ok)
     if not len(rows):
         videos = list(dict.fromkeys(str(w.video) for w in windows))
@@ -140,7 +141,7 @@ def run_windows(model: LoadedModel, windows, infos, *, with_surprise: bool = Fal
         log.warning("%d of %d windows have no clip (broken or shorter than one clip) and are skipped",
                     len(windows) - len(rows), len(windows))
     device = model.device
-    feats = extract_features(model.enc, clips, batch_size=batch_size, device=device)
+    feats = extract_features(model.enc, clips, batch_size=batch_size, device=device, cache_dir=cache_dir)
     run = WindowPass(index=rows, embeddings=feats.pooled[rows], clips=clips.array)
     if not with_surprise:
         return run

@@ -112,7 +112,8 @@ def _reason(by: str, i: int, score: float, surprise: np.ndarray | None, source: 
 
 def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by: str = "mixed", top: int = 16,
          labeled: list | None = None, target: str | None = None, seed: int = 0, batch_size: int = 16,
-         num_workers: int = 0, sheet_rows: int = 8, progress: bool = False) -> MineResult:
+         num_workers: int = 0, sheet_rows: int = 8, progress: bool = False, cache_dir: str | None = None
+         ) -> MineResult:
     """Score ``windows``, write the ranking and contact sheets into ``out``; see the module docstring."""
     if by not in MINE_STRATEGIES:
         raise UserError(f"--by must be one of {MINE_STRATEGIES}, got {by!r}")
@@ -135,14 +136,15 @@ def mine(model: LoadedModel, windows: list, infos: dict, out: str | Path, *, by:
                             f"--data footage that is not labeled yet")
     need_surprise = by in ("surprise", "mixed")
     run = run_windows(model, windows, infos, with_surprise=need_surprise, batch_size=batch_size,
-                      num_workers=num_workers, progress=progress)
+                      num_workers=num_workers, progress=progress, cache_dir=cache_dir)
     windows = [windows[i] for i in run.index]
     sequences = [w.sequence or w.video for w in windows]
     surprise, source = (surprise_scores(model, run, sequences) if need_surprise else (None, ""))
 
     emb, selected, probs, classes = run.embeddings, np.zeros(0, dtype=np.int64), None, None
     if labeled:
-        lab = run_windows(model, labeled, infos, batch_size=batch_size, num_workers=num_workers, progress=progress)
+        lab = run_windows(model, labeled, infos, batch_size=batch_size, num_workers=num_workers, progress=progress,
+                          cache_dir=cache_dir)
         lab_windows = [labeled[i] for i in lab.index]
         emb = np.concatenate([run.embeddings, lab.embeddings])
         selected = np.arange(len(windows), len(emb))

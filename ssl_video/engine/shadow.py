@@ -67,12 +67,15 @@ def split_probe_windows(labeled: list, compare: list, *, holdout: float, seed: i
 
 
 def probe_predictions(model: LoadedModel, train: list, y, task: str, compare: list, infos: dict, *, num_classes: int,
-                      seed: int, batch_size: int, num_workers: int) -> tuple[ProbeOutput, WindowPass]:
+                      seed: int, batch_size: int, num_workers: int, cache_dir: str | None = None
+                      ) -> tuple[ProbeOutput, WindowPass]:
     """Fit the probe on ``train`` embeddings and predict ``compare`` -> (output, decoded compare positions)."""
     from ssl_video.evaluate.probes import fit_linear_probe
 
-    tr = run_windows(model, train, infos, batch_size=batch_size, num_workers=num_workers, progress=True)
-    cmp = run_windows(model, compare, infos, batch_size=batch_size, num_workers=num_workers, progress=True)
+    tr = run_windows(model, train, infos, batch_size=batch_size, num_workers=num_workers, progress=True,
+                     cache_dir=cache_dir)
+    cmp = run_windows(model, compare, infos, batch_size=batch_size, num_workers=num_workers, progress=True,
+                      cache_dir=cache_dir)
     probe = fit_linear_probe(tr.embeddings, y[tr.index], task,
                              groups=np.asarray([train[i].sequence or train[i].video for i in tr.index]), seed=seed)
     if task == "classification":
@@ -157,7 +160,8 @@ def _per_class_plot(summary: dict, path: Path) -> None:
 
 def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare: list, infos: dict, target: str,
            out: str | Path, *, task: str = "auto", holdout: float = 0.3, tolerance: float | None = None, top: int = 50,
-           sheet_rows: int = 8, seed: int = 0, batch_size: int = 8, num_workers: int = 0) -> dict:
+           sheet_rows: int = 8, seed: int = 0, batch_size: int = 8, num_workers: int = 0,
+           cache_dir: str | None = None) -> dict:
     """Compare two models' probe predictions on ``compare`` windows; writes the files listed above."""
     from ssl_video.data.datasets import encode_labels
 
@@ -178,7 +182,7 @@ def shadow(deployed: LoadedModel, candidate: LoadedModel, labeled: list, compare
     for model in (deployed, candidate):
         o, idx = probe_predictions(model, train, np.asarray(y_train), task, compare, infos,
                                    num_classes=len(classes or ()), seed=seed,
-                                   batch_size=batch_size, num_workers=num_workers)
+                                   batch_size=batch_size, num_workers=num_workers, cache_dir=cache_dir)
         outputs.append(o)
         passes.append(idx)
     index = [p.index for p in passes]

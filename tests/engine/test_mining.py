@@ -126,3 +126,9 @@ def test_mine_and_shadow_run_on_the_gpu_when_there_is_one(monkeypatch):
     model = load_model("vit_tiny")
     assert model.device == "cuda" and moved == ["cuda"]
     assert load_model("vit_tiny", device="cpu").device == "cpu"
+
+
+def test_mine_keeps_its_clips_and_features_in_cache_dir(tmp_path, engine_videos):
+    _mine(tmp_path, engine_videos, "diversity", "--cache-dir", str(tmp_path / "cache"))
+    names = sorted(p.name.split("-")[0] for p in (tmp_path / "cache").glob("*.npy"))
+    assert "clips" in names and "features" in names

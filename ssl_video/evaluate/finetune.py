@@ -116,7 +116,7 @@ def fit_encoder_head(
         return layer_decay_param_groups(m, lr, wd, budget.layer_decay)
 
     return fit_supervised(model, clips, labels, train_idx, task, budget, val_idx=val_idx, param_groups=groups,
-                          seed=seed)
+                          seed=seed, num_classes=outputs)
 
 
 def save_finetuned(module: SupervisedModule, info: dict[str, Any], out_dir: str | Path) -> Path:

@@ -26,7 +26,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from ssl_video import optim
-from ssl_video.evaluate.probes import target_scale
+from ssl_video.evaluate.probes import class_weights, target_scale
 from ssl_video.models import default_device
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,16 @@ class ArrayDataset(Dataset):
 
 
 class SupervisedModule(pl.LightningModule):
-    """Cross-entropy (classification) or MSE on standardized targets (regression)."""
+    """Cross-entropy weighted by ``class_weight`` (classification) or MSE on standardized targets (regression)."""
 
     def __init__(self, model: nn.Module, task: str, budget: TrainBudget, param_groups: Callable | None = None,
-                 target_mean: float = 0.0, target_std: float = 1.0):
+                 target_mean: float = 0.0, target_std: float = 1.0, class_weight: np.ndarray | None = None):
         super().__init__()
         self.model, self.task, self.budget, self.param_groups = model, task, budget, param_groups
         self.register_buffer("target_mean", torch.tensor(float(target_mean)))
         self.register_buffer("target_std", torch.tensor(float(target_std)))
+        weight = None if class_weight is None else torch.as_tensor(class_weight, dtype=torch.float32)
+        self.register_buffer("class_weight", weight, persistent=False)  # training only: not part of saved weights
 
     def setup(self, stage: str) -> None:
         # Lightning's own pytree helper builds torch's deprecated LeafSpec on newer torch: nothing a user can change.
@@ -90,7 +92,7 @@ class SupervisedModule(pl.LightningModule):
     def _loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         out = self.model(batch["input"])  # (B, outputs)
         if self.task == "classification":
-            return F.cross_entropy(out, batch["label"].long())
+            return F.cross_entropy(out, batch["label"].long(), weight=self.class_weight)
         return F.mse_loss(out.squeeze(-1), (batch["label"].float() - self.target_mean) / self.target_std)
 
     def training_step(self, batch, batch_idx):
@@ -153,10 +155,16 @@ def fit_supervised(
     val_idx: np.ndarray | None = None,
     param_groups: Callable | None = None,
     seed: int = 0,
+    num_classes: int | None = None,
 ) -> SupervisedModule:
-    """Train ``model`` on ``inputs[train_idx]`` (early stopping on ``val_idx`` when given, non-empty)."""
+    """Train ``model`` on ``inputs[train_idx]`` (early stopping on ``val_idx`` when given, non-empty). Classes are
+    weighted as the probes weigh them (balanced over ``num_classes`` outputs), since balanced accuracy is the metric:
+    unweighted, a few steps on imbalanced labels learn the majority class."""
     mean, std = target_scale(labels[train_idx]) if task == "regression" else (0.0, 1.0)
-    module = SupervisedModule(model, task, budget, param_groups, mean, std)
+    weight = None
+    if task == "classification":
+        weight = class_weights(labels[train_idx], num_classes or int(labels[train_idx].max()) + 1)
+    module = SupervisedModule(model, task, budget, param_groups, mean, std, weight)
     module.train()  # an encoder used for feature extraction comes in eval mode
     has_val = val_idx is not None and len(val_idx) > 0
     callbacks: list[pl.Callback] = []

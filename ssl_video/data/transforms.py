@@ -12,6 +12,7 @@ every frame (a crop that jumped between frames would be motion the model has to 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -35,10 +36,17 @@ def normalize_clip(
     channels = video.shape[-4]
     if len(mean) != channels or len(std) != channels:
         raise ValueError(f"mean/std have {len(mean)}/{len(std)} entries but the clip has {channels} channels")
-    mean_t = torch.as_tensor(mean, dtype=torch.float32, device=video.device).view(channels, 1, 1, 1)
-    std_t = torch.as_tensor(std, dtype=torch.float32, device=video.device).view(channels, 1, 1, 1)
+    mean_t = _channel_stats(tuple(float(m) for m in mean), video.device)
+    std_t = _channel_stats(tuple(float(s) for s in std), video.device)
     # (B, C, T, H, W) - (C, 1, 1, 1): broadcasting over batch, time and space.
     return (video.float().div_(255.0) - mean_t).div_(std_t)
+
+
+@functools.lru_cache(maxsize=32)
+def _channel_stats(values: tuple[float, ...], device: torch.device) -> torch.Tensor:
+    """(C, 1, 1, 1) float32 on ``device``, copied there once: a copy from pageable host memory in every step would
+    wait for the GPU's queued work (a host sync)."""
+    return torch.tensor(values, dtype=torch.float32, device=device).view(len(values), 1, 1, 1)
 
 
 class ClipAugment:

@@ -96,9 +96,10 @@ class VideoViT(nn.Module):
         return T // tt, H // ph, W // pw
 
     def _pos(self, grid: tuple[int, int, int], x: torch.Tensor) -> torch.Tensor:
-        """Position embedding for a grid -> (1, N, D) on x's device/dtype."""
+        """Position embedding for a grid -> (1, N, D) float32 on x's device: added to bf16 patch tokens under
+        autocast it keeps the residual stream in float32, as a learned (float32) table does."""
         if self.pos_embed is None:
-            return sincos_3d_on(self.embed_dim, grid, x.device, x.dtype)[None]
+            return sincos_3d_on(self.embed_dim, grid, x.device, torch.float32)[None]
         if grid == self._pos_grid:
             return self.pos_embed
         D = self.embed_dim

@@ -239,7 +239,9 @@ class VideoPretrainer(pl.LightningModule):
                 return None
             # under DDP every rank must reach the gradient all-reduce: a zero loss connected to every parameter
             return sum(p.sum() for p in self.parameters() if p.requires_grad) * 0.0
-        loss, outputs = self._run(batch["video"], self._generator(0, self.global_step, self.global_rank))
+        accumulate = self.trainer.accumulate_grad_batches  # the batches of one accumulated step draw their own masks
+        micro = (batch_idx % accumulate,) if accumulate > 1 else ()
+        loss, outputs = self._run(batch["video"], self._generator(0, self.global_step, self.global_rank, *micro))
         self._log_losses("train", loss, outputs, batch["video"].shape[0])
         groups = self.optimizers().param_groups
         self.log("train/lr", groups[0]["lr"], on_step=True, on_epoch=False)  # the objectives' (and unfrozen encoder's)

@@ -58,3 +58,13 @@ def test_hflip_switch():
             directions.add((flip, bool(out[0, 0, 0, -1] > out[0, 0, 0, 0])))
     assert (True, False) in directions and (True, True) in directions  # flips happen
     assert (False, False) not in directions  # never flipped when switched off
+
+
+def test_normalize_clip_copies_mean_and_std_to_the_device_once():
+    from ssl_video.data.transforms import _channel_stats
+
+    video = torch.randint(0, 256, (2, 3, 4, 8, 8), dtype=torch.uint8)
+    first = normalize_clip(video, (0.1, 0.2, 0.3), (0.5, 0.5, 0.5))
+    hits = _channel_stats.cache_info().hits
+    torch.testing.assert_close(normalize_clip(video, [0.1, 0.2, 0.3], [0.5, 0.5, 0.5]), first)
+    assert _channel_stats.cache_info().hits == hits + 2  # a list or a tuple: the same cached device tensors

@@ -101,6 +101,18 @@ def test_sincos_on_a_device_is_made_once_per_grid_device_and_dtype():
     assert enc._pos((2, 4, 4), x).data_ptr() == enc._pos((2, 4, 4), x).data_ptr()  # a view of one cached tensor
 
 
+@pytest.mark.parametrize("pos_embed", ["sincos", "learned"])
+def test_residual_stream_stays_float32_under_bf16_autocast(pos_embed):
+    """The position table is added in float32 (as timm / V-JEPA add theirs), so bf16 matmuls do not put every
+    block's residual sum in bf16."""
+    enc, dtypes = tiny(pos_embed=pos_embed), []
+    for block in enc.blocks:
+        block.register_forward_hook(lambda module, args, out: dtypes.append(out.dtype))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        enc.forward_features(torch.randn(1, 3, 4, 32, 32))
+    assert dtypes == [torch.float32] * len(enc.blocks)
+
+
 def test_init_is_explicit():
     enc = tiny(depth=8, embed_dim=96)
     w = enc.blocks[0].attn.qkv.weight

@@ -87,3 +87,16 @@ def test_bad_objective_arguments_are_user_errors_naming_the_key(build, key):
     with pytest.raises(ObjectiveConfigError, match=rf"^\w+: init_args\.{key} ") as error:
         build()
     assert isinstance(error.value, UserError) and error.value.key == key
+
+
+def test_the_ema_target_stays_in_eval_mode_so_its_targets_do_not_drop_paths(clip):
+    from ssl_video.models import get_encoder
+
+    encoder = get_encoder("vit_tiny", img_size=32, num_frames=8, tubelet=(2, 8, 8), embed_dim=48, depth=2,
+                          num_heads=3, drop_path=0.5)
+    obj = FutureFeatures(predictor_dim=24, predictor_depth=1)
+    obj.attach(encoder)
+    obj.train()  # what Lightning does to every submodule at the start of fitting
+    assert obj.predictor.training and not any(m.training for m in obj.target_encoder.modules())
+    with torch.no_grad():
+        torch.testing.assert_close(obj.target_encoder.forward_features(clip), obj.target_encoder.forward_features(clip))

@@ -83,7 +83,14 @@ class FutureFeatures(Objective):
 
     def attach(self, encoder: nn.Module) -> None:
         self.predictor = Predictor(encoder.embed_dim, encoder.embed_dim, **self.predictor_args)
-        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False)
+        self.target_encoder = copy.deepcopy(encoder).requires_grad_(False).eval()
+
+    def train(self, mode: bool = True) -> FutureFeatures:
+        """The EMA target encoder stays in eval mode (no drop path): its targets are the same for the same clip."""
+        super().train(mode)
+        if self.target_encoder is not None:
+            self.target_encoder.eval()
+        return self
 
     def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
                 generator: torch.Generator) -> ObjectiveOutput:

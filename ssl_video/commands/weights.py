@@ -76,6 +76,8 @@ def _download(args: argparse.Namespace) -> int:
 
 def _verify_entry(entry: WeightsEntry) -> bool:
     path = entry.cache_path()
+    if not path.exists() and _is_builtin(entry):  # not loaded yet: the file shipped in the package
+        path = BUILTIN_REGISTRY.parent / entry.filename
     if not path.exists():
         print(f"{entry.full_name}: not downloaded ({path})")
         return False

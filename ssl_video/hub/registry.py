@@ -84,9 +84,12 @@ class WeightsEntry:
         return self.url.rstrip("/").rsplit("/", 1)[-1]
 
     def source_url(self) -> str:
-        """The URL to fetch: the mirror's when ``SSL_VIDEO_WEIGHTS_MIRROR`` is set."""
+        """The URL to fetch: the mirror's when ``SSL_VIDEO_WEIGHTS_MIRROR`` is set, for entries that live on a
+        server (a ``file://`` entry, such as the weights shipped in the package, is read where it is)."""
         mirror = os.environ.get(MIRROR_ENV)
-        return f"{mirror.rstrip('/')}/{self.filename}" if mirror else self.url
+        if not mirror or self.url.startswith("file://"):
+            return self.url
+        return f"{mirror.rstrip('/')}/{self.filename}"
 
     def cache_path(self) -> Path:
         """Where the verified file lives: name + digest prefix, so a changed entry never reuses a stale file."""
@@ -135,16 +138,28 @@ def builtin_weights() -> list[WeightsEntry]:
 
 
 def list_weights() -> list[WeightsEntry]:
-    """All entries: built-in, then registry files from the environment, then runtime registrations."""
-    entries = builtin_weights()
+    """All entries: built-in, then registry files from the environment, then runtime registrations. A name belongs
+    to the first source that defines it: a later one may not add versions to it (the bare name would silently load
+    another source's file)."""
+    sources = [("the built-in registry", builtin_weights())]
     for path in filter(None, os.environ.get(REGISTRY_ENV, "").split(os.pathsep)):
-        entries += read_registry_file(path)
-    entries += _RUNTIME.values()
+        sources.append((f"weights registry {path}", read_registry_file(path)))
+    sources.append(("register_weights", list(_RUNTIME.values())))
     seen: dict[str, WeightsEntry] = {}
-    for entry in entries:
-        if entry.full_name in seen and seen[entry.full_name] != entry:
-            raise UserError(f"weights name {entry.full_name!r} is defined twice with different contents")
-        seen[entry.full_name] = entry
+    owner: dict[str, str] = {}
+    for source, entries in sources:
+        for entry in entries:
+            if entry.full_name in seen and seen[entry.full_name] != entry:
+                raise UserError(f"weights name {entry.full_name!r} is defined twice with different contents")
+            if owner.setdefault(entry.name, source) != source and entry.full_name not in seen:
+                raise UserError(f"{source}: weights name {entry.name!r} belongs to {owner[entry.name]}; give your "
+                                f"entry another name")
+            seen[entry.full_name] = entry
+    for name in owner:
+        versions = [e.version for e in seen.values() if e.name == name]
+        if None in versions and len(versions) > 1:
+            raise UserError(f"weights name {name!r} has entries with and without a version; give each a "
+                            f"\"version\" (an entry without one is unreachable next to versioned ones)")
     return list(seen.values())
 
 
@@ -169,7 +184,8 @@ def find_weights(name: str) -> WeightsEntry | None:
 def add_to_registry(weights: str | Path, registry: str | Path, *, name: str, config: Mapping[str, Any],
                     license: str | None = None) -> WeightsEntry:
     """Copy ``weights`` next to the registry JSON file (created if missing) and add them as the next version of
-    ``name`` (version 1, file ``<name>.safetensors``; version N > 1, file ``<name>-vN.safetensors``), with a url
+    ``name`` (version 1, file ``<name>.safetensors``; version N > 1, file ``<name>-vN.safetensors``; with the
+    sha256's start added when another entry has that file), with a url
     relative to it. Earlier versions stay; the same file again replaces its own entry (same version), and
     ``name@N`` replaces version N. Both writes are atomic."""
     parsed = split_version(name)
@@ -186,7 +202,11 @@ def add_to_registry(weights: str | Path, registry: str | Path, *, name: str, con
     if version is None:
         version = next((e["version"] for e in same if e.get("sha256") == digest),
                        1 + max((e["version"] for e in same), default=0))
-    dest = registry.parent / (f"{name}.safetensors" if version == 1 else f"{name}-v{version}.safetensors")
+    stem = name if version == 1 else f"{name}-v{version}"
+    taken = {e.get("url") for e in data["weights"] if (e.get("name"), e.get("version") or 1) != (name, version)}
+    if f"{stem}.safetensors" in taken:  # another entry's file (name "a-v2" vs "a" version 2) is never overwritten
+        stem = f"{stem}-{digest[:12]}"
+    dest = registry.parent / f"{stem}.safetensors"
     with atomic_path(dest) as tmp:
         shutil.copyfile(weights, tmp)
     item = {"name": name, "version": version, "url": dest.name, "sha256": digest, "size": dest.stat().st_size,

@@ -149,6 +149,8 @@ def test_mirror(exported, serve, monkeypatch, entry_name):
     monkeypatch.setenv("SSL_VIDEO_WEIGHTS_MIRROR", url + "/")
     torch.testing.assert_close(load_encoder(entry_name, progress=False)(X), encoder(X))
     assert server.hits == ["/model.safetensors"]
+    load_encoder("drive-future-vit-tiny", progress=False)  # shipped in the package: read there, not from the mirror
+    assert server.hits == ["/model.safetensors"]
 
 
 def test_pickle_urls_are_never_downloaded(serve, tmp_path):

@@ -37,6 +37,14 @@ def test_export_list_download_verify(tiny_ckpt, tmp_path, serve, monkeypatch, ca
     assert "SHA256 MISMATCH" in capsys.readouterr().out
 
 
+def test_verify_checks_the_packaged_builtin_weights_on_a_fresh_install(capsys):
+    assert cli_main(["verify", "drive-future-vit-tiny"]) == 0  # nothing in the cache yet
+    from ssl_video.hub.registry import builtin_weights
+
+    assert f"{builtin_weights()[0].full_name}: OK" in capsys.readouterr().out
+    assert cli_main(["verify"]) == 0
+
+
 def test_errors_are_reported_not_raised(tmp_path, capsys):
     assert main(["weights", "download", "nope"]) == 2
     assert "unknown weights 'nope'" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from ssl_video.hub import (
 )
 from ssl_video.hub.download import DownloadError
 from ssl_video.hub.format import export_weights
-from ssl_video.hub.registry import BUILTIN_REGISTRY, add_to_registry, builtin_weights
+from ssl_video.hub.registry import BUILTIN_REGISTRY, add_to_registry, builtin_weights, fetch_weights
 
 SHA = "ab" * 32
 
@@ -60,6 +60,22 @@ def test_bad_registry_file_names_the_file(tmp_path, monkeypatch):
         list_weights()
     bad.write_text("[1, 2]")
     with pytest.raises(ValueError, match=r"bad.json: expected"):
+        list_weights()
+
+
+def test_a_later_registry_may_not_take_over_a_name(tmp_path, monkeypatch):
+    """A bare name loads its newest version: a registry adding a version to another source's name would silently
+    swap the weights behind it."""
+    builtin = builtin_weights()[0]
+    later = _write_registry(tmp_path / "later.json",
+                            WeightsEntry(builtin.name, "https://h/x.safetensors", SHA, version=builtin.version + 1))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(later))
+    with pytest.raises(ValueError, match=rf"later.json: weights name '{builtin.name}' belongs to the built-in"):
+        list_weights()
+    mixed = _write_registry(tmp_path / "mixed.json", WeightsEntry("m", "https://h/a.safetensors", SHA),
+                            WeightsEntry("m", "https://h/b.safetensors", SHA, version=2))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(mixed))
+    with pytest.raises(ValueError, match="'m' has entries with and without a version"):
         list_weights()
 
 
@@ -191,7 +207,7 @@ def test_builtin_weights_are_versioned_licensed_and_scored():
         assert all(f"{v:.3f}" in text for values in scores.values() for v in values.values())
 
 
-def test_add_to_registry_keeps_versions(tiny_ckpt, tmp_path):
+def test_add_to_registry_keeps_versions(tiny_ckpt, tmp_path, monkeypatch):
     ckpt, _ = tiny_ckpt
     first = export_weights(ckpt, tmp_path / "a") / "model.safetensors"
     second = tmp_path / "b.safetensors"
@@ -207,6 +223,12 @@ def test_add_to_registry_keeps_versions(tiny_ckpt, tmp_path):
     assert sorted((i["version"], i["url"]) for i in items) == [(1, "team-tiny.safetensors"),
                                                                 (2, "team-tiny-v2.safetensors")]
     assert (tmp_path / "team" / "team-tiny.safetensors").read_bytes() == first.read_bytes()
+    # a name that looks like a version's file gets its own file: no entry's bytes are overwritten
+    other = add_to_registry(second, registry, name="team-tiny-v2", config={"architecture": "vit_tiny"})
+    assert other.filename == f"team-tiny-v2-{other.sha256[:12]}.safetensors"
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("SSL_VIDEO_WEIGHTS_REGISTRY", str(registry))
+    assert fetch_weights("team-tiny@2", progress=False).read_bytes() == second.read_bytes()
 
 
 def test_a_registry_written_before_versions_gets_them(tmp_path):

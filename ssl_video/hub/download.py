@@ -21,6 +21,7 @@ import urllib.request
 from pathlib import Path
 
 from filelock import FileLock
+from safetensors import SafetensorError, safe_open
 from tqdm.auto import tqdm
 
 from ssl_video._io import atomic_path
@@ -91,20 +92,36 @@ def _fetch(url: str, tmp: Path, *, progress: bool, timeout_s: float) -> tuple[st
     return digest.hexdigest(), written
 
 
+def incomplete_safetensors(path: str | Path) -> str | None:
+    """Why ``path`` is not a whole safetensors file (cut off, or an error page saved under its name); None if it is.
+    Reads the header only: it names every tensor's byte range, so a file that does not cover them is caught."""
+    try:
+        with safe_open(str(path), framework="pt", device="cpu"):
+            return None
+    except (SafetensorError, OSError, ValueError) as e:
+        return str(e)
+
+
 def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int | None = None,
              progress: bool = True, timeout_s: float = 60.0) -> Path:
     """Download ``url`` to ``dest`` unless a file with the expected sha256 is already there (offline use).
 
-    Without ``sha256`` an existing file is trusted as is (a warning says the source is unverified).
+    Without ``sha256`` an existing file is trusted as is (a warning says the source is unverified), once a
+    ``.safetensors`` one is checked to be whole; a download that is not is refused before it gets its name.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    check_whole = dest.suffix == ".safetensors"
     with FileLock(str(dest) + ".lock"):
         if dest.exists():
-            if sha256 is None or sha256_file(dest) == sha256:
+            if sha256 is not None and sha256_file(dest) == sha256:
                 log.info("using cached %s", dest)
                 return dest
-            log.warning("cached %s does not match sha256 %s; downloading it again", dest, sha256)
+            if sha256 is None and not (check_whole and incomplete_safetensors(dest)):
+                log.info("using cached %s", dest)
+                return dest
+            log.warning("cached %s is %s; downloading it again", dest,
+                        f"not the file of sha256 {sha256}" if sha256 else "not a whole safetensors file")
             dest.unlink()
         full_url = resolve_url(url)
         log.info("downloading %s -> %s", full_url, dest)
@@ -117,5 +134,8 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
                 raise ChecksumError(f"{full_url}: sha256 {digest} does not match the expected {sha256}; file refused: "
                                     "the file there is not the one registered, fix the entry's url or sha256")
             if sha256 is None:
+                if check_whole and (reason := incomplete_safetensors(tmp)):
+                    raise DownloadError(f"{full_url}: not a whole safetensors file ({reason}): cut off, or an error "
+                                        f"page; {RETRY_HINT}")
                 log.warning("%s has no known sha256 (got %s): integrity not verified", full_url, digest)
     return dest

@@ -34,7 +34,8 @@ def tiny_ckpt(tmp_path) -> tuple[Path, torch.nn.Module]:
 
 class _Handler(http.server.SimpleHTTPRequestHandler):
     """Serves files from `directory`; server.mode: "ok" | "drop" (half the body, then close) |
-    "corrupt" (one byte flipped) | "slow" (small chunks with pauses). Counts GETs."""
+    "corrupt" (one byte flipped) | "slow" (small chunks with pauses) | "unsized" (half the body, no
+    Content-Length). Counts GETs."""
 
     def log_message(self, *args):  # keep pytest output clean
         pass
@@ -49,6 +50,11 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
             return self.send_error(404)
         body = path.read_bytes()
         self.send_response(200)
+        if server.mode == "unsized":  # no Content-Length: only the file's own structure can tell it was cut
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.close_connection = True
+            return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if server.mode == "drop":

@@ -153,6 +153,21 @@ def test_mirror(exported, serve, monkeypatch, entry_name):
     assert server.hits == ["/model.safetensors"]
 
 
+def test_a_cut_off_plain_url_without_length_or_sha256_is_refused_and_not_cached(exported, serve):
+    folder, _, _, encoder = exported
+    url, _ = serve(folder, mode="unsized")
+    with pytest.raises(DownloadError, match="not a whole safetensors file"):
+        load_encoder(f"{url}/model.safetensors", progress=False)
+    assert not list((weights_cache_dir() / "urls").glob("*.safetensors"))
+    url, server = serve(folder)  # served whole, it loads
+    cached = load_encoder(f"{url}/model.safetensors", progress=False)
+    torch.testing.assert_close(cached(X), encoder(X))
+    (path,) = (weights_cache_dir() / "urls").glob("*.safetensors")
+    path.write_bytes(path.read_bytes()[:1000])  # cut short in the cache
+    torch.testing.assert_close(load_encoder(f"{url}/model.safetensors", progress=False)(X), encoder(X))
+    assert len(server.hits) == 2
+
+
 def test_pickle_urls_are_never_downloaded(serve, tmp_path):
     url, server = serve(tmp_path)
     for name in ("model.pt", "last.ckpt"):

@@ -127,6 +127,24 @@ def test_pickled_weights_are_refused(tmp_path):
         load_foreign_encoder(tmp_path / "vm")
 
 
+@pytest.mark.parametrize("kind", ["videomae", "vjepa2"])
+def test_hf_weights_the_files_lack_are_refused_not_made_random(kind, tmp_path):
+    """from_pretrained fills missing weights with random values; only V-JEPA 2's predictor may be absent."""
+    pytest.importorskip("transformers")
+    from safetensors.torch import load_file, save_file
+
+    save_tiny_hf(kind, tmp_path / "m")
+    path = tmp_path / "m" / "model.safetensors"
+    state = load_file(path)
+    if kind == "vjepa2":  # a classification checkpoint's encoder: no predictor, loads
+        save_file({k: v for k, v in state.items() if not k.startswith("predictor.")}, path, metadata={"format": "pt"})
+        load_foreign_encoder(tmp_path / "m")
+        state = load_file(path)
+    save_file({k: v for k, v in state.items() if ".layer.0." not in k}, path, metadata={"format": "pt"})
+    with pytest.raises(WeightsFormatError, match="lack .* of the model's weights .*would be random"):
+        load_foreign_encoder(tmp_path / "m")
+
+
 def test_is_foreign(tmp_path, tiny_ckpt):
     (tmp_path / "hf").mkdir()
     (tmp_path / "hf" / "config.json").write_text('{"model_type": "videomae"}')

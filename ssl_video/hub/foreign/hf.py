@@ -30,6 +30,7 @@ import torch
 from ssl_video.errors import UserError
 from ssl_video.hub.download import DownloadError
 from ssl_video.hub.foreign.base import ForeignEncoder, check_clip, preprocessing, refuse_other_clip, require
+from ssl_video.hub.format import WeightsFormatError
 from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD
 
 PREFIX = "hf://"
@@ -123,11 +124,13 @@ class Family:
     fps: float  # default sampling rate (module docstring)
     frames_key: str
     size_key: str
+    optional: tuple[str, ...] = ()  # weights the files may lack: parts of the model the encoder does not use
 
 
 FAMILIES = {
     "videomae": Family("VideoMAEModel", "VideoMAEConfig", VideoMAEEncoder, 7.5, "num_frames", "image_size"),
-    "vjepa2": Family("VJEPA2Model", "VJEPA2Config", VJEPA2Encoder, 4.0, "frames_per_clip", "crop_size"),
+    "vjepa2": Family("VJEPA2Model", "VJEPA2Config", VJEPA2Encoder, 4.0, "frames_per_clip", "crop_size",
+                     ("predictor.",)),
     "timesformer": Family("TimesformerModel", "TimesformerConfig", TimesformerEncoder, 0.9375, "num_frames",
                           "image_size"),
 }
@@ -224,8 +227,14 @@ def load_folder(folder: Path, source: str, options: dict[str, Any]) -> tuple[For
     family = _family(kind, source)
     check_weights(folder, source)
     transformers = require("transformers", source)
-    model = getattr(transformers, family.model_class).from_pretrained(str(folder), use_safetensors=True,
-                                                                     local_files_only=True)
+    model, info = getattr(transformers, family.model_class).from_pretrained(
+        str(folder), use_safetensors=True, local_files_only=True, output_loading_info=True)
+    # from_pretrained fills weights the files lack with random values; only V-JEPA 2's predictor may be absent
+    # (classification checkpoints have none, and the encoder does not use it)
+    missing = [k for k in info.get("missing_keys", []) if not k.startswith(family.optional)]
+    if missing:
+        raise WeightsFormatError(f"{source}: the safetensors files lack {len(missing)} of the model's weights "
+                                 f"(e.g. {sorted(missing)[0]}); they would be random: save the whole model again")
     encoder = _wrap(kind, model, source)
     c, proc = model.config, _processor(folder)  # the processor's keys are optional: .get
     size, frames = _pair(getattr(c, family.size_key)), getattr(c, family.frames_key)

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -210,7 +210,17 @@ def _probe_head(info: dict[str, Any], tensors: dict[str, torch.Tensor]) -> nn.Mo
     return AttentiveHead(probes, info["task"], head["target_means"], head["target_stds"])
 
 
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    """A saved model's tensors; a UserError naming the file when it is missing or not safetensors."""
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{path}: not a readable safetensors file ({e}); save the model again (a cut-off copy, or "
+                        f"the file missing next to its record?)") from None
+
+
 def _finetuned(path: Path) -> Classifier:
+    _read_tensors(path)  # a readable file before its record is trusted
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if "ssl_video_finetune" not in meta:
@@ -222,7 +232,7 @@ def _finetuned(path: Path) -> Classifier:
     spec = ClipSpec.from_dict(info["preprocessing"])
     model = EncoderHead(get_encoder(info["architecture"], **info["args"]), len(info["classes"] or []) or 1,
                         mean=spec.mean, std=spec.std, segments=int(info["clips_per_window"]))
-    state = load_file(str(path))
+    state = _read_tensors(path)
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     head = (nn.Identity() if info["task"] == "classification"
             else _Unstandardize(float(state["target_mean"]), float(state["target_std"])))
@@ -247,11 +257,15 @@ def load_classifier(path: str | Path, *, encoder: str | None = None) -> Classifi
     path = Path(path)
     folder = path.parent if path.is_file() else path
     if (folder / "head.json").is_file():
-        info = json.loads((folder / "head.json").read_text())
-        if info.get("format") != HEAD_FORMAT:
-            raise UserError(f"{folder / 'head.json'}: head format {info.get('format')}, this version reads "
-                            f"{HEAD_FORMAT}")
-        tensors = load_file(str(folder / "head.safetensors"))
+        try:
+            info = json.loads((folder / "head.json").read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise UserError(f"{folder / 'head.json'}: not readable JSON ({e}); save the heads again "
+                            f"(`ssl-video probe --save-heads`)") from None
+        if not isinstance(info, dict) or info.get("format") != HEAD_FORMAT:
+            found = info.get("format") if isinstance(info, dict) else None
+            raise UserError(f"{folder / 'head.json'}: head format {found}, this version reads {HEAD_FORMAT}")
+        tensors = _read_tensors(folder / "head.safetensors")
         return Classifier(_frozen_encoder(info, encoder), _probe_head(info, tensors), reads=info["reads"], info=info)
     if (folder / "model.safetensors").is_file():
         return _finetuned(folder / "model.safetensors")

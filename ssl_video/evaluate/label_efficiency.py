@@ -60,6 +60,7 @@ from ssl_video.evaluate.probes import cv_score, fit_knn_probe, fit_linear_probe,
 from ssl_video.evaluate.report import Result, TargetInfo, fraction_key, write_report
 from ssl_video.evaluate.training import predict
 from ssl_video.hub.foreign import is_foreign_architecture
+from ssl_video.hub.registry import find_weights
 from ssl_video.spec import ClipSpec
 
 log = logging.getLogger(__name__)
@@ -376,10 +377,12 @@ def save_best_head(cfg: ProbeConfig, prep: Prepared, target: str, split: TargetS
     probe, test_metrics = fitted[mode]
     spans = [w.end_s - w.start_s for w in prep.windows if w.end_s is not None]
     source = Path(cfg.encoder)
+    entry = None if source.exists() else find_weights(str(cfg.encoder))  # a name: pinned to the version it meant
     info = {
         "target": target, "task": run.task, "classes": split.info.classes, "fraction": fraction,
         "seed": run.seed, "n_train": len(run.sub),
-        "encoder": {"source": cfg.encoder, "path": str(source.resolve()) if source.exists() else None,
+        "encoder": {"source": entry.full_name if entry else cfg.encoder,
+                    "path": str(source.resolve()) if source.exists() else None,
                     "encoder_args": cfg.encoder_args, "fingerprint": prep.enc.fingerprint(),
                     "architecture": prep.enc.architecture},
         "preprocessing": prep.spec.replace(mean=prep.mean, std=prep.std).to_dict(),

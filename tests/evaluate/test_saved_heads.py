@@ -126,6 +126,16 @@ def test_a_head_refuses_an_encoder_it_was_not_trained_on(probed, tmp_path):
         load_classifier(tmp_path / "h", encoder="vit_tiny")
     with pytest.raises(UserError, match="no head.json"):
         load_classifier(tmp_path)
+    head = tmp_path / "h" / "head.safetensors"
+    head.write_bytes(head.read_bytes()[:100])  # cut off
+    with pytest.raises(UserError, match="head.safetensors: not a readable safetensors file"):
+        load_classifier(tmp_path / "h")
+    head.unlink()
+    with pytest.raises(UserError, match="head.safetensors: not a readable safetensors file"):
+        load_classifier(tmp_path / "h")
+    (tmp_path / "h" / "head.json").write_text("{not json")
+    with pytest.raises(UserError, match="head.json: not readable JSON"):
+        load_classifier(tmp_path / "h")
 
 
 def test_a_fine_tuned_model_loads_and_predicts_like_the_trained_module(labeled_videos, tiny_checkpoint, tmp_path,
@@ -231,3 +241,24 @@ def test_a_head_of_three_classes_round_trips(probed, tmp_path, mode):
     clips = normalize_clip(torch.from_numpy(np.ascontiguousarray(prep.clips.array)), prep.mean, prep.std)
     np.testing.assert_array_equal(clf(clips).argmax(-1).numpy(), probe.predict(X))
     np.testing.assert_allclose(clf.predict_proba(clips).numpy(), probe.predict_proba(X), atol=1e-5)
+
+
+def test_a_head_of_named_weights_records_the_version_it_was_trained_on(labeled_videos, tiny_checkpoint, tmp_path,
+                                                                        monkeypatch):
+    """A bare name means the newest version: the head pins the one it read, so a later version is not loaded."""
+    from ssl_video.hub import export_weights
+    from ssl_video.hub.download import sha256_file
+    from ssl_video.hub.registry import register_weights, unregister_weights
+
+    monkeypatch.setenv("SSL_VIDEO_HOME", str(tmp_path / "home"))
+    weights = export_weights(tiny_checkpoint, tmp_path / "w") / "model.safetensors"
+    register_weights(name="heads-tiny", url=weights.as_uri(), sha256=sha256_file(weights), version=3)
+    try:
+        assert probe_main(["--encoder", "heads-tiny", "--data", str(labeled_videos), "--target", "direction",
+                           "--modes", "linear", "--seeds", "1", "--fractions", "1.0", "--num-workers", "0",
+                           "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "report"),
+                           "--save-heads", str(tmp_path / "heads")]) == 0
+    finally:
+        unregister_weights("heads-tiny@3")
+    info = json.loads((tmp_path / "heads" / "direction" / "1" / "head.json").read_text())
+    assert info["encoder"]["source"] == "heads-tiny@3"

@@ -292,6 +292,12 @@ def test_torchvision_bad_sources(tmp_path):
     torch.save({"model": {}, "args": argparse.Namespace(lr=0.1)}, tmp_path / "evil.pt")  # as reference scripts save
     with pytest.raises(WeightsFormatError, match="weights_only"):
         load_foreign_encoder(f"torchvision:r3d_18@{tmp_path / 'evil.pt'}")
+    torch.save(torch.zeros(3), tmp_path / "tensor.pt")
+    with pytest.raises(WeightsFormatError, match="holds a Tensor, not a state dict"):
+        load_foreign_encoder(f"torchvision:r3d_18@{tmp_path / 'tensor.pt'}")
+    (tmp_path / "cut.safetensors").write_bytes(b"\x08" + b"\x00" * 20)
+    with pytest.raises(WeightsFormatError, match="cut.safetensors is not a readable safetensors file"):
+        load_foreign_encoder(f"torchvision:r3d_18@{tmp_path / 'cut.safetensors'}")
 
 
 def test_random_foreign_encoder(tmp_path):
@@ -318,4 +324,11 @@ def test_tv_fetch_errors_are_download_errors(monkeypatch):
 
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", refuse)
     with pytest.raises(DownloadError, match="network is unreachable"):
+        load_foreign_encoder("torchvision:r3d_18")
+
+    def wrong_hash(url, **kwargs):
+        raise RuntimeError('invalid hash value (expected "1234", got "abcd")')
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", wrong_hash)
+    with pytest.raises(DownloadError, match="not the file torchvision expects"):
         load_foreign_encoder("torchvision:r3d_18")

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch.func import functional_call
 from torchvision import models as tvm
@@ -135,7 +136,12 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
     ``{"state_dict": ...}`` wrappers and ``module.`` prefixes undone)."""
     if not path.is_file():
         raise MissingInput(f"{source}: no such file {path}")
-    state = load_file(str(path)) if path.suffix == ".safetensors" else read_checkpoint(path)
+    try:
+        state = load_file(str(path)) if path.suffix == ".safetensors" else read_checkpoint(path)
+    except (SafetensorError, OSError) as e:
+        raise WeightsFormatError(f"{source}: {path} is not a readable safetensors file ({e})") from None
+    if not isinstance(state, dict):
+        raise WeightsFormatError(f"{source}: {path} holds a {type(state).__name__}, not a state dict")
     for key in ("model", "state_dict"):
         if isinstance(state.get(key), dict):
             state = state[key]
@@ -149,6 +155,9 @@ def fetch(weights: tvm.WeightsEnum, progress: bool = True) -> dict[str, torch.Te
                                                   weights_only=True)
     except (urllib.error.URLError, OSError) as e:
         raise DownloadError(f"download of {weights.url} failed: {e}; {RETRY_HINT}") from e
+    except RuntimeError as e:  # torch.hub's "invalid hash value": a cut-off or changed file
+        raise DownloadError(f"download of {weights.url} is not the file torchvision expects ({e}); delete it from "
+                            f"$TORCH_HOME/hub/checkpoints and {RETRY_HINT}") from e
 
 
 def clip_record(weights: tvm.WeightsEnum, options: dict[str, Any]) -> dict[str, Any]:

@@ -26,7 +26,28 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # "squash": resize each frame to (H, W) whatever its aspect ratio (what every file up to 0.1 was trained with);
 # "short_side_crop": resize the short side to fit, keeping the aspect ratio, then take the centred (H, W) crop.
+# Public models' processors resize larger than the crop, so the crop keeps the frame's centre; two parametrized
+# forms say how: "short_side_crop:S" resizes the short side to S pixels (aspect kept), "squash_crop:HSxWS" squashes
+# to HS x WS, and each then takes the centred (H, W) crop (V-JEPA 2: short side 292, crop 256; R3D: 128x171, 112).
 RESIZE_MODES = ("squash", "short_side_crop")
+
+
+def parse_resize(resize: str) -> tuple[str, int | tuple[int, int] | None]:
+    """A ``resize`` rule -> (mode, its size: None, the short side S, or (HS, WS)); a UserError when it is none."""
+    mode, sep, arg = str(resize).partition(":")
+    try:
+        if not sep and mode in RESIZE_MODES:
+            return mode, None
+        if mode == "short_side_crop" and int(arg) > 0:
+            return mode, int(arg)
+        if mode == "squash_crop":
+            height, width = (int(v) for v in arg.split("x"))
+            if height > 0 and width > 0:
+                return mode, (height, width)
+    except ValueError:
+        pass
+    raise UserError(f"resize must be one of {RESIZE_MODES}, short_side_crop:S or squash_crop:HxW (positive pixels), "
+                    f"got {resize!r}")
 # The fields that decide a clip's pixels; mean / std only normalize them, per encoder, after decoding.
 CLIP_FIELDS = ("context", "future", "fps", "size", "resize")
 
@@ -64,8 +85,7 @@ class ClipSpec:
         size = size_hw(self.size)
         if min(size) <= 0:
             raise UserError(f"ClipSpec.size must be (H, W) with positive entries, got {self.size}")
-        if self.resize not in RESIZE_MODES:
-            raise UserError(f"ClipSpec.resize must be one of {RESIZE_MODES}, got {self.resize!r}")
+        parse_resize(self.resize)
         mean, std = tuple(float(v) for v in self.mean), tuple(float(v) for v in self.std)
         if len(mean) != len(std) or not all(s > 0 for s in std):
             raise UserError(f"ClipSpec mean/std need one entry per channel and std > 0, got {mean} / {std}")

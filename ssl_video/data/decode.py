@@ -37,7 +37,7 @@ import numpy as np
 from av.video.reformatter import VideoReformatter
 
 from ssl_video._io import atomic_path
-from ssl_video.spec import RESIZE_MODES
+from ssl_video.spec import parse_resize
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,7 @@ def _check_size(size: tuple[int, int] | None) -> tuple[int, int] | None:
 
 
 def _check_resize(resize: str) -> str:
-    if resize not in RESIZE_MODES:
-        raise ValueError(f"resize must be one of {RESIZE_MODES}, got {resize!r}")
+    parse_resize(resize)
     return resize
 
 
@@ -80,13 +79,18 @@ def resize_geometry(native: tuple[float, float], size: tuple[int, int], resize: 
 
     "squash": (H, W), no crop. "short_side_crop": the scale that makes the frame cover (H, W) with
     its aspect ratio kept (the short side, relative to the output, fits exactly), then the centred crop;
-    a 720x1280 frame to (64, 64) is scaled to 64x114 and columns 25..88 are kept.
+    a 720x1280 frame to (64, 64) is scaled to 64x114 and columns 25..88 are kept. "short_side_crop:S" scales the
+    short side to S first (never less than covering (H, W)); "squash_crop:HSxWS" squashes to HS x WS first.
     """
     height, width = size
-    if _check_resize(resize) == "squash":
+    mode, arg = parse_resize(resize)
+    if mode == "squash":
         return (height, width), (0, 0)
-    scale = max(height / native[0], width / native[1])
-    scaled = (max(height, round(native[0] * scale)), max(width, round(native[1] * scale)))
+    if mode == "squash_crop":
+        scaled = (max(height, arg[0]), max(width, arg[1]))
+    else:
+        scale = max(height / native[0], width / native[1], (arg or 0) / min(native))
+        scaled = (max(height, round(native[0] * scale)), max(width, round(native[1] * scale)))
     return scaled, ((scaled[0] - height) // 2, (scaled[1] - width) // 2)
 
 

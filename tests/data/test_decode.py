@@ -164,6 +164,25 @@ def test_resize_geometry_keeps_the_aspect_and_centres_the_crop():
     assert decode.resize_geometry((720, 1280), (64, 32), "short_side_crop") == ((64, 114), (0, 41))
     with pytest.raises(ValueError, match="resize must be one of"):
         decode.resize_geometry((720, 1280), (64, 64), "stretch")
+    # public models' processors resize larger than the crop first: V-JEPA 2 short side 292 then crop 256, R3D
+    # 128x171 then crop 112
+    assert decode.resize_geometry((720, 1280), (256, 256), "short_side_crop:292") == ((292, 519), (18, 131))
+    assert decode.resize_geometry((720, 1280), (64, 256), "short_side_crop:32") == ((144, 256), (40, 0))  # covers
+    assert decode.resize_geometry((720, 1280), (112, 112), "squash_crop:128x171") == ((128, 171), (8, 29))
+    for bad in ("short_side_crop:0", "squash_crop:128", "squash:64", "short_side_crop:x"):
+        with pytest.raises(ValueError, match="short_side_crop:S or squash_crop:HxW"):
+            decode.resize_geometry((720, 1280), (64, 64), bad)
+
+
+@pytest.mark.parametrize("backend", ["pyav", "decord"])
+def test_a_processor_resize_crops_closer_around_the_same_centre(wide_video, backend):
+    """short_side_crop:80 to 64x64 keeps the centre 64/80 of the short side, as Resize(256) + CenterCrop(224) does."""
+    tight = read_frames(wide_video.path, [0], size=(64, 64), backend=backend, resize="short_side_crop")
+    close = read_frames(wide_video.path, [0], size=(64, 64), backend=backend, resize="short_side_crop:80")
+    assert tight.shape == close.shape == (1, 64, 64, 3)
+    (h_tight, _, row, col), (h_close, w_close, row_c, col_c) = (wide_video.measure(f[0]) for f in (tight, close))
+    assert h_close == pytest.approx(h_tight * 80 / 64, abs=1.5) and w_close / h_close == pytest.approx(1.0, abs=0.08)
+    assert (row_c, col_c) == pytest.approx((row, col), abs=1.0)
 
 
 @pytest.mark.parametrize("backend", ["pyav", "decord"])

@@ -51,8 +51,9 @@ def test_hf_folder_parity_and_preprocessing(kind, tmp_path):
     t, h, w = encoder.grid_size(4, 32, 32)
     assert tokens.shape == (2, t * h * w, 48) and encoder.embed_dim == 48 and not encoder.training
     fps = {"videomae": 7.5, "vjepa2": 4.0, "timesformer": 0.9375}[kind]
+    zoom = {"vjepa2": ":36"}.get(kind, "")  # V-JEPA 2's processor: short side to crop * 256 / 224, then crop
     assert config["preprocessing"] == {"fps": fps, "size": [32, 32], "context": 4, "future": 0,
-                                         "mean": MEAN, "std": STD, "resize": "short_side_crop"}
+                                         "mean": MEAN, "std": STD, "resize": f"short_side_crop{zoom}"}
     assert config["architecture"] == f"hf:{kind}" and config["source"] == str(tmp_path / kind)
     assert config["args"]["hidden_size"] == 48
 
@@ -63,7 +64,7 @@ def test_hf_without_processor_uses_imagenet_and_options(tmp_path):
     _, config = load_foreign_encoder(f"{tmp_path / 'vj'}?frames=8&fps=10")
     assert config["preprocessing"] == {"fps": 10.0, "size": [32, 32], "context": 8, "future": 0,
                                          "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-                                         "resize": "short_side_crop"}
+                                         "resize": "short_side_crop:36"}  # as V-JEPA 2's processor would
     with pytest.raises(UserError, match="multiple of the tubelet"):
         load_foreign_encoder(f"{tmp_path / 'vj'}?frames=3")
     with pytest.raises(UserError, match="exactly \\[32, 32\\]"):
@@ -212,8 +213,10 @@ def test_torchvision_state_dict_parity(arch, tmp_path):
     t, h, w = encoder.grid_size(4, 32, 32)
     assert tokens.shape == (2, t * h * w, encoder.embed_dim)
     default = get_model_weights(arch).DEFAULT.transforms()
+    # its transforms' zoom, scaled from their crop to size=32: R3D squashes to 128x171 for 112, Swin short side 256
+    zoom = {"swin3d_t": "short_side_crop:37"}.get(arch, "squash_crop:37x49")
     assert config["preprocessing"] == {"fps": 15.0, "size": [32, 32], "context": 4, "future": 0,
-                                         "mean": default.mean, "std": default.std, "resize": "short_side_crop"}
+                                         "mean": default.mean, "std": default.std, "resize": zoom}
     assert config["architecture"] == f"torchvision:{arch}" and config["args"] == {"num_classes": 5, "weights": None}
 
 
@@ -251,9 +254,9 @@ def test_torchvision_mvit_v2_s_full_size(tmp_path):
 def test_torchvision_weights_preprocessing_without_download():
     mvit = clip_record(get_model_weights("mvit_v2_s").KINETICS400_V1, {})
     assert mvit == {"fps": 7.5, "size": [224, 224], "context": 16, "future": 0, "mean": [0.45] * 3,
-                    "std": [0.225] * 3, "resize": "short_side_crop"}
+                    "std": [0.225] * 3, "resize": "short_side_crop:256"}
     r3d = clip_record(get_model_weights("r3d_18").DEFAULT, {"frames": 8})
-    assert (r3d["fps"], r3d["size"], r3d["context"]) == (15.0, [112, 112], 8)
+    assert (r3d["fps"], r3d["size"], r3d["context"], r3d["resize"]) == (15.0, [112, 112], 8, "squash_crop:128x171")
     swin = clip_record(get_model_weights("swin3d_t").DEFAULT, {})
     assert (swin["fps"], swin["size"], swin["context"], swin["mean"]) == (15.0, [224, 224], 32, [0.485, 0.456, 0.406])
 

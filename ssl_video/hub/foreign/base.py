@@ -27,7 +27,7 @@ from ssl_video.spec import ClipSpec
 
 OPTIONS = ("fps", "frames", "size")
 _OPTIONS_RE = re.compile(r"[a-z_]+=[^&=]*(&[a-z_]+=[^&=]*)*")
-RESIZE = "short_side_crop"  # resize the short side to the crop size, then centre-crop (H, W)
+RESIZE = "short_side_crop"  # resize the short side (to the crop size, or the processor's), then centre-crop (H, W)
 EXTRA = 'pip install "ssl_video[hf]"'
 
 
@@ -99,11 +99,22 @@ def split_options(source: str) -> tuple[str, dict[str, Any]]:
 
 
 def preprocessing(*, fps: float, frames: int, size: Sequence[int], mean: Sequence[float], std: Sequence[float],
-                  options: dict[str, Any]) -> dict[str, Any]:
+                  options: dict[str, Any], zoom: int | Sequence[int] | None = None) -> dict[str, Any]:
     """The config.json "preprocessing" record (``ClipSpec.to_dict``); a foreign encoder sees the whole clip
-    (future = 0), frames resized short side first, then centre-cropped. ``options`` replace fps, frames, size."""
+    (future = 0), frames resized first, then centre-cropped to ``size``, as the model's processor does: ``zoom`` is
+    its resize size (an int: the short side; (HS, WS): a squash; None: the short side fits the crop). ``options``
+    replace fps, frames, size; a new size keeps the processor's zoom ratio."""
+    crop = tuple(int(v) for v in options.get("size", size))
+    ratio = (crop[0] / size[0], crop[1] / size[1])
+    if zoom is None:
+        resize = RESIZE
+    elif isinstance(zoom, int):
+        short = round(zoom * min(crop) / min(size))
+        resize = RESIZE if short <= min(crop) else f"{RESIZE}:{short}"
+    else:
+        resize = f"squash_crop:{round(zoom[0] * ratio[0])}x{round(zoom[1] * ratio[1])}"
     spec = ClipSpec(context=int(options.get("frames", frames)), future=0, fps=float(options.get("fps", fps)),
-                    size=tuple(options.get("size", size)), resize=RESIZE, mean=tuple(mean), std=tuple(std))
+                    size=crop, resize=resize, mean=tuple(mean), std=tuple(std))
     return spec.to_dict()
 
 

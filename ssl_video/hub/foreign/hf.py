@@ -43,6 +43,18 @@ def _pair(value: Any) -> tuple[int, int]:
     return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
+def _zoom(kind: str, processor: dict[str, Any], crop: tuple[int, int]) -> int | tuple[int, int] | None:
+    """The processor's resize before its centre crop: ``size.shortest_edge`` (the short side) or ``size.height`` /
+    ``width`` (a squash). Without a processor file, V-JEPA 2's processor resizes the short side to crop * 256 / 224
+    (292 for 256) and the others resize it to the crop."""
+    size = processor.get("size")
+    if isinstance(size, dict) and size.get("shortest_edge"):
+        return int(size["shortest_edge"])
+    if isinstance(size, dict) and size.get("height") and size.get("width"):
+        return int(size["height"]), int(size["width"])
+    return int(min(crop) * 256 / 224) if kind == "vjepa2" else None
+
+
 class VideoMAEEncoder(ForeignEncoder):
     """``VideoMAEModel``: tokens = ``last_hidden_state`` on the (T/tubelet, H/p, W/p) grid; pooled = their mean.
     (The base model has no pooling: with ``use_mean_pooling`` the ``fc_norm`` sits in the classification head,
@@ -240,7 +252,7 @@ def load_folder(folder: Path, source: str, options: dict[str, Any]) -> tuple[For
     size, frames = _pair(getattr(c, family.size_key)), getattr(c, family.frames_key)
     record = preprocessing(fps=proc.get("fps") or family.fps, frames=proc.get("num_frames") or frames, size=size,
                            mean=proc.get("image_mean") or IMAGENET_MEAN, std=proc.get("image_std") or IMAGENET_STD,
-                           options=options)
+                           options=options, zoom=_zoom(kind, proc, size))
     if kind == "vjepa2":
         refuse_other_clip(source, record, None, size, "its RoPE grid is crop_size")
         if record["context"] % c.tubelet_size:

@@ -165,9 +165,11 @@ def clip_record(weights: tvm.WeightsEnum, options: dict[str, Any]) -> dict[str, 
     transform, docs = weights.transforms(), str(weights.meta.get("_docs", ""))
     frames = re.search(r"clip_len=(\d+)", docs)
     fps = re.search(r"frame_rate=([\d.]+)", docs)
+    resize_size = [int(v) for v in transform.resize_size]  # [S]: the short side; [HS, WS]: a squash
     return preprocessing(fps=float(fps.group(1)) if fps else 15.0,
                          frames=int(frames.group(1)) if frames else int(weights.meta.get("min_temporal_size", 16)),
-                         size=transform.crop_size, mean=transform.mean, std=transform.std, options=options)
+                         size=transform.crop_size, mean=transform.mean, std=transform.std, options=options,
+                         zoom=resize_size[0] if len(resize_size) == 1 else resize_size)
 
 
 def _build(arch: str, num_classes: int) -> TorchvisionEncoder:

@@ -19,21 +19,31 @@ from collections.abc import Iterable
 
 import torch
 
+NO_DECAY_NAMES = ("pos_embed",)  # parameters never decayed whatever their dim (timm's ``no_weight_decay``)
+
 
 def decays(param: torch.Tensor) -> bool:
     """Whether ``param`` gets weight decay: matrices, kernels and embeddings (dim >= 2), not biases or norms."""
     return param.dim() >= 2
 
 
-def param_groups(params: Iterable[torch.nn.Parameter], weight_decay: float, **options) -> list[dict]:
-    """AdamW groups of the trainable ``params``: the decayed ones at ``weight_decay``, then the rest at 0.
+def no_weight_decay(module: torch.nn.Module) -> set[int]:
+    """ids of ``module``'s position tables (:data:`NO_DECAY_NAMES`): trained from the future objectives, the rows
+    of the positions the encoder never sees (the future) get no gradient, so decay alone would shrink them."""
+    return {id(p) for name, p in module.named_parameters() if name.rsplit(".", 1)[-1] in NO_DECAY_NAMES}
+
+
+def param_groups(params: Iterable[torch.nn.Parameter], weight_decay: float, *, no_decay: set[int] = frozenset(),
+                 **options) -> list[dict]:
+    """AdamW groups of the trainable ``params``: the decayed ones at ``weight_decay``, then the rest at 0
+    (parameters whose id is in ``no_decay`` too: see :func:`no_weight_decay`).
 
     ``options`` (e.g. ``lr=`` for layer-wise lr decay) go into both groups; an empty group is left out.
     """
     trainable = [p for p in params if p.requires_grad]
     groups = []
     for decayed in (True, False):
-        chosen = [p for p in trainable if decays(p) == decayed]
+        chosen = [p for p in trainable if (decays(p) and id(p) not in no_decay) == decayed]
         if chosen:
             groups.append({"params": chosen, "weight_decay": weight_decay if decayed else 0.0, **options})
     return groups

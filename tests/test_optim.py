@@ -26,3 +26,17 @@ def test_param_groups_decay_matrices_and_embeddings_only():
     bias = nn.Parameter(torch.zeros(3))
     assert param_groups([bias], 0.05) == [{"params": [bias], "weight_decay": 0.0}]  # no empty group
     assert decays(torch.zeros(2, 3)) and not decays(torch.zeros(3))
+
+
+def test_a_learned_position_table_is_never_decayed():
+    """Future objectives show the encoder the context only: the future rows of a learned position table (a
+    converted VideoMAE's) get no gradient, so weight decay alone would shrink them towards 0."""
+    from ssl_video.models import get_encoder
+    from ssl_video.optim import no_weight_decay
+
+    encoder = get_encoder("vit_tiny", img_size=32, num_frames=4, tubelet=(2, 8, 8), embed_dim=48, depth=1,
+                          num_heads=3, pos_embed="learned")
+    groups = param_groups(encoder.parameters(), 0.05, no_decay=no_weight_decay(encoder))
+    decayed, kept = ({id(p) for p in g["params"]} for g in groups)
+    assert id(encoder.pos_embed) in kept and groups[1]["weight_decay"] == 0.0
+    assert id(encoder.pos_embed) not in decayed and id(encoder.patch_embed.weight) in decayed

@@ -27,7 +27,7 @@ from ssl_video._io import atomic_path, atomic_write_text
 from ssl_video.data.transforms import normalize_clip
 from ssl_video.evaluate.features import split_segments
 from ssl_video.evaluate.training import SupervisedModule, TrainBudget, fit_supervised
-from ssl_video.optim import param_groups
+from ssl_video.optim import no_weight_decay, param_groups
 
 # A step budget, small on purpose: every fraction gets at most 60 steps of 8 clips (many epochs
 # of a 1% fraction, part of one at 100%), so CPU runs of the quickstart finish in minutes.
@@ -82,11 +82,12 @@ def encoder_layers(encoder: nn.Module) -> list[list[nn.Parameter]]:
 
 def layer_decay_param_groups(model: EncoderHead, lr: float, weight_decay: float, decay: float) -> list[dict]:
     """AdamW groups: encoder layer l of L at ``lr * decay ** (L - l)``, head (and norm) at ``lr``;
-    weight decay as ``ssl_video.optim.param_groups`` (dim >= 2 only)."""
+    weight decay as ``ssl_video.optim.param_groups`` (dim >= 2, position tables excepted)."""
     layers = encoder_layers(model.encoder)
     head = [p for name, p in model.named_parameters() if not name.startswith("encoder.")]
+    skip = no_weight_decay(model)
     return [group for depth, params in enumerate([*layers, head])
-            for group in param_groups(params, weight_decay, lr=lr * decay ** (len(layers) - depth))]
+            for group in param_groups(params, weight_decay, no_decay=skip, lr=lr * decay ** (len(layers) - depth))]
 
 
 def fit_encoder_head(

@@ -107,7 +107,8 @@ class SupervisedModule(pl.LightningModule):
         b = self.budget
         if self.param_groups:
             return torch.optim.AdamW(self.param_groups(self.model, b.lr, b.weight_decay), lr=b.lr)
-        return torch.optim.AdamW(optim.param_groups(self.model.parameters(), b.weight_decay), lr=b.lr)
+        return torch.optim.AdamW(optim.param_groups(self.model.parameters(), b.weight_decay,
+                                                    no_decay=optim.no_weight_decay(self.model)), lr=b.lr)
 
     @torch.no_grad()
     def decode(self, out: torch.Tensor) -> torch.Tensor:

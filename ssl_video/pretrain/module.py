@@ -27,7 +27,7 @@ from ssl_video.hub.format import WeightsFormatError, read_checkpoint
 from ssl_video.models.compile import compile_modules
 from ssl_video.models.conv3d import Conv3dEncoder
 from ssl_video.models.registry import encoder_config, get_encoder
-from ssl_video.optim import param_groups, warmup_cosine
+from ssl_video.optim import no_weight_decay, param_groups, warmup_cosine
 from ssl_video.pretrain.metrics import FutureFrameMetrics, effective_rank, feature_std
 from ssl_video.pretrain.objectives import OBJECTIVES, FuturePixels, Objective, ObjectiveOutput
 from ssl_video.spec import IMAGENET_MEAN, IMAGENET_STD, ClipSpec
@@ -311,14 +311,14 @@ class VideoPretrainer(pl.LightningModule):
         def encoder(step: int) -> float:  # 0 while frozen (AdamW leaves the weights exactly as they are), then a ramp
             return 0.0 if step < frozen else min(1.0, (step - frozen + 1) / max(1, warmup)) * common(step)
 
-        # AdamW groups (ssl_video.optim: weight decay on dim >= 2 only); the encoder is a part of its own only when
-        # it starts frozen (its lr multiplier differs), and comes last.
+        # AdamW groups (ssl_video.optim: weight decay on dim >= 2, position tables excepted); the encoder is a part of
+        # its own only when it starts frozen (its lr multiplier differs), and comes last.
         in_encoder = {id(p) for p in self.encoder.parameters()} if frozen else set()
         parts = [("", common, [p for p in self.parameters() if id(p) not in in_encoder]),
                  ("encoder ", encoder, [p for p in self.parameters() if id(p) in in_encoder])]
         groups, lambdas, described = [], [], []
         for label, schedule, part in parts:
-            for group in param_groups(part, h.weight_decay):
+            for group in param_groups(part, h.weight_decay, no_decay=no_weight_decay(self)):
                 groups.append(group)
                 lambdas.append(schedule)
                 described.append(f"{len(group['params'])} {label}tensors ({sum(p.numel() for p in group['params'])} "

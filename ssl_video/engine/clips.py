@@ -82,12 +82,12 @@ def load_model(ref: str, *, clip_overrides: dict[str, Any] | None = None, device
         enc.encoder.grid_size(spec.num_frames, *spec.size)
     except ValueError as error:
         raise UserError(f"{ref}: {error}; choose --size / --context / --future that it divides") from error
+    pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if enc.pretrained else None
     changed = [f"--{k}" for k in ("context", "future", "fps", "size") if getattr(spec, k) != getattr(enc.spec, k)]
-    with_predictors = enc.pretrained and not changed
-    if enc.pretrained and changed:
+    if pretrainer is not None and changed:
         log.warning("%s: %s differ from the clips its predictors were trained on; surprise uses the encoder's own "
                     "features instead of the predictors' error", ref, " ".join(changed))
-    pretrainer = _load_pretrainer(ref, device, checkpoint=str(ref).endswith(".ckpt")) if with_predictors else None
+        pretrainer = None
     if pretrainer is not None:
         enc.encoder = pretrainer.encoder  # the same weights, inside the module that owns the predictors
     return LoadedModel(enc, spec, pretrainer, device)

@@ -13,6 +13,7 @@ import pytest
 
 import ssl_video
 from ssl_video.commands.quickstart import cli_main
+from ssl_video.errors import UserError
 
 
 def test_quickstart_writes_weights_and_report(tmp_path, capsys):
@@ -87,3 +88,11 @@ def test_quickstart_compares_only_builtin_weights_that_read_its_clips(capsys):
     assert _builtin_compare(same) == ["builtin=drive-future-vit-tiny"]
     assert _builtin_compare({**same, "size": [224, 224], "context": 8, "future": 8}) == []
     assert "not comparing the built-in weights drive-future-vit-tiny" in capsys.readouterr().out
+
+
+def test_quickstart_never_renders_into_a_folder_of_other_footage(tmp_path, capsys):
+    (tmp_path / "footage").mkdir()
+    (tmp_path / "footage" / "my trip.mp4").write_bytes(b"")
+    with pytest.raises(UserError, match="holds my trip.mp4 and no labels.csv"):
+        cli_main(["--out", str(tmp_path / "out"), "--data", str(tmp_path / "footage"), "--small"])
+    assert sorted(p.name for p in (tmp_path / "footage").iterdir()) == ["my trip.mp4"]

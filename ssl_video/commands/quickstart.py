@@ -19,12 +19,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ssl_video.errors import MissingInput
+from ssl_video.errors import MissingInput, UserError
 
 logger = logging.getLogger(__name__)
 
@@ -96,6 +97,12 @@ def cli_main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
 
     t = _step(1, f"built-in driving data -> {data_dir}")
+    others = [] if args.data is None or (data_dir / "labels.csv").is_file() or not data_dir.is_dir() else [
+        p for p in sorted(data_dir.iterdir()) if not re.fullmatch(r"drive_\d+\.mp4|\..*", p.name)]
+    if others:  # --data is where the built-in world is rendered, never a folder of the user's footage
+        raise UserError(f"--data {data_dir}: holds {others[0].name} and no labels.csv; the quickstart renders the "
+                        f"built-in world there: give an empty or new folder (your own footage goes to `ssl-video fit "
+                        f"--data.data` and `ssl-video probe --data`, README 'Your own footage')")
     if (data_dir / "labels.csv").is_file():
         print(f"  found {data_dir / 'labels.csv'}; not regenerating", flush=True)
     else:

@@ -143,6 +143,8 @@ def read_manifest(csv_path: str | Path) -> list[ClipWindow]:
     first_row: dict[tuple, ClipWindow] = {}  # (video, start, end, sequence) -> its first window
     repeats: list[int] = []
     for number, r in enumerate(rows, start=2):
+        if not any(r.values()):  # a blank row (spreadsheets save them as ",,," or ";;" at the end)
+            continue
         if not r.get("video"):
             raise UserError(f"{csv_path}: row {number}, column 'video': empty path")
         video = Path(r["video"]).expanduser()

@@ -69,8 +69,8 @@ def _tiny_mp4(vids, path, frames=40):
 
 def test_bom_semicolons_and_decimal_commas(tmp_path, vids):
     _tiny_mp4(vids, tmp_path / "a.mp4")
-    (tmp_path / "excel.csv").write_text("\ufeffvideo;start_s;end_s;speed;weather\r\na.mp4;0;1,5;3,5;rain\r\n",
-                                        encoding="utf-8")
+    (tmp_path / "excel.csv").write_text("\ufeffvideo;start_s;end_s;speed;weather\r\na.mp4;0;1,5;3,5;rain\r\n"
+                                        ";;;;\r\n;;;;\r\n", encoding="utf-8")  # and the blank rows Excel saves
     (tmp_path / "tabs.csv").write_text("video\tstart_s\tend_s\tspeed\tweather\na.mp4\t0\t1.5\t3.5\train\n")
     for name in ("excel.csv", "tabs.csv"):
         (window,) = read_manifest(tmp_path / name)

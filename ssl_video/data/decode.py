@@ -94,7 +94,7 @@ def resize_geometry(native: tuple[float, float], size: tuple[int, int], resize: 
     return scaled, ((scaled[0] - height) // 2, (scaled[1] - width) // 2)
 
 
-def _display_size(stream) -> tuple[float, float]:
+def display_size(stream) -> tuple[float, float]:
     """(H, W) of ``stream``'s frames as shown: the stored width times the sample aspect ratio (1 if unset)."""
     context = stream.codec_context
     sar = context.sample_aspect_ratio
@@ -223,7 +223,7 @@ class PyAVReader(VideoReader):
         native = (self._stream.codec_context.height, self._stream.codec_context.width)
         self.height, self.width = _check_size(size) or native
         self._scaled, self._crop = (native, (0, 0)) if size is None else resize_geometry(
-            _display_size(self._stream), (self.height, self.width), resize)
+            display_size(self._stream), (self.height, self.width), resize)
         self._reformatter = VideoReformatter()
         self._position = -1  # index of the last decoded frame, -1 = must seek
         self._frames = None  # decoding generator positioned after self._position
@@ -324,7 +324,7 @@ class DecordReader(VideoReader):
             if resize != "squash":  # the display size, from the stream header (decord does not report it)
                 try:
                     with av.open(self.path) as container:
-                        native = _display_size(container.streams.video[0])
+                        native = display_size(container.streams.video[0])
                 except (av.FFmpegError, IndexError) as error:
                     raise DecodeError(f"{self.path}: cannot read the frame size: {error}") from error
                 self._scaled, self._crop = resize_geometry(native, size, resize)

@@ -43,6 +43,7 @@ from av.video.reformatter import VideoReformatter
 from tqdm.auto import tqdm
 
 from ssl_video._io import atomic_path, atomic_write_json, write_csv
+from ssl_video.data.decode import display_size
 from ssl_video.data.index import VideoInfo
 from ssl_video.data.manifest import RESERVED_COLUMNS, ClipWindow, load_windows
 from ssl_video.data.sampling import nearest_frames
@@ -116,17 +117,18 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
     if _is_done(mp4, record):
         return mp4.name, json.loads(mp4.with_suffix(".json").read_text())["frames"]
     keep = resample_indices(info.frames, info.fps, settings.fps)
-    width, height = output_size(info.width, info.height, settings.size)
     written = 0
     with atomic_path(mp4) as tmp:
         with av.open(info.path) as source, av.open(str(tmp), mode="w", format="mp4") as target:
+            src = source.streams.video[0]
+            shown_h, shown_w = display_size(src)  # non-square pixels: the frame as players show it, square pixels out
+            width, height = output_size(round(shown_w), round(shown_h), settings.size)
             stream = target.add_stream("libx264", rate=Fraction(settings.fps).limit_denominator(1000))
             stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
             stream.options = {"preset": settings.preset, "crf": str(settings.crf), "g": str(settings.gop),
                               "keyint_min": str(settings.gop), "bf": "0", "sc_threshold": "0", "threads": "1",
                               **deterministic_x264_params()}
             stream.codec_context.thread_count = 1  # deterministic (with the params above), one process per core
-            src = source.streams.video[0]
             src.codec_context.thread_count = 1
             time_base = Fraction(1) / stream.codec_context.rate
 
@@ -139,18 +141,24 @@ def transcode(info: VideoInfo, out_dir: Path, settings: PrepareSettings) -> tupl
                 target.mux(stream.encode(out))
                 written += 1
 
-            index, frame = -1, None
-            for frame in source.decode(src):
-                index += 1
-                while written < len(keep) and keep[written] == index:  # a frame repeats when fps up-samples
-                    emit(frame)
-                if written == len(keep):
-                    break
-            while frame is not None and written < len(keep):  # fewer decodable frames than probed: hold the last
+            index, frame, damage = -1, None, None
+            try:
+                for frame in source.decode(src):
+                    index += 1
+                    while written < len(keep) and keep[written] == index:  # a frame repeats when fps up-samples
+                        emit(frame)
+                    if written == len(keep):
+                        break
+            except av.FFmpegError as error:  # damaged data: keep the frames before it, as clips of the original do
+                damage = error
+            while damage is None and frame is not None and written < len(keep):  # fewer frames than probed: hold
                 emit(frame)
             target.mux(stream.encode())
         if written == 0:
             raise ValueError("no frame could be decoded")
+    if damage is not None:
+        log.warning("%s: decoding stopped at frame %d (%s); the prepared copy keeps the %d frames before it",
+                    info.path, index + 1, damage, written)
     atomic_write_json(mp4.with_suffix(".json"), {**record, "frames": written, "width": width, "height": height},
                       indent=None)
     return mp4.name, written

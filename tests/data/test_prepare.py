@@ -148,3 +148,46 @@ def test_shards_merge_into_the_unsharded_manifest(tmp_path):
     counts = [len(index.usable) + len(index.skipped) for index in
               (load_windows(manifest, shard=(i, 2))[1] for i in (0, 1))]
     assert counts == [2, 2]
+
+
+def test_non_square_pixels_are_prepared_as_players_show_them(tmp_path):
+    """A 64x64 stream with 2:1 pixels is shown 128x64: the copy has square pixels of that shape."""
+    from fractions import Fraction
+
+    from ssl_video.data.index import probe_video
+    from ssl_video.data.prepare import transcode
+
+    path = tmp_path / "sar.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        stream.codec_context.sample_aspect_ratio = Fraction(2, 1)
+        for i in range(10):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 20 * i, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    name, _ = transcode(probe_video(str(path)), tmp_path, PrepareSettings(size=32, fps=10.0))
+    with av.open(str(tmp_path / name)) as container:
+        context = container.streams.video[0].codec_context
+        assert (context.width, context.height) == (64, 32) and context.sample_aspect_ratio in (None, 1)
+
+
+def test_a_damaged_packet_keeps_the_frames_before_it(tmp_path, caplog):
+    """One bad packet used to skip the whole file; the copy now ends where the damage starts, with a warning."""
+    from ssl_video.data.index import probe_video
+    from ssl_video.data.prepare import transcode
+
+    path = tmp_path / "v.mp4"
+    write_numbered_video(path, 120, fps=10.0, gop=250)
+    with av.open(str(path)) as container:
+        starts = [packet.pos for packet in container.demux(container.streams.video[0]) if packet.size]
+    data = bytearray(path.read_bytes())
+    data[starts[45] + 4 : starts[47]] = np.random.default_rng(0).integers(0, 256, starts[47] - starts[45] - 4,
+                                                                          dtype=np.uint8).tobytes()
+    path.write_bytes(bytes(data))
+    with caplog.at_level("WARNING"):
+        name, frames = transcode(probe_video(str(path)), tmp_path / "out", PrepareSettings(size=32, fps=10.0))
+    assert 30 <= frames < 120 and "decoding stopped at frame" in caplog.text
+    with av.open(str(tmp_path / "out" / name)) as container:
+        numbers = [read_frame_number(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    assert numbers == list(range(frames))  # the frames before the damage, none held or frozen

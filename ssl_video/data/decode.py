@@ -104,13 +104,14 @@ def display_size(stream) -> tuple[float, float]:
 def packet_table(container, stream) -> tuple[np.ndarray, list[int]]:
     """Demux ``stream`` once without decoding: (pts of every frame in presentation order, keyframe indices).
 
-    A read error ends the table where the readable data ends (a truncated file).
+    A read error ends the table where the readable data ends (a truncated file). Packets an edit list discards
+    (the lead-in a trimmed copy keeps, ``ffmpeg -ss T -c copy``) are left out: the decoder never outputs them.
     """
     pts, keys = [], []
     try:
         for packet in container.demux(stream):
             stamp = packet.pts if packet.pts is not None else packet.dts
-            if packet.size and stamp is not None:  # flush packets carry no frame
+            if packet.size and stamp is not None and not packet.is_discard:  # flush packets carry no frame
                 pts.append(stamp)
                 keys.append(packet.is_keyframe)
     except av.FFmpegError as error:

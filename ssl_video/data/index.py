@@ -45,7 +45,7 @@ from ssl_video.paths import ssl_video_home
 log = logging.getLogger(__name__)
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".avi", ".mov")
-CACHE_VERSION = 2  # 2: damaged files keep the frames before the damage (VideoInfo.note), full-decode entries
+CACHE_VERSION = 3  # 3: an edit list's dropped lead-in is not counted; 2: damaged files keep their first frames
 _INDEXED_FORMATS = ("mov", "mp4")  # containers whose sample table gives an exact frame count
 
 
@@ -209,6 +209,24 @@ def _kept_before_damage(path: Path, info: VideoInfo, time_base: float, claim: st
     return dataclasses.replace(info, frames=usable, fps=fps, duration_s=usable / fps, note=note)
 
 
+def _leading_discards(container, stream, settle: int = 64) -> int:
+    """Frames an edit list drops at the start (a trimmed copy's lead-in): counted from the first packets, until
+    ``settle`` kept ones in a row."""
+    container.seek(0)
+    discarded = kept = 0
+    try:
+        for packet in container.demux(stream):
+            if not packet.size:
+                continue
+            if packet.is_discard:
+                discarded, kept = discarded + 1, 0
+            elif (kept := kept + 1) >= settle:
+                break
+    except av.FFmpegError:
+        pass  # the tail check below reports damage
+    return discarded
+
+
 def _probe_open(path: Path, container, size: int, mtime: float, full_decode: bool = False) -> VideoInfo:
     if not container.streams.video:
         audio = " (audio only)" if container.streams.audio else ""
@@ -227,7 +245,7 @@ def _probe_open(path: Path, container, size: int, mtime: float, full_decode: boo
     indexed = any(name in _INDEXED_FORMATS for name in container.format.name.split(",")) and stream.frames > 0
     claim = None  # what the header claims, when the data does not hold it
     if indexed:
-        frames = stream.frames
+        frames = stream.frames - _leading_discards(container, stream)  # the index lists an edit list's lead-in too
         start = stream.start_time or 0
         duration = (stream.duration or 0) * time_base
         fps = float(stream.average_rate or 0) or (frames / duration if duration else 0.0)

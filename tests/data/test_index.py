@@ -122,7 +122,9 @@ def test_second_scan_uses_the_cache_and_notices_changes(tmp_path, probe_cache, v
     paths = video_candidates(tmp_path)
     first = index_videos(paths, cache_path=probe_cache)
     assert (first.probed, first.cached) == (3, 0)
-    assert json.loads(probe_cache.read_text())["version"] == 2
+    from ssl_video.data.index import CACHE_VERSION
+
+    assert json.loads(probe_cache.read_text())["version"] == CACHE_VERSION
     second = index_videos(paths, cache_path=probe_cache)
     assert (second.probed, second.cached) == (0, 3)
     assert second.to_json() == first.to_json()
@@ -202,3 +204,32 @@ def test_a_file_that_cannot_be_read_is_skipped_with_the_reason_and_not_cached(tm
     assert f"{locked}: {reason}" in capsys.readouterr().out  # `ssl-video data index` lists it
     again = index_videos([good, locked], cache_path=probe_cache)  # readable now: probed again, not taken from the cache
     assert sorted(v.path for v in again.usable) == [str(good), str(locked)] and again.cached == 1
+
+
+def test_a_trimmed_copy_with_an_edit_list_counts_and_reads_the_frames_players_show(tmp_path):
+    """A copy cut without re-encoding (ffmpeg -ss T -c copy) keeps a lead-in that its edit list drops: the index
+    listed it as frames, so frame 0 failed to decode and every time was off by the lead-in."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from ssl_video.data.prepare import PrepareSettings, transcode
+    from ssl_video.testing import numbered_frame
+
+    path = tmp_path / "trim.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 96, 64, "yuv420p"
+        stream.codec_context.time_base, stream.options = Fraction(1, 10), {"bf": "0", "g": "250"}
+        for i in range(40):  # frames 0-4 before time 0: the lead-in the edit list drops
+            frame = av.VideoFrame.from_ndarray(numbered_frame(i, 64, 96), format="rgb24")
+            frame.pts, frame.time_base = i - 5, Fraction(1, 10)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    info = probe_video(path)
+    assert (info.frames, info.duration_s) == (35, 3.5)
+    assert [read_frame_number(f) for f in read_frames(path, [0, 1, 34])] == [5, 6, 39]
+    name, frames = transcode(info, tmp_path / "prepared", PrepareSettings(size=32, fps=10.0))
+    with av.open(str(tmp_path / "prepared" / name)) as container:
+        numbers = [read_frame_number(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
+    assert frames == 35 and numbers == list(np.arange(5, 40))  # prepared frame j is the original's frame j

@@ -242,6 +242,9 @@ def _probe_open(path: Path, container, size: int, mtime: float, full_decode: boo
     if first is None:
         raise VideoProbeError(path, "cannot decode first frame (no frames)")
     width, height = first.width, first.height
+    if getattr(first, "rotation", 0):  # a display rotation: frames are read as stored (docs/data.md)
+        log.warning("%s: the file asks players to rotate it %d degrees; ssl_video reads its frames as stored "
+                    "(rotate it first: ffmpeg -i IN OUT)", path, first.rotation)
     indexed = any(name in _INDEXED_FORMATS for name in container.format.name.split(",")) and stream.frames > 0
     claim = None  # what the header claims, when the data does not hold it
     if indexed:

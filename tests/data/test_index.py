@@ -233,3 +233,20 @@ def test_a_trimmed_copy_with_an_edit_list_counts_and_reads_the_frames_players_sh
     with av.open(str(tmp_path / "prepared" / name)) as container:
         numbers = [read_frame_number(f.to_ndarray(format="rgb24")) for f in container.decode(video=0)]
     assert frames == 35 and numbers == list(np.arange(5, 40))  # prepared frame j is the original's frame j
+
+
+def test_a_rotated_phone_video_is_named_in_a_warning(tmp_path, caplog):
+    """Frames are read as stored; a file that asks players to rotate it is named, with how to fix it."""
+    import numpy as np
+
+    path = tmp_path / "phone.mp4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 32, "yuv420p"
+        stream.set_display_rotation(90)
+        for _ in range(5):
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(np.zeros((32, 64, 3), np.uint8), format="rgb24")))
+        container.mux(stream.encode())
+    with caplog.at_level("WARNING"):
+        probe_video(path)
+    assert "phone.mp4: the file asks players to rotate it 90 degrees" in caplog.text

@@ -299,7 +299,7 @@ def test_torchvision_bad_sources(tmp_path):
     with pytest.raises(WeightsFormatError, match="holds a Tensor, not a state dict"):
         load_foreign_encoder(f"torchvision:r3d_18@{tmp_path / 'tensor.pt'}")
     (tmp_path / "cut.safetensors").write_bytes(b"\x08" + b"\x00" * 20)
-    with pytest.raises(WeightsFormatError, match="cut.safetensors is not a readable safetensors file"):
+    with pytest.raises(WeightsFormatError, match="cut.safetensors is not a readable weights file"):
         load_foreign_encoder(f"torchvision:r3d_18@{tmp_path / 'cut.safetensors'}")
 
 

@@ -139,7 +139,7 @@ def read_state_dict(path: Path, source: str) -> dict[str, torch.Tensor]:
     try:
         state = load_file(str(path)) if path.suffix == ".safetensors" else read_checkpoint(path)
     except (SafetensorError, OSError) as e:
-        raise WeightsFormatError(f"{source}: {path} is not a readable safetensors file ({e})") from None
+        raise WeightsFormatError(f"{source}: {path} is not a readable weights file ({e})") from None
     if not isinstance(state, dict):
         raise WeightsFormatError(f"{source}: {path} holds a {type(state).__name__}, not a state dict")
     for key in ("model", "state_dict"):

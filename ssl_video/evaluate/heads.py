@@ -220,7 +220,7 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _finetuned(path: Path) -> Classifier:
-    _read_tensors(path)  # a readable file before its record is trusted
+    state = _read_tensors(path)  # a readable file before its record is trusted
     with safe_open(str(path), "pt") as f:
         meta = f.metadata() or {}
     if "ssl_video_finetune" not in meta:
@@ -232,7 +232,6 @@ def _finetuned(path: Path) -> Classifier:
     spec = ClipSpec.from_dict(info["preprocessing"])
     model = EncoderHead(get_encoder(info["architecture"], **info["args"]), len(info["classes"] or []) or 1,
                         mean=spec.mean, std=spec.std, segments=int(info["clips_per_window"]))
-    state = _read_tensors(path)
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items() if k.startswith("model.")})
     head = (nn.Identity() if info["task"] == "classification"
             else _Unstandardize(float(state["target_mean"]), float(state["target_std"])))

@@ -114,10 +114,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None, size: int
     check_whole = dest.suffix == ".safetensors"
     with FileLock(str(dest) + ".lock"):
         if dest.exists():
-            if sha256 is not None and sha256_file(dest) == sha256:
-                log.info("using cached %s", dest)
-                return dest
-            if sha256 is None and not (check_whole and incomplete_safetensors(dest)):
+            if (sha256_file(dest) == sha256) if sha256 else not (check_whole and incomplete_safetensors(dest)):
                 log.info("using cached %s", dest)
                 return dest
             log.warning("cached %s is %s; downloading it again", dest,

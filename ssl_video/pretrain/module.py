@@ -316,9 +316,9 @@ class VideoPretrainer(pl.LightningModule):
         in_encoder = {id(p) for p in self.encoder.parameters()} if frozen else set()
         parts = [("", common, [p for p in self.parameters() if id(p) not in in_encoder]),
                  ("encoder ", encoder, [p for p in self.parameters() if id(p) in in_encoder])]
-        groups, lambdas, described = [], [], []
+        groups, lambdas, described, no_decay = [], [], [], no_weight_decay(self)
         for label, schedule, part in parts:
-            for group in param_groups(part, h.weight_decay, no_decay=no_weight_decay(self)):
+            for group in param_groups(part, h.weight_decay, no_decay=no_decay):
                 groups.append(group)
                 lambdas.append(schedule)
                 described.append(f"{len(group['params'])} {label}tensors ({sum(p.numel() for p in group['params'])} "

@@ -7,9 +7,6 @@ The simulators are not dependencies of ssl_video; each test is skipped when its 
 from __future__ import annotations
 
 import csv
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,26 +15,15 @@ from ssl_video.data.decode import read_frames
 from ssl_video.data.manifest import load_windows
 from ssl_video.testing import write_video
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("external_drives", ROOT / "benchmarks" / "external_drives.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("external_drives", module)
-    spec.loader.exec_module(module)
-    return module
-
-
 PACKAGES = {"carracing": ("Box2D", "gymnasium"), "highway": ("highway_env",)}
 SIZES = {"carracing": (48, 48), "highway": (80, 48)}
 
 
 @pytest.mark.parametrize("source", sorted(PACKAGES))
-def test_tiny_drives_decode_and_load(source, tmp_path):
+def test_tiny_drives_decode_and_load(source, tmp_path, script):
     for name in PACKAGES[source]:
         pytest.importorskip(name)
-    ext = _module()
+    ext = script("external_drives")
     size = SIZES[source]
     out = tmp_path / source
     path = ext.build(source, out, drives=2, seconds=6.0, fps=5.0, size=size, seed=3, log=lambda *a, **k: None)
@@ -65,8 +51,8 @@ def test_tiny_drives_decode_and_load(source, tmp_path):
     assert (again / "drive_000.mp4").read_bytes() == (out / "drive_000.mp4").read_bytes()
 
 
-def test_missing_package_is_one_clear_line(monkeypatch, capsys):
-    ext = _module()
+def test_missing_package_is_one_clear_line(monkeypatch, capsys, script):
+    ext = script("external_drives")
 
     def missing(source, *modules):
         raise ext.MissingPackage(f"source {source!r} needs 'x'; install it with: {ext.PIP[source]}")
@@ -77,8 +63,8 @@ def test_missing_package_is_one_clear_line(monkeypatch, capsys):
     assert len(err) == 1 and "pip install" in err[0]
 
 
-def test_arrow_of_time_pairs_each_window_with_itself_played_backwards(tmp_path):
-    ext = _module()
+def test_arrow_of_time_pairs_each_window_with_itself_played_backwards(tmp_path, script):
+    ext = script("external_drives")
     fps, n = 5.0, 30  # 6 s: a square moving right, one step per frame
     frames = np.zeros((n, 32, 48, 3), np.uint8)
     for k in range(n):

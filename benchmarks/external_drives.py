@@ -30,6 +30,8 @@ Labels (from the simulator state, never from pixels), per window of ``--window-s
                  + = right), "straight" below the 1/3 quantile of |change| over the dataset.
                  highway (a straight road): the lateral move (``lateral_ahead_m``, + = right),
                  left/right beyond 1 m (a lane change under way or starting).
+  turn_now       the same over the window itself (``heading_now_deg``, ``lateral_now_m``): the direction
+                 of motion that the clip shows (a difference image alone does not give its sign)
 
 With ``--arrow``, also ``OUT/drive_000_fwd.mp4``, ``OUT/drive_000_rev.mp4 ...`` (each drive
 re-encoded forwards and backwards, so that both went through the encoder twice) and
@@ -377,11 +379,13 @@ def window_rows(source: str, name: str, state: dict[str, np.ndarray], fps: float
                "sequence": name, "speed": round(float(state["speed"][start:stop].mean()), 3)}
         if source == "carracing":
             # + = right: Box2D angles grow counter-clockwise (to the left)
-            change = -float(np.unwrap(state["heading"][last:last + ahead + 1])[-1] - state["heading"][last])
-            row["heading_change_deg"] = round(math.degrees(change), 3)
+            heading = np.unwrap(state["heading"][start:last + ahead + 1])
+            row["heading_change_deg"] = round(math.degrees(-float(heading[-1] - heading[last - start])), 3)
+            row["heading_now_deg"] = round(math.degrees(-float(heading[last - start] - heading[0])), 3)
         else:
             # highway-env's y grows to the driver's right
             row["lateral_ahead_m"] = round(float(state["y"][last + ahead] - state["y"][last]), 3)
+            row["lateral_now_m"] = round(float(state["y"][last] - state["y"][start]), 3)
         rows.append(row)
     return rows
 
@@ -397,17 +401,19 @@ def write_labels(source: str, out: Path, names: list[str], window_s: float, ahea
     for r in rows:
         r["speed_bucket"] = "slow" if r["speed"] < lo else "medium" if r["speed"] < hi else "fast"
     if source == "carracing":
-        cut = float(np.quantile(np.abs([r["heading_change_deg"] for r in rows]), 1 / 3))
-        for r in rows:
-            c = r["heading_change_deg"]
-            r["turn_ahead"] = "straight" if abs(c) <= cut else ("right" if c > 0 else "left")
-        extra = ["heading_change_deg"]
+        extra = ["heading_change_deg", "heading_now_deg"]
+        for label, column in zip(("turn_ahead", "turn_now"), extra):
+            cut = float(np.quantile(np.abs([r[column] for r in rows]), 1 / 3))
+            for r in rows:
+                c = r[column]
+                r[label] = "straight" if abs(c) <= cut else ("right" if c > 0 else "left")
     else:
-        for r in rows:
-            m = r["lateral_ahead_m"]
-            r["turn_ahead"] = "straight" if abs(m) < 1.0 else ("right" if m > 0 else "left")
-        extra = ["lateral_ahead_m"]
-    columns = ["video", "start_s", "end_s", "sequence", "speed_bucket", "turn_ahead", "speed", *extra]
+        extra = ["lateral_ahead_m", "lateral_now_m"]
+        for label, column in zip(("turn_ahead", "turn_now"), extra):
+            for r in rows:
+                m = r[column]
+                r[label] = "straight" if abs(m) < 1.0 else ("right" if m > 0 else "left")
+    columns = ["video", "start_s", "end_s", "sequence", "speed_bucket", "turn_ahead", "turn_now", "speed", *extra]
     path = out / "labels.csv"
     tmp = out / "labels.csv.tmp"
     with open(tmp, "w", newline="") as handle:

@@ -38,6 +38,9 @@ def test_tiny_drives_decode_and_load(source, tmp_path, script):
     assert len(rows) == 4 and {r["sequence"] for r in rows} == {"drive_000", "drive_001"}
     assert {r["speed_bucket"] for r in rows} <= {"slow", "medium", "fast"}
     assert {r["turn_ahead"] for r in rows} <= {"left", "straight", "right"}
+    now = "heading_now_deg" if source == "carracing" else "lateral_now_m"
+    for r in rows:  # the direction of motion during the window: its sign is the label's side
+        assert {"left": float(r[now]) < 0, "right": float(r[now]) > 0, "straight": True}[r["turn_now"]]
     windows, index = load_windows(path, cache_path=tmp_path / "probe_cache.json")
     assert len(windows) == 4 and not index.skipped
     assert {w.labels["turn_ahead"] for w in windows} == {r["turn_ahead"] for r in rows}

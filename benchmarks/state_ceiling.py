@@ -1,4 +1,4 @@
-"""How well a label can be read from the car's own state in each window: a bound for video encoders.
+"""How well a label can be read from the car's own state in each window: a guide to what a clip can give.
 
 A probe on the simulator state that the clip shows of the ego car (at every frame of the window: speed,
 heading and position relative to the last frame, and on highway the lane and the offset in it) instead of
@@ -50,7 +50,8 @@ def window_state(state: dict[str, np.ndarray], first: int, stop: int) -> np.ndar
 
 def load(data: Path) -> tuple[list[dict], np.ndarray]:
     """labels.csv rows and their (N, F) state features."""
-    rows = list(csv.DictReader(open(data, newline="")))
+    with open(data, newline="") as handle:
+        rows = list(csv.DictReader(handle))
     states: dict[str, dict[str, np.ndarray]] = {}
     features = []
     for r in rows:
@@ -77,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.data} does not exist; build it with benchmarks/external_drives.py", file=sys.stderr)
         return 2
     rows, X = load(args.data)
+    if missing := [t for t in args.target if t not in rows[0]]:
+        print(f"error: {args.data} has no column {', '.join(missing)}; run external_drives.py again to rewrite it",
+              file=sys.stderr)
+        return 2
     sequences = np.asarray([r["sequence"] for r in rows], dtype=object)
     print(f"{len(rows)} windows, {len(set(sequences))} drives, {X.shape[1]} state values per window")
     print("| target | reader | " + " | ".join(f"{f * 100:g} %" for f in args.fractions) + " |")

@@ -45,7 +45,11 @@ def test_reads_what_the_state_holds_and_not_a_coin(tmp_path, capsys, script):
     assert table["coin", "linear"] < 0.75 and table["coin", "boosted"] < 0.75
 
 
-def test_missing_data_is_one_line(tmp_path, capsys, script):
+def test_missing_data_or_label_is_one_line(tmp_path, capsys, script):
     assert script("state_ceiling").main(["--data", str(tmp_path / "labels.csv")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "external_drives.py" in err[0]
+    path = _drives(tmp_path)
+    assert script("state_ceiling").main(["--data", str(path), "--target", "turn_now"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "turn_now" in err[0]

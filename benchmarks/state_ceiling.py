@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import math
 import sys
 from pathlib import Path
 
@@ -101,9 +100,8 @@ def main(argv: list[str] | None = None) -> int:
                 trees = HistGradientBoostingClassifier(class_weight="balanced", random_state=seed).fit(X[sub], y[sub])
                 found["boosted trees"].append(score(trees, X[test], y[test], "classification")["balanced_accuracy"])
             for name, values in found.items():
-                mean = sum(values) / len(values)
-                std = math.sqrt(sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1))
-                cells[name].append(f"{mean:.2f} ± {std:.2f}")
+                std = np.std(values, ddof=1) if len(values) > 1 else 0.0
+                cells[name].append(f"{np.mean(values):.2f} ± {std:.2f}")
         for name, values in cells.items():
             print(f"| {target} | {name} on the ego state | " + " | ".join(values) + " |")
         tested[target] = sorted(set(sequences[test].tolist()))

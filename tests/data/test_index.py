@@ -10,7 +10,14 @@ import pytest
 from ssl_video.cli import main
 from ssl_video.commands.data import index_main as cli_main
 from ssl_video.data.decode import DecodeError, open_video, read_frames
-from ssl_video.data.index import VideoProbeError, find_videos, index_videos, probe_video, video_candidates
+from ssl_video.data.index import (
+    CACHE_VERSION,
+    VideoProbeError,
+    find_videos,
+    index_videos,
+    probe_video,
+    video_candidates,
+)
 from ssl_video.testing import read_frame_number
 
 
@@ -122,8 +129,6 @@ def test_second_scan_uses_the_cache_and_notices_changes(tmp_path, probe_cache, v
     paths = video_candidates(tmp_path)
     first = index_videos(paths, cache_path=probe_cache)
     assert (first.probed, first.cached) == (3, 0)
-    from ssl_video.data.index import CACHE_VERSION
-
     assert json.loads(probe_cache.read_text())["version"] == CACHE_VERSION
     second = index_videos(paths, cache_path=probe_cache)
     assert (second.probed, second.cached) == (0, 3)

@@ -191,8 +191,11 @@ class UnlabeledClipDataModule(_ClipDataModule):
         seed: seed of the split, the clip order and augmentations (and, linked, the model's masks).
         backend: video decoder, "auto" (PyAV, falling back to decord), "pyav" or "decord".
         hflip: flip training clips left/right at random (with ``augment``).
-        augment: random resized crop (and ``hflip``) on training clips; False keeps the decoded frames.
+        augment: random resized crop (and ``hflip``, ``color_jitter``) on training clips; False keeps the decoded
+            frames.
         scale: area range of the random resized crop, as a fraction of the frame.
+        color_jitter: brightness, contrast and saturation jitter of training clips, one draw per clip (0 = off;
+            0.4 is SimCLR's strength).
         max_open: open files per worker.
         pin_memory: page-locked batches, for faster copies to a GPU.
         worker_start: how DataLoader workers start ("forkserver", "spawn", "fork" or None for
@@ -216,13 +219,14 @@ class UnlabeledClipDataModule(_ClipDataModule):
                  val_clips_per_video: int = 1, seed: int = 0, backend: str = "auto", hflip: bool = True,
                  augment: bool = True, scale: tuple[float, float] = (0.5, 1.0), max_open: int = 8,
                  pin_memory: bool = False, worker_start: str | None = "forkserver", frame_cache_mb: float = 0,
-                 frame_cache_dir: str | None = None, resize: str = "squash"):
+                 frame_cache_dir: str | None = None, resize: str = "squash", color_jitter: float = 0.0):
         super().__init__(data, context, future, fps, size, batch_size, num_workers, persistent_workers, seed,
                          backend, max_open, pin_memory, worker_start, frame_cache_mb, frame_cache_dir, resize)
         self.save_hyperparameters()
         self.clips_per_video, self.val_fraction = clips_per_video, val_fraction
         self.val_clips_per_video = val_clips_per_video
-        self.augment = ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip) if augment else None
+        self.augment = (ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip, color_jitter=color_jitter)
+                        if augment else None)
 
     def _build(self) -> None:
         parts = split_by_sequence([_sequence(w) for w in self.windows], test_size=0.0,

@@ -162,3 +162,20 @@ def test_resize_is_set_on_the_data_and_reaches_the_model_and_its_checkpoint(driv
     cli.model.on_save_checkpoint(checkpoint)
     assert ClipSpec.from_checkpoint(checkpoint["ssl_video"]) == cli.datamodule.clip_spec.replace(
         mean=cli.model.hparams.mean, std=cli.model.hparams.std)
+
+
+def test_color_jitter_is_set_on_the_data(drive_folder, tmp_path):
+    from torchvision.transforms import v2
+
+    from ssl_video.commands.fit import PretrainCLI
+    from ssl_video.pretrain.module import VideoPretrainer
+
+    def jitters(augment):
+        return [t for t in augment.transform.transforms if isinstance(t, v2.ColorJitter)]
+
+    assert not jitters(UnlabeledClipDataModule(str(drive_folder)).augment)  # off by default, as the built-in recipe
+    cli = PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, run=False,
+                      args=["--data.data", str(drive_folder), "--data.size", "32", "--data.color_jitter", "0.4",
+                            "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"])
+    (jitter,) = jitters(cli.datamodule.augment)
+    assert jitter.brightness == jitter.contrast == jitter.saturation == (0.6, 1.4)

@@ -60,6 +60,20 @@ def test_hflip_switch():
     assert (False, False) not in directions  # never flipped when switched off
 
 
+def test_color_jitter_draws_once_per_clip():
+    clip = torch.full((3, 4, 16, 16), 120, dtype=torch.uint8)
+    clip[0] = 60  # a colour, so that saturation has something to change
+    aug = ClipAugment((16, 16), scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=False, color_jitter=0.4)
+    outs = [aug(clip, torch.Generator().manual_seed(s)) for s in range(6)]
+    for out in outs:
+        assert (out == out[:, :1]).all()  # every frame of a clip gets the same jitter
+    assert len({tuple(out[:, 0, 0, 0].tolist()) for out in outs}) > 3  # clips get different ones
+    plain = ClipAugment((16, 16), scale=(1.0, 1.0), ratio=(1.0, 1.0), hflip=False)
+    assert torch.equal(plain(clip, torch.Generator().manual_seed(0)), clip)
+    with pytest.raises(ValueError, match="color_jitter"):
+        ClipAugment((16, 16), color_jitter=-0.1)
+
+
 def test_normalize_clip_copies_mean_and_std_to_the_device_once():
     from ssl_video.data.transforms import _channel_stats
 

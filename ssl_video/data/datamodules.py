@@ -225,8 +225,11 @@ class UnlabeledClipDataModule(_ClipDataModule):
         self.save_hyperparameters()
         self.clips_per_video, self.val_fraction = clips_per_video, val_fraction
         self.val_clips_per_video = val_clips_per_video
-        self.augment = (ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip, color_jitter=color_jitter)
-                        if augment else None)
+        try:  # ClipAugment's messages start with the argument's name
+            self.augment = (ClipAugment(self._spec.size, scale=tuple(scale), hflip=hflip, color_jitter=color_jitter)
+                            if augment else None)
+        except ValueError as error:
+            raise UserError(f"data.{error}") from None
 
     def _build(self) -> None:
         parts = split_by_sequence([_sequence(w) for w in self.windows], test_size=0.0,

@@ -174,6 +174,10 @@ def test_color_jitter_is_set_on_the_data(drive_folder, tmp_path):
         return [t for t in augment.transform.transforms if isinstance(t, v2.ColorJitter)]
 
     assert not jitters(UnlabeledClipDataModule(str(drive_folder)).augment)  # off by default, as the built-in recipe
+    with pytest.raises(UserError, match=r"^data.color_jitter must be >= 0, got -0.5$"):
+        UnlabeledClipDataModule(str(drive_folder), color_jitter=-0.5)
+    with pytest.raises(UserError, match=r"^data.scale must satisfy 0 < min <= max <= 1"):
+        UnlabeledClipDataModule(str(drive_folder), scale=(0.5, 2.0))
     cli = PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, run=False,
                       args=["--data.data", str(drive_folder), "--data.size", "32", "--data.color_jitter", "0.4",
                             "--trainer.default_root_dir", str(tmp_path), "--trainer.logger", "false"])

@@ -264,7 +264,7 @@ class VideoPretrainer(pl.LightningModule):
         loss, outputs = self._run(video, self._generator(1, batch_idx))  # fixed masks: comparable val losses
         self._log_losses("val", loss, outputs, video.shape[0])
         future = outputs.get(FuturePixels.name)
-        if future is None:
+        if future is None or future.future is None:  # no pixel prediction (norm_pix): no PSNR/SSIM or picture
             return
         pixels, predicted = self.to_pixels(video), self.to_pixels(future.future)
         self.val_metrics.update(predicted, pixels, self.hparams.context)

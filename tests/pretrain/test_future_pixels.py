@@ -5,7 +5,8 @@ import torch
 
 from ssl_video.hub.registry import get_weights
 from ssl_video.pretrain.objectives.future_pixels import FuturePixels, future_pixel_target, last_context_tokens
-from ssl_video.pretrain.patches import future_split
+from ssl_video.pretrain.objectives.losses import normalize_patches
+from ssl_video.pretrain.patches import future_split, patchify
 
 
 def test_shapes_and_gradients_from_the_first_step(tiny_encoder, clip):
@@ -31,7 +32,24 @@ def test_defaults_are_the_builtin_weights_recipe():
     (record,) = get_weights("drive-future-vit-tiny").config["training"]["objectives"]
     recorded = {k: v for k, v in record["init_args"].items() if k not in ("target", "last_patch_skip", "zero_head")}
     assert (record["init_args"]["target"], record["init_args"]["last_patch_skip"]) == ("pixels", False)
-    assert FuturePixels().describe()["init_args"] == recorded
+    defaults = FuturePixels().describe()["init_args"]
+    assert {k: defaults[k] for k in recorded} == recorded
+    assert defaults.keys() - recorded.keys() == {"norm_pix"} and defaults["norm_pix"] is False  # added later, off
+
+
+def test_norm_pix_regresses_each_future_patch_normalised_and_has_no_pixel_prediction(tiny_encoder, clip):
+    obj = FuturePixels(predictor_dim=24, predictor_depth=1, norm_pix=True)
+    obj.attach(tiny_encoder)
+    out = obj(tiny_encoder, clip, context=4, generator=torch.Generator())
+    target = normalize_patches(future_pixel_target(clip, 4, (2, 8, 8)), 3)
+    pred = obj.predictor(out.features, *future_split((4, 4, 4), 4, 2, device=clip.device), (4, 4, 4),
+                         target_init=last_context_tokens(out.features, (4, 4, 4), 2))
+    torch.testing.assert_close(out.loss, ((pred - target) ** 2).mean())
+    copy_last = normalize_patches(patchify(clip[:, :, 3:4].expand(-1, -1, 4, -1, -1), (2, 8, 8)), 3)
+    torch.testing.assert_close(out.copy_last_loss, ((copy_last - target) ** 2).mean())
+    assert out.future is None  # a normalised patch cannot be turned back into pixels
+    out.loss.backward()
+    assert tiny_encoder.patch_embed.weight.grad.abs().sum() > 0
 
 
 def test_bad_arguments():

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ssl_video.pretrain.objectives.masked import Masked, normalize_patches, tube_mask
+from ssl_video.pretrain.objectives.losses import normalize_patches
+from ssl_video.pretrain.objectives.masked import Masked, tube_mask
 
 
 def test_tube_mask_is_a_tube_partition_and_reproducible():

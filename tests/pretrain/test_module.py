@@ -87,6 +87,19 @@ def test_fit_writes_checkpoint_contract_logs_and_picture_then_resumes(drive_data
     torch.testing.assert_close(errors["future_pixels"], model.future_errors(clips)["future_pixels"])
 
 
+def test_norm_pix_fits_and_validates_without_pixel_metrics(drive_data, tmp_path):
+    objectives = json.dumps([{"class_path": "ssl_video.pretrain.objectives.future_pixels.FuturePixels",
+                              "init_args": {"predictor_dim": 24, "predictor_depth": 1, "norm_pix": True}}])
+    args = tiny_args(drive_data, tmp_path, max_steps=2)
+    args[args.index("--model.objectives") + 1] = objectives
+    assert main(["fit", *args]) == 0
+    keys = {k for row in metrics(tmp_path / "csv" / "version_0" / "metrics.csv") for k, v in row.items() if v}
+    assert {"val/loss_future_pixels", "val/loss_future_pixels_copy_last"} <= keys
+    assert "val/psnr" not in keys  # a normalised patch has no pixels to score
+    (record,) = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["ssl_video"]["objectives"]
+    assert record["init_args"]["norm_pix"] is True
+
+
 def _trainer(args: list[str]):
     return PretrainCLI(VideoPretrainer, UnlabeledClipDataModule, args=args, run=False).trainer
 
@@ -126,7 +139,7 @@ def test_objective_records_of_earlier_versions_load_when_they_describe_the_recip
                          "latent_copy": True, "predictor_dim": 24, "predictor_depth": 1, "predictor_heads": 4}}
     (built,) = build_objectives([old], "old.ckpt")
     assert built.describe()["init_args"] == {"weight": 1.0, "predictor_dim": 24, "predictor_depth": 1,
-                                             "predictor_heads": 4, "latent_copy": True}
+                                             "predictor_heads": 4, "latent_copy": True, "norm_pix": False}
     before_latent_copy = {**old, "init_args": {k: v for k, v in old["init_args"].items() if k != "latent_copy"}}
     assert build_objectives([before_latent_copy], "old.ckpt")[0].latent_copy is False  # its default then
     assert build_objectives([built.describe()], "new.ckpt")[0].describe() == built.describe()

@@ -11,10 +11,12 @@ encoder carries the last frame to the predictor, so the encoder has to learn it.
 ``latent_copy`` each future query starts from the encoder's last context token at its place
 (a copy in the encoder's space, not in pixels), so the predictor need not first learn where
 to look; this is what lets a tiny CPU model's features read speed within 1,000 steps
-(BENCHMARKS.md, "Latent copy"). The defaults are the built-in weights' recipe. We do not use
-VideoMAE's per-patch normalised targets here: the mean/std of a future patch is unknown at
-prediction time, so predictions could not be turned back into pixels honestly for PSNR/SSIM
-(``masked`` does use them).
+(BENCHMARKS.md, "Latent copy"). The defaults are the built-in weights' recipe. With ``norm_pix``
+the target is VideoMAE's per-patch normalised voxels (each future patch to mean 0 / std 1 per
+channel): faint detail, such as lane dashes on a flat road, weighs as much as a bright car. The
+mean/std of a future patch is unknown at prediction time, so its predictions cannot be turned
+back into pixels: no predicted frames (``future`` is None: no PSNR/SSIM or prediction pictures),
+and the copy-last baseline is measured in the same normalised units.
 
 [0] Tong et al., "VideoMAE", NeurIPS 2022, https://github.com/MCG-NJU/VideoMAE
 [1] Srivastava et al., "Unsupervised Learning of Video Representations using LSTMs", ICML 2015.
@@ -34,7 +36,7 @@ from torch import nn
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.metrics import copy_last_frame
 from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
-from ssl_video.pretrain.objectives.losses import patch_mse
+from ssl_video.pretrain.objectives.losses import normalize_patches, patch_mse
 from ssl_video.pretrain.patches import future_split, patchify, unpatchify
 
 
@@ -63,21 +65,21 @@ class FuturePixels(Objective):
     name = "future_pixels"
 
     def __init__(self, weight: float = 1.0, predictor_dim: int = 128, predictor_depth: int = 2,
-                 predictor_heads: int = 4, latent_copy: bool = True):
+                 predictor_heads: int = 4, latent_copy: bool = True, norm_pix: bool = False):
         super().__init__(weight)
         if predictor_dim % predictor_heads:
             raise ObjectiveConfigError(self.name, "predictor_dim", f"{predictor_dim} must be divisible by "
                                        f"init_args.predictor_heads {predictor_heads}")
-        self.latent_copy = latent_copy
+        self.latent_copy, self.norm_pix = latent_copy, norm_pix
         self.init_args.update(predictor_dim=predictor_dim, predictor_depth=predictor_depth,
-                              predictor_heads=predictor_heads, latent_copy=latent_copy)
+                              predictor_heads=predictor_heads, latent_copy=latent_copy, norm_pix=norm_pix)
         self.predictor_args = dict(dim=predictor_dim, depth=predictor_depth, num_heads=predictor_heads)
         self.predictor: Predictor | None = None
 
     def attach(self, encoder: nn.Module) -> None:
         tt, ph, pw = encoder.tubelet
-        channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
-        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * channels, **self.predictor_args)
+        self._channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
+        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * self._channels, **self.predictor_args)
 
     def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
                 generator: torch.Generator) -> ObjectiveOutput:
@@ -91,9 +93,12 @@ class FuturePixels(Objective):
         init = last_context_tokens(features, grid, context // encoder.tubelet[0]) if self.latent_copy else None
         pred = self.predictor(features, ctx_ids, fut_ids, grid, target_init=init)  # -> (B, Nf, P)
         target = future_pixel_target(video, context, encoder.tubelet)
+        copy_last = patchify(copy_last_frame(video, context), encoder.tubelet)  # (B, C, Tf, H, W) -> (B, Nf, P)
+        if self.norm_pix:
+            target, copy_last = (normalize_patches(x, self._channels) for x in (target, copy_last))
         per_sample = patch_mse(pred, target, reduction="none")
-        future = future_pixels_from_prediction(pred.detach(), video, context, encoder.tubelet, grid)
-        copy_last = copy_last_frame(video, context)  # (B, C, Tf, H, W)
-        baseline = patch_mse(patchify(copy_last, encoder.tubelet), target)
+        future = None if self.norm_pix else future_pixels_from_prediction(pred.detach(), video, context,
+                                                                          encoder.tubelet, grid)
+        baseline = patch_mse(copy_last, target)
         return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach(),
                                future=future, copy_last_loss=baseline.detach())

@@ -22,7 +22,7 @@ from torch import nn
 
 from ssl_video.models.predictor import Predictor
 from ssl_video.pretrain.objectives.base import Objective, ObjectiveConfigError, ObjectiveOutput
-from ssl_video.pretrain.objectives.losses import patch_mse
+from ssl_video.pretrain.objectives.losses import normalize_patches, patch_mse
 from ssl_video.pretrain.patches import gather_tokens, ids_to, patchify
 
 
@@ -41,14 +41,6 @@ def tube_mask(batch: int, grid: tuple[int, int, int], ratio: float,
     # (B, T', S) -> (B, T'S)
     masked, visible = ((offsets[None, :, None] + s[:, None, :]).flatten(1) for s in spatial_ids)
     return visible, masked
-
-
-def normalize_patches(patches: torch.Tensor, channels: int, eps: float = 1e-6) -> torch.Tensor:
-    """(B, K, tt*ph*pw*C) -> same, each patch's voxels normalised to mean 0 / std 1 per channel (VideoMAE norm_pix)."""
-    B, K, P = patches.shape
-    x = patches.reshape(B, K, P // channels, channels).float()  # (B, K, P) -> (B, K, V, C)
-    x = (x - x.mean(dim=2, keepdim=True)) / (x.var(dim=2, unbiased=True, keepdim=True).sqrt() + eps)
-    return x.reshape(B, K, P)
 
 
 class Masked(Objective):

@@ -6,7 +6,8 @@
 For each block of the encoder and of a random-weights copy, and for the concatenation of all blocks: the
 linear probe (``ssl-video probe``'s, same split by drive, label fractions and seeds) on mean-pooled tokens
 (``pool<i>``) and on per-time-step mean and std over space (``temp<i>``, the ``temporal`` mode); block outputs
-are read before the encoder's final norm (the report's modes read after it). ViT encoders (``.blocks``). Prints one
+are read before the encoder's final norm, the rows ``pool_out`` / ``temp_out`` after it (the report's linear and
+temporal modes), ``pool_all`` / ``temp_all`` concatenate the blocks. ViT encoders (``.blocks``). Prints one
 table per target: balanced accuracy (mean over seeds) at each fraction. Run it on validation drives, not on
 the drives you report on: it chooses how features are read.
 """
@@ -25,7 +26,9 @@ from ssl_video.evaluate.label_efficiency import ProbeConfig, make_run, prepare, 
 
 @torch.no_grad()
 def block_features(encoder: torch.nn.Module, prep, batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Per block i: ``pool<i>`` (N, D) and ``temp<i>`` (N, T' * 2D); ``pool_all`` (N, L * D)."""
+    """Per block i: ``pool<i>`` (N, D) and ``temp<i>`` (N, T' * 2D); ``pool_all`` (N, L * D) and ``temp_all``
+    (N, L * T' * 2D); ``pool_out`` and ``temp_out``: the encoder's output, as the report's linear and temporal
+    modes read it."""
     encoder = encoder.eval()
     outs: list[torch.Tensor] = []
     hooks = [block.register_forward_hook(lambda mod, inp, out: outs.append(out)) for block in encoder.blocks]
@@ -35,11 +38,13 @@ def block_features(encoder: torch.nn.Module, prep, batch_size: int = 32) -> dict
             idx = rows[start : start + batch_size]
             video = torch.from_numpy(np.ascontiguousarray(prep.clips.array[idx]))  # (B, C, T, H, W) uint8
             outs.clear()
-            encoder.forward_features(normalize_clip(video, prep.mean, prep.std))
+            final = encoder.forward_features(normalize_clip(video, prep.mean, prep.std))  # after the final norm
             grid = encoder.grid_size(*video.shape[2:])
-            batch = {f"pool{i}": o.mean(1) for i, o in enumerate(outs)}  # (B, N, D) -> (B, D)
+            batch = {"pool_out": final.mean(1), "temp_out": temporal_pool(final, grid)}  # the report's modes
+            batch |= {f"pool{i}": o.mean(1) for i, o in enumerate(outs)}  # (B, N, D) -> (B, D)
             batch |= {f"temp{i}": temporal_pool(o, grid) for i, o in enumerate(outs)}
             batch["pool_all"] = torch.cat([o.mean(1) for o in outs], dim=1)
+            batch["temp_all"] = torch.cat([temporal_pool(o, grid) for o in outs], dim=1)
             for name, value in batch.items():
                 feats.setdefault(name, np.zeros((len(prep.clips.array), value.shape[1]),
                                                 np.float32))[idx] = value.numpy()

@@ -56,6 +56,7 @@ class RecipeFuturePixels(FuturePixels):
         if target not in ("residual", "pixels"):
             raise ValueError(f"future_pixels: target must be 'residual' or 'pixels', got {target!r}")
         self.target = target
+        del self.init_args["norm_pix"]  # a later lever of the library's; these rows predate it and never normalise
         self.init_args.update(target=target, last_patch_skip=last_patch_skip, zero_head=zero_head)
         self.skip: nn.Linear | None = None
 

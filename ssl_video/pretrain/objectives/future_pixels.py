@@ -78,8 +78,8 @@ class FuturePixels(Objective):
 
     def attach(self, encoder: nn.Module) -> None:
         tt, ph, pw = encoder.tubelet
-        self._channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
-        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * self._channels, **self.predictor_args)
+        channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
+        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * channels, **self.predictor_args)
 
     def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
                 generator: torch.Generator) -> ObjectiveOutput:
@@ -95,7 +95,7 @@ class FuturePixels(Objective):
         target = future_pixel_target(video, context, encoder.tubelet)
         copy_last = patchify(copy_last_frame(video, context), encoder.tubelet)  # (B, C, Tf, H, W) -> (B, Nf, P)
         if self.norm_pix:
-            target, copy_last = (normalize_patches(x, self._channels) for x in (target, copy_last))
+            target, copy_last = (normalize_patches(x, video.shape[1]) for x in (target, copy_last))
         per_sample = patch_mse(pred, target, reduction="none")
         future = None if self.norm_pix else future_pixels_from_prediction(pred.detach(), video, context,
                                                                           encoder.tubelet, grid)

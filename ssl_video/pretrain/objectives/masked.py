@@ -65,8 +65,8 @@ class Masked(Objective):
 
     def attach(self, encoder: nn.Module) -> None:
         tt, ph, pw = encoder.tubelet
-        self._channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
-        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * self._channels, **self.predictor_args)
+        channels = encoder.patch_embed.in_channels if hasattr(encoder, "patch_embed") else 3
+        self.predictor = Predictor(encoder.embed_dim, tt * ph * pw * channels, **self.predictor_args)
 
     def forward(self, encoder: nn.Module, video: torch.Tensor, context: int,
                 generator: torch.Generator) -> ObjectiveOutput:
@@ -79,6 +79,6 @@ class Masked(Objective):
         pred = self.predictor(features, visible, masked, grid)  # -> (B, Km, P)
         target = gather_tokens(patchify(video, encoder.tubelet), masked)  # (B, N, P) -> (B, Km, P)
         if self.norm_pix:
-            target = normalize_patches(target, self._channels)
+            target = normalize_patches(target, video.shape[1])
         per_sample = patch_mse(pred, target, reduction="none")  # on the masked tokens only
         return ObjectiveOutput(loss=per_sample.mean(), per_sample=per_sample.detach(), features=features.detach())

@@ -19,14 +19,20 @@ Sources and the packages they need (NOT dependencies of ssl_video; install them 
              Controller: IDM for the speed (no rear-ending) with random target speeds every
              3-8 s, random lane changes when the gaps in the target lane are safe; traffic that
              falls far behind or ahead is re-spawned around the ego.
+  pybullet   pip install "pybullet==3.2.7"              (scipy, Pillow: already there with ssl_video)
+             a forward camera (a dash-cam: 1.3 m up, 45 degrees of vertical view) in a car on a
+             random two-lane loop of 0.6-0.85 km, driven either way round, with buildings, trees, poles
+             and other cars (some ahead in its lane, some oncoming), drawn by pybullet's CPU renderer
+             (TinyRenderer, 2x supersampled). Controller: random speed targets (3-22 m/s) every 3-8 s,
+             capped in bends and behind a slower car, a slowly wandering offset in the lane.
 
 Labels (from the simulator state, never from pixels), per window of ``--window-s`` seconds
 (default 2 s; windows tile each drive and stop where the look-ahead second runs out):
 
-  speed          mean ego speed over the window (carracing: Box2D units/s, highway: m/s)
+  speed          mean ego speed over the window (carracing: Box2D units/s, highway and pybullet: m/s)
   speed_bucket   slow / medium / fast: tertiles of ``speed`` over the whole dataset
   turn_ahead     left / straight / right: where the car goes in the 1 s AFTER the window ends
-                 (``--ahead-s``). carracing: the car's heading change (``heading_change_deg``,
+                 (``--ahead-s``). carracing, pybullet: the car's heading change (``heading_change_deg``,
                  + = right), "straight" below the 1/3 quantile of |change| over the dataset.
                  highway (a straight road): the lateral move (``lateral_ahead_m``, + = right),
                  left/right beyond 1 m (a lane change under way or starting).
@@ -74,7 +80,10 @@ import numpy as np  # noqa: E402
 PIP = {
     "carracing": 'pip install "gymnasium[box2d]==1.4.0"',
     "highway": 'pip install "highway-env==1.12.1"',
+    "pybullet": 'pip install "pybullet==3.2.7"',
 }
+DEFAULT_SIZE = {"carracing": (96, 96), "highway": (160, 96), "pybullet": (160, 96)}  # (W, H)
+HEADING_SOURCES = ("carracing", "pybullet")  # labels from the heading change; highway's from the lateral move
 KEYFRAME_S = 1.0
 
 
@@ -326,7 +335,207 @@ def highway_drive(seed: int, index: int, seconds: float, fps: float, size: tuple
         env.close()
 
 
-SOURCES = {"carracing": carracing_drive, "highway": highway_drive}
+# ----------------------------------------------------------------------------------------------
+# pybullet: a forward (dash-cam) camera
+
+
+ROAD_STEP = 0.1  # metres of arc length between the road's centre points
+
+
+def _loop(rng):
+    """A random smooth closed road, driven either way round: radius R0 * (1 + sum_k a_k cos(k theta + phi_k)),
+    k = 2..4, resampled every ``ROAD_STEP`` m. Returns centre points (n, 2), unit tangents (n, 2), curvature (n,)
+    and the length in m."""
+    r0 = float(rng.uniform(100.0, 130.0))
+    amps, phases = rng.uniform(0.03, 0.09, 3), rng.uniform(0.0, 2 * math.pi, 3)
+    theta = np.linspace(0.0, 2 * math.pi, 200_000, endpoint=False)
+    r = r0 * (1.0 + sum(a * np.cos(k * theta + ph) for k, a, ph in zip((2, 3, 4), amps, phases)))
+    xy = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
+    if rng.random() < 0.5:  # clockwise: half the drives turn mostly right
+        xy = xy[::-1].copy()
+    seg = np.linalg.norm(np.roll(xy, -1, axis=0) - xy, axis=1)
+    s = np.concatenate([[0.0], np.cumsum(seg)])
+    length = float(s[-1])
+    u = np.arange(0.0, length, ROAD_STEP)
+    centre = np.stack([np.interp(u, s, np.append(xy[:, i], xy[0, i])) for i in range(2)], axis=1)
+    d1 = (np.roll(centre, -1, axis=0) - np.roll(centre, 1, axis=0)) / (2 * ROAD_STEP)
+    tangent = d1 / np.linalg.norm(d1, axis=1, keepdims=True)
+    heading = np.unwrap(np.arctan2(tangent[:, 1], tangent[:, 0]))
+    curvature = np.gradient(heading, ROAD_STEP)
+    return centre, tangent, curvature, length
+
+
+def _ground_texture(rng, centre, tangent, extent: float, pixels: int) -> np.ndarray:
+    """(pixels, pixels, 3) uint8, row 0 at y = -extent / 2: grass and asphalt with per-texel noise, edge lines,
+    a dashed centre line (3 m dashes every 9 m)."""
+    from scipy.spatial import cKDTree
+
+    grass = rng.uniform([55, 95, 35], [95, 140, 60]).astype(np.float32)
+    asphalt = float(rng.uniform(75, 110))
+    img = np.clip(grass + rng.normal(0.0, 14.0, (pixels, pixels, 1)).astype(np.float32), 0, 255)
+    res = extent / pixels
+    # only texels within 8 m of a centre point sampled every 2 m can be road: look those up, not the whole square
+    band = np.zeros((pixels, pixels), dtype=bool)
+    r = int(math.ceil(8.0 / res))
+    for cx, cy in ((centre[::int(2.0 / ROAD_STEP)] + extent / 2) / res).astype(int):
+        band[max(0, cy - r):cy + r + 1, max(0, cx - r):cx + r + 1] = True
+    rows = np.flatnonzero(band)
+    px = np.stack([rows % pixels, rows // pixels], axis=1) * res - extent / 2 + res / 2
+    dist, idx = cKDTree(centre).query(px, distance_upper_bound=6.0)
+    near = np.isfinite(dist)
+    pts, idx, rows = px[near], idx[near], rows[near]
+    normal = np.stack([-tangent[idx, 1], tangent[idx, 0]], axis=1)
+    lateral = np.abs(np.sum((pts - centre[idx]) * normal, axis=1))
+    along = idx * ROAD_STEP
+    flat = img.reshape(-1, 3)
+    road = lateral < 3.9
+    flat[rows[road]] = np.clip(asphalt + rng.normal(0.0, 7.0, (int(road.sum()), 1)), 0, 255)
+    line = ((lateral > 3.5) & (lateral < 3.7)) | ((lateral < 0.08) & (along % 9.0 < 3.0))
+    flat[rows[line]] = 235.0
+    return img.astype(np.uint8)
+
+
+def pybullet_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
+    """Yield (frame (H, W, 3) uint8, state dict) at ``fps`` for one drive: a car's forward camera on a random
+    two-lane loop with buildings, trees and other cars, drawn by pybullet's CPU renderer."""
+    _need("pybullet", "pybullet", "scipy")
+    import tempfile
+
+    import pybullet as pb
+
+    rng = np.random.default_rng([seed, index, 3])
+    w, h = size
+    ss = 2  # supersampling for smooth edges
+    centre, tangent, curvature, length = _loop(rng)
+    n = len(centre)
+    right = np.stack([tangent[:, 1], -tangent[:, 0]], axis=1)
+    extent = 2 * float(np.abs(centre).max()) + 60.0
+    client = pb.connect(pb.DIRECT)
+    try:
+        half = extent / 2
+        ground = pb.createVisualShape(pb.GEOM_MESH, vertices=[[-half, -half, 0], [half, -half, 0], [half, half, 0],
+                                                              [-half, half, 0]],
+                                      indices=[0, 1, 2, 0, 2, 3], uvs=[[0, 0], [1, 0], [1, 1], [0, 1]],
+                                      normals=[[0, 0, 1]] * 4, physicsClientId=client)
+        body = pb.createMultiBody(0, -1, ground, physicsClientId=client)
+        texture = _ground_texture(rng, centre, tangent, extent, 4096)
+        with tempfile.TemporaryDirectory() as tmp:
+            from PIL import Image
+
+            Image.fromarray(texture[::-1]).save(Path(tmp) / "ground.png", compress_level=0)  # row 0: v = 1
+            tex = pb.loadTexture(str(Path(tmp) / "ground.png"), physicsClientId=client)
+        pb.changeVisualShape(body, -1, textureUniqueId=tex, physicsClientId=client)
+
+        def shape(kind, colour, **kw):
+            return pb.createVisualShape(kind, rgbaColor=[*colour, 1.0], physicsClientId=client, **kw)
+
+        # the roadside: a building, a tree or a pole every 6-30 m on each side
+        for side in (-1.0, 1.0):
+            s = float(rng.uniform(0.0, 10.0))
+            while s < length - 10.0:
+                i = int(s / ROAD_STEP) % n
+                off = float(rng.uniform(7.0, 16.0))
+                x, y = centre[i] + side * off * right[i]
+                kind = rng.random()
+                if kind < 0.45:
+                    bh = float(rng.uniform(3.0, 14.0))
+                    ext = [float(rng.uniform(1.5, 4.0)), float(rng.uniform(1.5, 4.0)), bh / 2]
+                    pb.createMultiBody(0, -1, shape(pb.GEOM_BOX, rng.uniform(0.3, 0.95, 3), halfExtents=ext),
+                                       basePosition=[x, y, bh / 2],
+                                       baseOrientation=pb.getQuaternionFromEuler([0, 0, float(rng.uniform(0, 3.2))]),
+                                       physicsClientId=client)
+                elif kind < 0.85:
+                    th = float(rng.uniform(2.5, 5.0))
+                    pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.4, 0.3, 0.2), radius=0.25, length=th),
+                                       basePosition=[x, y, th / 2], physicsClientId=client)
+                    leaves = (0.1, float(rng.uniform(0.3, 0.6)), 0.1)
+                    pb.createMultiBody(0, -1, shape(pb.GEOM_SPHERE, leaves, radius=float(rng.uniform(1.0, 2.2))),
+                                       basePosition=[x, y, th], physicsClientId=client)
+                else:
+                    x, y = centre[i] + side * 4.5 * right[i]
+                    pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.8, 0.8, 0.8), radius=0.08, length=3.0),
+                                       basePosition=[x, y, 1.5], physicsClientId=client)
+                s += float(rng.uniform(6.0, 30.0))
+
+        # other cars: some ahead in the ego's lane (+1.75 m), some oncoming (-1.75 m); kinematic, each at its speed
+        def cap(i):  # a speed that keeps lateral acceleration under 3 m/s^2 in the bend at index i
+            return math.sqrt(3.0 / max(abs(float(curvature[i])), 1e-4))
+
+        cars = []
+        for lane, count in ((1.0, int(rng.integers(2, 5))), (-1.0, int(rng.integers(3, 8)))):
+            for _ in range(count):
+                colour = rng.uniform(0.1, 0.95, 3)
+                body = pb.createMultiBody(0, -1, shape(pb.GEOM_BOX, colour, halfExtents=[2.2, 0.9, 0.7]),
+                                          physicsClientId=client)
+                cars.append({"lane": lane, "s": float(rng.uniform(40.0, length - 40.0)),
+                             "v": float(rng.uniform(6.0, 15.0)), "body": body})
+
+        n_frames = int(round(seconds * fps))
+        substeps = 4
+        dt = 1.0 / (fps * substeps)
+        s_ego, v, offset, offset_target = 0.0, float(rng.uniform(4.0, 12.0)), 0.0, 0.0
+        speed_target, next_target_t, t = 0.0, 0.0, 0.0
+        proj = pb.computeProjectionMatrixFOV(45.0, w / h, 0.2, 250.0, physicsClientId=client)
+        light = [float(x) for x in rng.uniform([-1, -1, 0.5], [1, 1, 1.5])]
+
+        def pose(s, lateral):
+            i = int(s / ROAD_STEP) % n
+            return centre[i] + lateral * right[i], i
+
+        def step():
+            nonlocal s_ego, v, offset, offset_target, speed_target, next_target_t, t
+            if t >= next_target_t:
+                speed_target = float(rng.uniform(3.0, 22.0))
+                offset_target = float(rng.uniform(-0.6, 0.6))
+                next_target_t = t + float(rng.uniform(3.0, 8.0))
+            i = int(s_ego / ROAD_STEP) % n
+            ahead = range(i, i + int(40.0 / ROAD_STEP), int(2.0 / ROAD_STEP))  # the next 40 m
+            target = min(speed_target, min(cap(k % n) for k in ahead))
+            for car in cars:
+                if car["lane"] > 0:
+                    gap = (car["s"] - s_ego) % length - 4.4
+                    target = min(target, car["v"] * max(0.0, gap - 6.0) / max(2.0 * v + 4.0, 1.0))
+            v = float(np.clip(target, v - 4.0 * dt, v + 2.5 * dt))
+            offset += (offset_target - offset) * 0.5 * dt
+            s_ego = (s_ego + v * dt) % length
+            for car in cars:
+                j = int(car["s"] / ROAD_STEP) % n
+                car["s"] = (car["s"] + car["lane"] * min(car["v"], cap(j)) * dt) % length
+            t += dt
+
+        def render():
+            (x, y), i = pose(s_ego, 1.75 + offset)
+            yaw = math.atan2(tangent[i, 1], tangent[i, 0])
+            for car in cars:
+                (cx, cy), j = pose(car["s"], 1.75 * car["lane"])
+                cyaw = math.atan2(tangent[j, 1], tangent[j, 0])
+                pb.resetBasePositionAndOrientation(car["body"], [cx, cy, 0.7], pb.getQuaternionFromEuler([0, 0, cyaw]),
+                                                   physicsClientId=client)
+            eye = [float(x), float(y), 1.3]
+            at = [eye[0] + 10.0 * math.cos(yaw), eye[1] + 10.0 * math.sin(yaw), 0.9]
+            view = pb.computeViewMatrix(eye, at, [0, 0, 1], physicsClientId=client)
+            _, _, rgb, _, _ = pb.getCameraImage(w * ss, h * ss, view, proj, renderer=pb.ER_TINY_RENDERER,
+                                                lightDirection=light, shadow=0,
+                                                flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client)
+            rgb = np.reshape(np.asarray(rgb, dtype=np.uint8), (h * ss, w * ss, 4))[:, :, :3].astype(np.float32)
+            small = rgb.reshape(h, ss, w, ss, 3).mean(axis=(1, 3))
+            return np.ascontiguousarray(np.round(small).astype(np.uint8)), yaw, (x, y)
+
+        for _ in range(int(2.0 * fps * substeps)):
+            step()
+        heading = None
+        for f in range(n_frames):
+            frame, yaw, (x, y) = render()
+            heading = yaw if heading is None else heading + _wrap(yaw - heading)  # unwrapped, + = left
+            yield frame, {"t": f / fps, "speed": v, "heading": heading, "x": float(x), "y": float(y),
+                          "speed_target": speed_target}
+            for _ in range(substeps):
+                step()
+    finally:
+        pb.disconnect(client)
+
+
+SOURCES = {"carracing": carracing_drive, "highway": highway_drive, "pybullet": pybullet_drive}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -377,7 +586,7 @@ def window_rows(source: str, name: str, state: dict[str, np.ndarray], fps: float
             break
         row = {"video": f"{name}.mp4", "start_s": round(start / fps, 4), "end_s": round(stop / fps, 4),
                "sequence": name, "speed": round(float(state["speed"][start:stop].mean()), 3)}
-        if source == "carracing":
+        if source in HEADING_SOURCES:
             # + = right: Box2D angles grow counter-clockwise (to the left)
             heading = np.unwrap(state["heading"][start:last + ahead + 1])
             row["heading_change_deg"] = round(math.degrees(-float(heading[-1] - heading[last - start])), 3)
@@ -400,7 +609,7 @@ def write_labels(source: str, out: Path, names: list[str], window_s: float, ahea
     lo, hi = np.quantile(speeds, [1 / 3, 2 / 3])
     for r in rows:
         r["speed_bucket"] = "slow" if r["speed"] < lo else "medium" if r["speed"] < hi else "fast"
-    if source == "carracing":
+    if source in HEADING_SOURCES:
         extra = ["heading_change_deg", "heading_now_deg"]
         for label, column in zip(("turn_ahead", "turn_now"), extra):
             cut = float(np.quantile(np.abs([r[column] for r in rows]), 1 / 3))
@@ -468,7 +677,8 @@ def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: flo
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {sorted(SOURCES)}")
     {"carracing": lambda: _need(source, "Box2D", "pygame", "gymnasium"),
-     "highway": lambda: _need(source, "highway_env", "pygame", "gymnasium")}[source]()
+     "highway": lambda: _need(source, "highway_env", "pygame", "gymnasium"),
+     "pybullet": lambda: _need(source, "pybullet", "scipy")}[source]()
     try:
         import torch
         torch.set_num_threads(1)
@@ -499,14 +709,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of one drive")
     parser.add_argument("--fps", type=float, default=10.0)
     parser.add_argument("--size", type=int, nargs=2, default=None, metavar=("W", "H"),
-                        help="frame width and height (default: carracing 96 96, highway 160 96)")
+                        help="frame width and height (default: carracing 96 96, highway and pybullet 160 96)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--window-s", type=float, default=2.0)
     parser.add_argument("--ahead-s", type=float, default=1.0, help="turn_ahead looks this far after the window")
     parser.add_argument("--arrow", action="store_true", help="also write each drive backwards and arrow.csv "
                         "(arrow_of_time: forward / backward)")
     args = parser.parse_args(argv)
-    size = tuple(args.size) if args.size else {"carracing": (96, 96), "highway": (160, 96)}[args.source]
+    size = tuple(args.size) if args.size else DEFAULT_SIZE[args.source]
     if size[0] % 2 or size[1] % 2:
         parser.error("--size must be even (yuv420p)")
     try:

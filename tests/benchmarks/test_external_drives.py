@@ -15,8 +15,8 @@ from ssl_video.data.decode import read_frames
 from ssl_video.data.manifest import load_windows
 from ssl_video.testing import write_video
 
-PACKAGES = {"carracing": ("Box2D", "gymnasium"), "highway": ("highway_env",)}
-SIZES = {"carracing": (48, 48), "highway": (80, 48)}
+PACKAGES = {"carracing": ("Box2D", "gymnasium"), "highway": ("highway_env",), "pybullet": ("pybullet", "scipy")}
+SIZES = {"carracing": (48, 48), "highway": (80, 48), "pybullet": (80, 48)}
 
 
 @pytest.mark.parametrize("source", sorted(PACKAGES))
@@ -38,7 +38,7 @@ def test_tiny_drives_decode_and_load(source, tmp_path, script):
     assert len(rows) == 4 and {r["sequence"] for r in rows} == {"drive_000", "drive_001"}
     assert {r["speed_bucket"] for r in rows} <= {"slow", "medium", "fast"}
     assert {r["turn_ahead"] for r in rows} <= {"left", "straight", "right"}
-    now = "heading_now_deg" if source == "carracing" else "lateral_now_m"
+    now = "lateral_now_m" if source == "highway" else "heading_now_deg"
     for r in rows:  # the direction of motion during the window: its sign is the label's side
         assert {"left": float(r[now]) < 0, "right": float(r[now]) > 0, "straight": True}[r["turn_now"]]
     windows, index = load_windows(path, cache_path=tmp_path / "probe_cache.json")
@@ -87,3 +87,15 @@ def test_arrow_of_time_pairs_each_window_with_itself_played_backwards(tmp_path, 
     assert np.abs(forward - backward).mean() < 3 < np.abs(forward - forward[::-1]).mean()
     windows, index = load_windows(path, cache_path=tmp_path / "probe_cache.json")
     assert len(windows) == 4 and not index.skipped
+
+
+def test_pybullet_camera_looks_down_its_lane_and_loops_go_both_ways(script):
+    pytest.importorskip("pybullet")
+    pytest.importorskip("scipy")
+    ext = script("external_drives")
+    for frame, _ in ext.pybullet_drive(3, 0, 1.0, 5.0, (80, 48)):
+        road = frame[-6:, 30:50].reshape(-1, 3).astype(float).mean(axis=0)  # just ahead of the bonnet
+        assert np.ptp(road) < 20, f"not asphalt grey under the camera: {road}"
+    turns = [ext._loop(np.random.default_rng(k))[2].sum() * ext.ROAD_STEP for k in range(8)]
+    assert all(abs(abs(t) - 2 * np.pi) < 0.05 for t in turns)  # closed loops
+    assert min(turns) < 0 < max(turns)  # some drives go round clockwise, some counter-clockwise

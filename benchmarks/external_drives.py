@@ -402,6 +402,7 @@ def pybullet_drive(seed: int, index: int, seconds: float, fps: float, size: tupl
     import tempfile
 
     import pybullet as pb
+    from scipy.spatial import cKDTree
 
     rng = np.random.default_rng([seed, index, 3])
     w, h = size
@@ -429,32 +430,44 @@ def pybullet_drive(seed: int, index: int, seconds: float, fps: float, size: tupl
         def shape(kind, colour, **kw):
             return pb.createVisualShape(kind, rgbaColor=[*colour, 1.0], physicsClientId=client, **kw)
 
-        # the roadside: a building, a tree or a pole every 6-30 m on each side
+        # the roadside: a building, a tree or a pole every 6-30 m on each side, none over the road (nor, in a
+        # bend, over the road further on)
+        road = cKDTree(centre)
+
+        def clear(x, y, radius):
+            return road.query([x, y])[0] >= 4.4 + radius
+
         for side in (-1.0, 1.0):
             s = float(rng.uniform(0.0, 10.0))
             while s < length - 10.0:
                 i = int(s / ROAD_STEP) % n
-                off = float(rng.uniform(7.0, 16.0))
-                x, y = centre[i] + side * off * right[i]
+                off = float(rng.uniform(6.0, 14.0))
                 kind = rng.random()
                 if kind < 0.45:
                     bh = float(rng.uniform(3.0, 14.0))
                     ext = [float(rng.uniform(1.5, 4.0)), float(rng.uniform(1.5, 4.0)), bh / 2]
-                    pb.createMultiBody(0, -1, shape(pb.GEOM_BOX, rng.uniform(0.3, 0.95, 3), halfExtents=ext),
-                                       basePosition=[x, y, bh / 2],
-                                       baseOrientation=pb.getQuaternionFromEuler([0, 0, float(rng.uniform(0, 3.2))]),
-                                       physicsClientId=client)
+                    colour, yaw = rng.uniform(0.3, 0.95, 3), float(rng.uniform(0, 3.2))
+                    radius = math.hypot(ext[0], ext[1])
+                    x, y = centre[i] + side * (off + radius) * right[i]
+                    if clear(x, y, radius):
+                        pb.createMultiBody(0, -1, shape(pb.GEOM_BOX, colour, halfExtents=ext),
+                                           basePosition=[x, y, bh / 2],
+                                           baseOrientation=pb.getQuaternionFromEuler([0, 0, yaw]),
+                                           physicsClientId=client)
                 elif kind < 0.85:
-                    th = float(rng.uniform(2.5, 5.0))
-                    pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.4, 0.3, 0.2), radius=0.25, length=th),
-                                       basePosition=[x, y, th / 2], physicsClientId=client)
+                    th, radius = float(rng.uniform(2.5, 5.0)), float(rng.uniform(1.0, 2.2))
                     leaves = (0.1, float(rng.uniform(0.3, 0.6)), 0.1)
-                    pb.createMultiBody(0, -1, shape(pb.GEOM_SPHERE, leaves, radius=float(rng.uniform(1.0, 2.2))),
-                                       basePosition=[x, y, th], physicsClientId=client)
+                    x, y = centre[i] + side * (off + radius) * right[i]
+                    if clear(x, y, radius):
+                        pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.4, 0.3, 0.2), radius=0.25, length=th),
+                                           basePosition=[x, y, th / 2], physicsClientId=client)
+                        pb.createMultiBody(0, -1, shape(pb.GEOM_SPHERE, leaves, radius=radius),
+                                           basePosition=[x, y, th], physicsClientId=client)
                 else:
                     x, y = centre[i] + side * 4.5 * right[i]
-                    pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.8, 0.8, 0.8), radius=0.08, length=3.0),
-                                       basePosition=[x, y, 1.5], physicsClientId=client)
+                    if clear(x, y, 0.0):
+                        pb.createMultiBody(0, -1, shape(pb.GEOM_CYLINDER, (0.8, 0.8, 0.8), radius=0.08, length=3.0),
+                                           basePosition=[x, y, 1.5], physicsClientId=client)
                 s += float(rng.uniform(6.0, 30.0))
 
         # other cars: some ahead in the ego's lane (+1.75 m), some oncoming (-1.75 m); kinematic, each at its speed

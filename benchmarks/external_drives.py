@@ -600,7 +600,7 @@ def window_rows(source: str, name: str, state: dict[str, np.ndarray], fps: float
         row = {"video": f"{name}.mp4", "start_s": round(start / fps, 4), "end_s": round(stop / fps, 4),
                "sequence": name, "speed": round(float(state["speed"][start:stop].mean()), 3)}
         if source in HEADING_SOURCES:
-            # + = right: Box2D angles grow counter-clockwise (to the left)
+            # + = right: Box2D and pybullet angles grow counter-clockwise (to the left)
             heading = np.unwrap(state["heading"][start:last + ahead + 1])
             row["heading_change_deg"] = round(math.degrees(-float(heading[-1] - heading[last - start])), 3)
             row["heading_now_deg"] = round(math.degrees(-float(heading[last - start] - heading[0])), 3)

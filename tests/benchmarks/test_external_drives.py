@@ -94,7 +94,7 @@ def test_pybullet_camera_looks_down_its_lane_and_loops_go_both_ways(script):
     pytest.importorskip("scipy")
     ext = script("external_drives")
     for frame, _ in ext.pybullet_drive(3, 0, 1.0, 5.0, (80, 48)):
-        road = frame[-6:, 30:50].reshape(-1, 3).astype(float).mean(axis=0)  # just ahead of the bonnet
+        road = frame[-6:, 30:50].reshape(-1, 3).astype(float).mean(axis=0)  # the road just ahead of the car
         assert np.ptp(road) < 20, f"not asphalt grey under the camera: {road}"
     turns = [ext._loop(np.random.default_rng(k))[2].sum() * ext.ROAD_STEP for k in range(8)]
     assert all(abs(abs(t) - 2 * np.pi) < 0.05 for t in turns)  # closed loops

@@ -82,6 +82,8 @@ PIP = {
     "highway": 'pip install "highway-env==1.12.1"',
     "pybullet": 'pip install "pybullet==3.2.7"',
 }
+NEEDS = {"carracing": ("Box2D", "pygame", "gymnasium"), "highway": ("highway_env", "pygame", "gymnasium"),
+         "pybullet": ("pybullet", "scipy")}  # modules each source imports
 DEFAULT_SIZE = {"carracing": (96, 96), "highway": (160, 96), "pybullet": (160, 96)}  # (W, H)
 HEADING_SOURCES = ("carracing", "pybullet")  # labels from the heading change; highway's from the lateral move
 KEYFRAME_S = 1.0
@@ -91,10 +93,10 @@ class MissingPackage(RuntimeError):
     pass
 
 
-def _need(source: str, *modules: str) -> None:
+def _need(source: str) -> None:
     import importlib
 
-    for name in modules:
+    for name in NEEDS[source]:
         try:
             importlib.import_module(name)
         except ImportError as exc:
@@ -118,7 +120,7 @@ def _wrap(a: float) -> float:
 
 def carracing_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
     """Yield (frame (H, W, 3) uint8, state dict) at ``fps`` for one drive."""
-    _need("carracing", "Box2D", "pygame", "gymnasium")
+    _need("carracing")
     import gymnasium as gym
     import pygame
     from gymnasium.envs.box2d import car_racing as cr
@@ -233,7 +235,7 @@ def carracing_drive(seed: int, index: int, seconds: float, fps: float, size: tup
 
 
 def highway_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
-    _need("highway", "highway_env", "pygame", "gymnasium")
+    _need("highway")
     import gymnasium as gym
     import highway_env  # noqa: F401  (registers the envs)
     from highway_env.vehicle.behavior import IDMVehicle
@@ -398,7 +400,7 @@ def _ground_texture(rng, centre, tangent, extent: float, pixels: int) -> np.ndar
 def pybullet_drive(seed: int, index: int, seconds: float, fps: float, size: tuple[int, int]):
     """Yield (frame (H, W, 3) uint8, state dict) at ``fps`` for one drive: a car's forward camera on a random
     two-lane loop with buildings, trees and other cars, drawn by pybullet's CPU renderer."""
-    _need("pybullet", "pybullet", "scipy")
+    _need("pybullet")
     import tempfile
 
     import pybullet as pb
@@ -536,11 +538,9 @@ def pybullet_drive(seed: int, index: int, seconds: float, fps: float, size: tupl
 
         for _ in range(int(2.0 * fps * substeps)):
             step()
-        heading = None
         for f in range(n_frames):
             frame, yaw, (x, y) = render()
-            heading = yaw if heading is None else heading + _wrap(yaw - heading)  # unwrapped, + = left
-            yield frame, {"t": f / fps, "speed": v, "heading": heading, "x": float(x), "y": float(y),
+            yield frame, {"t": f / fps, "speed": v, "heading": yaw, "x": float(x), "y": float(y),
                           "speed_target": speed_target}
             for _ in range(substeps):
                 step()
@@ -689,9 +689,7 @@ def build(source: str, out: str | Path, *, drives: int, seconds: float, fps: flo
           window_s: float = 2.0, ahead_s: float = 1.0, arrow: bool = False, log=print) -> Path:
     if source not in SOURCES:
         raise ValueError(f"unknown source {source!r}; choose from {sorted(SOURCES)}")
-    {"carracing": lambda: _need(source, "Box2D", "pygame", "gymnasium"),
-     "highway": lambda: _need(source, "highway_env", "pygame", "gymnasium"),
-     "pybullet": lambda: _need(source, "pybullet", "scipy")}[source]()
+    _need(source)
     try:
         import torch
         torch.set_num_threads(1)

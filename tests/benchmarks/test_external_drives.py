@@ -57,7 +57,7 @@ def test_tiny_drives_decode_and_load(source, tmp_path, script):
 def test_missing_package_is_one_clear_line(monkeypatch, capsys, script):
     ext = script("external_drives")
 
-    def missing(source, *modules):
+    def missing(source):
         raise ext.MissingPackage(f"source {source!r} needs 'x'; install it with: {ext.PIP[source]}")
 
     monkeypatch.setattr(ext, "_need", missing)

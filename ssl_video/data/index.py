@@ -120,8 +120,19 @@ class VideoIndex:
 
 
 def video_candidates(folder: str | Path) -> list[Path]:
-    """Everything under ``folder`` named like a video, directories included (they get skipped with a reason)."""
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS)
+    """Everything under ``folder`` named like a video, directories included (they get skipped with a reason).
+
+    Symlinked folders are followed, as torchvision's ``ImageFolder`` does, each real folder once (no loops)."""
+    found, seen = [], set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        dirs.sort()  # a folder reached twice is listed under its first path in sorted order
+        found.extend(Path(root, n) for n in (*dirs, *files) if Path(n).suffix.lower() in VIDEO_EXTENSIONS)
+    return sorted(found)
 
 
 def find_videos(folder: str | Path) -> list[Path]:

@@ -53,6 +53,18 @@ def test_find_videos_lists_files_only(video_folder):
     assert "folder.mp4" not in found and "sub dir/straße 東京.mp4" in found
 
 
+def test_symlinked_folders_are_followed_once(video_folder, tmp_path):
+    root = tmp_path / "footage"
+    (root / "more").mkdir(parents=True)
+    (root / "linked").symlink_to(video_folder, target_is_directory=True)  # a folder of drives linked in, not copied
+    (root / "more" / "again").symlink_to(video_folder, target_is_directory=True)  # the same folder twice
+    (root / "more" / "loop").symlink_to(root, target_is_directory=True)
+    found = [_rel(root, p) for p in find_videos(root)]
+    direct = {_rel(video_folder, p) for p in find_videos(video_folder)}
+    assert len(found) == len(set(found)) == len(direct)
+    assert {f.removeprefix("linked/") for f in found} == direct
+
+
 def test_truncated_mp4_with_index_up_front_keeps_the_frames_before_the_cut(tmp_path, vids):
     # moov first (faststart): the index survives the cut, the tail decode notices the missing data, and the
     # frames before the cut stay usable.
